@@ -1,0 +1,116 @@
+"""`agra-ros`: one command for the demo, the launcher, training, profiling and the benchmarks.
+
+Each subcommand imports its module only when run, so ``agra-ros --help`` is instant and works without torch
+or ROS being importable. Subcommands that belong to a module pass their arguments through to that module's
+``main(argv)``, which has its own ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agra_ros import __version__
+
+# subcommand -> (module with main(argv), one-line help)
+PASSTHROUGH: dict[str, tuple[str, str]] = {
+    "train-detector": ("agra_ros.detection.train", "train the granularity-switchable detector on synthetic scenes"),
+    "evaluate-detector": ("agra_ros.detection.evaluate", "mAP@0.5 of configurations; fit the accuracy model"),
+    "profile": ("agra_ros.detection.profile", "measure per-layer, per-level cost and write the cost table"),
+    "train-policy": ("agra_ros.bench.policy_train", "pretrain the AGRA policy in the simulator"),
+}
+
+BENCHES: dict[str, tuple[str, str]] = {
+    "transport": ("agra_ros.bench.transport_bench", "image rate and latency p50/p99 across processes"),
+    "detector": ("agra_ros.bench.detector_bench", "switch cost, per-configuration latency, accuracy-cost plot"),
+    "policy": ("agra_ros.bench.policy_bench", "PPO vs SB3, agra vs oracle and baselines, continual learning"),
+    "node": ("agra_ros.bench.node_bench", "perception node FPS over DDS vs raw model; learner impact"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="agra-ros",
+        description="Adaptive Granularity Resource Allocation for object detection on ROS 2.",
+        epilog="Run 'agra-ros <command> --help' for the options of one command.",
+    )
+    p.add_argument("--version", action="version", version=f"agra-ros {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="<command>")
+
+    d = sub.add_parser("demo", help="run the live closed-loop demo (synthetic camera, shipped weights)")
+    d.add_argument("--duration", type=float, default=60.0, help="seconds before the demo ends by itself (default 60)")
+    d.add_argument("--trace", default="default", help="workload trace name or path (default: default)")
+    d.add_argument("--profile", default=None, help="device profile for modelled power (default: from config)")
+    d.add_argument("--algorithm", default=None, help="policy algorithm: agra, a2c, bandit, rule, static")
+    d.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the summary, plot and node logs")
+    d.add_argument("--no-live", action="store_true", help="no live console view (logs only)")
+    d.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the demo's processes")
+
+    la = sub.add_parser("launch", help="start the graph, each node in its own process (Ctrl-C stops all)")
+    la.add_argument("--params-file", type=Path, default=None, help="ROS parameters YAML (default config/agra.yaml)")
+    la.add_argument("--nodes", default=None, help="comma-separated subset of nodes to start")
+    la.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run)")
+    la.add_argument("--log-dir", type=Path, default=None, help="write each node's output to a file here")
+
+    b = sub.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHES))
+    b.add_argument("name", choices=sorted(BENCHES), help="; ".join(f"{k}: {v[1]}" for k, v in BENCHES.items()))
+    b.add_argument("args", nargs=argparse.REMAINDER, help="options passed to the benchmark (see its --help)")
+
+    for name, (_, help_) in PASSTHROUGH.items():
+        sp = sub.add_parser(name, help=help_, add_help=False)
+        sp.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _run_module(module: str, argv: Sequence[str]) -> int:
+    mod = importlib.import_module(module)
+    rc = mod.main(list(argv))
+    return int(rc or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    # pass-through commands keep their own --help
+    if argv and argv[0] in PASSTHROUGH:
+        return _run_module(PASSTHROUGH[argv[0]][0], argv[1:])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="[%(name)s] %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "bench":
+        return _run_module(BENCHES[args.name][0], args.args)
+    if args.command == "launch":
+        from agra_ros.launcher import GRAPH, launch
+
+        nodes = tuple(args.nodes.split(",")) if args.nodes else GRAPH
+        unknown = set(nodes) - set(GRAPH)
+        if unknown:
+            parser.error(f"unknown node(s) {sorted(unknown)}; known: {', '.join(GRAPH)}")
+        return launch(nodes, args.params_file, duration=args.duration, log_dir=args.log_dir)
+    if args.command == "demo":
+        from agra_ros.demo import DemoOptions, run_demo
+
+        return run_demo(
+            DemoOptions(
+                duration=args.duration,
+                trace=args.trace,
+                profile=args.profile,
+                algorithm=args.algorithm,
+                out=args.out,
+                live=not args.no_live,
+                domain_id=args.domain_id,
+            )
+        )
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The catalogue of granularity levels and the granularity configuration type.
+
+Everything that names a level (the detector, the cost tables, the simulator, the policy, the ROS topics) goes
+through this module, so the level names and their order are defined exactly once.
+
+A *granularity level* says how one switchable layer runs:
+
+- ``full``: dense, all output channels, one pass.
+- ``partitioned``: operation-level partitioning: the same output computed in spatial tiles one after another
+  (halo-exact, so the result equals ``full``), with lower peak activation memory.
+- ``neuron-75`` / ``neuron-50`` / ``neuron-25``: neuron-level: only that share of output channels is computed
+  (slimmable layer with a switchable batch-norm per width).
+
+A *granularity configuration* is one level per switchable layer plus the global knobs: the input resolution
+scale and the execution target (``local`` or ``remote``, AutoScale's choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+LEVELS: tuple[str, ...] = ("full", "partitioned", "neuron-75", "neuron-50", "neuron-25")
+"""Level names, ordered from the most to the least expensive in output channels."""
+
+LEVEL_WIDTH: dict[str, float] = {
+    "full": 1.0,
+    "partitioned": 1.0,
+    "neuron-75": 0.75,
+    "neuron-50": 0.5,
+    "neuron-25": 0.25,
+}
+"""Share of output channels each level computes."""
+
+WIDTHS: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
+"""Distinct channel widths, widest first (one switchable batch-norm per width)."""
+
+LEVEL_SHORT: dict[str, str] = {
+    "full": "F",
+    "partitioned": "P",
+    "neuron-75": "7",
+    "neuron-50": "5",
+    "neuron-25": "2",
+}
+"""One-character code per level, for logs and console views (``FFP5522`` and so on)."""
+
+RESOLUTION_SCALES: tuple[float, ...] = (1.0, 0.75, 0.5)
+"""Input resolution scales the global knob can pick, relative to the detector's native input size."""
+
+EXECUTION_TARGETS: tuple[str, ...] = ("local", "remote")
+"""Where the frame is processed: this device, or a remote perception node reached over the network."""
+
+COARSEST_LEVEL = "neuron-25"
+SAFE_LEVEL = "neuron-50"
+
+
+class GranularityError(ValueError):
+    """A granularity configuration or command that does not fit the catalogue."""
+
+
+def level_index(level: str) -> int:
+    """Index of ``level`` in :data:`LEVELS`; raises :class:`GranularityError` for an unknown name."""
+    try:
+        return LEVELS.index(level)
+    except ValueError:
+        raise GranularityError(f"unknown granularity level {level!r}; known: {', '.join(LEVELS)}") from None
+
+
+@dataclass(frozen=True)
+class GranularityConfig:
+    """One level per switchable layer plus the global knobs.
+
+    Immutable and hashable, so it can key caches (cost lookups, accuracy predictions).
+    """
+
+    levels: tuple[str, ...]
+    resolution_scale: float = 1.0
+    execution_target: str = "local"
+    _checked: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(self.levels))
+        for lv in self.levels:
+            level_index(lv)
+        if not self.levels:
+            raise GranularityError("a granularity configuration needs at least one layer")
+        if self.resolution_scale not in RESOLUTION_SCALES:
+            raise GranularityError(f"resolution scale {self.resolution_scale!r} not in {RESOLUTION_SCALES}")
+        if self.execution_target not in EXECUTION_TARGETS:
+            raise GranularityError(f"execution target {self.execution_target!r} not in {EXECUTION_TARGETS}")
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def uniform(
+        cls, level: str, n_layers: int, resolution_scale: float = 1.0, execution_target: str = "local"
+    ) -> GranularityConfig:
+        """Every layer at the same level."""
+        return cls((level,) * n_layers, resolution_scale, execution_target)
+
+    @classmethod
+    def from_indices(cls, indices: Sequence[int], n_layers: int) -> GranularityConfig:
+        """Decode the integer form of :meth:`to_indices` (the wire and action format).
+
+        ``indices`` holds ``n_layers`` level indices, then the resolution-scale index, then the
+        execution-target index. Raises :class:`GranularityError` on a wrong length or an index out of range.
+        """
+        idx = [int(i) for i in indices]
+        if len(idx) != n_layers + 2:
+            raise GranularityError(
+                f"expected {n_layers + 2} values ({n_layers} layers + scale + target), got {len(idx)}"
+            )
+        for i in idx[:n_layers]:
+            if not 0 <= i < len(LEVELS):
+                raise GranularityError(f"level index {i} out of range 0..{len(LEVELS) - 1}")
+        if not 0 <= idx[n_layers] < len(RESOLUTION_SCALES):
+            raise GranularityError(f"resolution-scale index {idx[n_layers]} out of range")
+        if not 0 <= idx[n_layers + 1] < len(EXECUTION_TARGETS):
+            raise GranularityError(f"execution-target index {idx[n_layers + 1]} out of range")
+        return cls(
+            tuple(LEVELS[i] for i in idx[:n_layers]),
+            RESOLUTION_SCALES[idx[n_layers]],
+            EXECUTION_TARGETS[idx[n_layers + 1]],
+        )
+
+    @classmethod
+    def from_short(cls, text: str) -> GranularityConfig:
+        """Parse :meth:`short` (``FFP55/0.75/local``)."""
+        parts = text.strip().split("/")
+        inverse = {v: k for k, v in LEVEL_SHORT.items()}
+        try:
+            levels = tuple(inverse[c] for c in parts[0])
+        except KeyError as exc:
+            raise GranularityError(f"unknown level code {exc.args[0]!r} in {text!r}") from None
+        scale = float(parts[1]) if len(parts) > 1 else 1.0
+        target = parts[2] if len(parts) > 2 else "local"
+        return cls(levels, scale, target)
+
+    # ----------------------------------------------------------------- views
+    @property
+    def n_layers(self) -> int:
+        return len(self.levels)
+
+    def widths(self) -> tuple[float, ...]:
+        """Output-channel share of every layer."""
+        return tuple(LEVEL_WIDTH[lv] for lv in self.levels)
+
+    def to_indices(self) -> list[int]:
+        """Integer form: level indices, then scale index, then target index (see :meth:`from_indices`)."""
+        return [LEVELS.index(lv) for lv in self.levels] + [
+            RESOLUTION_SCALES.index(self.resolution_scale),
+            EXECUTION_TARGETS.index(self.execution_target),
+        ]
+
+    def short(self) -> str:
+        """Compact human form, e.g. ``FFP5522/0.75/local``."""
+        return "".join(LEVEL_SHORT[lv] for lv in self.levels) + f"/{self.resolution_scale:g}/{self.execution_target}"
+
+    def with_levels(self, levels: Sequence[str]) -> GranularityConfig:
+        return GranularityConfig(tuple(levels), self.resolution_scale, self.execution_target)
+
+    def __str__(self) -> str:
+        return self.short()
+
+
+def action_nvec(n_layers: int) -> list[int]:
+    """Sizes of the categorical heads: one per layer, then scale, then target (a MultiDiscrete action)."""
+    return [len(LEVELS)] * n_layers + [len(RESOLUTION_SCALES), len(EXECUTION_TARGETS)]

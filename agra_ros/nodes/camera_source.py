@@ -1,0 +1,175 @@
+"""camera_source_node: publishes frames on ``image_raw`` from the synthetic scene generator, a video or a folder.
+
+The synthetic source is the project's own workload: with a trace, scene density and resolution follow the
+trace's phases, and (by default) the trace's target FPS is published on ``agra/target_fps`` so one YAML file
+drives the whole closed loop. Ground truth of synthetic frames goes out on ``image_raw/ground_truth``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, Header
+
+from agra_ros.ros import params as P
+from agra_ros.ros.detections import DetectionPublisher
+from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
+from agra_ros.ros.image import rgb_to_msg
+from agra_ros.ros.qos import command_qos, image_qos
+from agra_ros.workload.scene import CLASS_NAMES, SceneParams
+from agra_ros.workload.sources import ImageFolderSource, SourceError, SyntheticSource, VideoFileSource
+from agra_ros.workload.trace import Trace
+
+SPECS = [
+    P.ParamSpec(
+        "source", "synthetic", "Where frames come from.", choices=("synthetic", "video", "folder"), read_only=True
+    ),
+    P.ParamSpec("path", "", "Video file or image folder for source=video/folder.", read_only=True),
+    P.ParamSpec("fps", 30.0, "Publishing rate of image_raw in Hz.", range=(0.5, 120.0, 0.0)),
+    P.ParamSpec(
+        "width", 640, "Frame width in pixels (synthetic source; a trace phase overrides it).", range=(32, 3840, 1)
+    ),
+    P.ParamSpec(
+        "height", 480, "Frame height in pixels (synthetic source; a trace phase overrides it).", range=(32, 2160, 1)
+    ),
+    P.ParamSpec("trace", "", "Workload trace name (config/traces/<name>.yaml) or path; empty: no trace."),
+    P.ParamSpec("seed", 0, "Seed of the synthetic scene generator (same seed, same frames).", range=(0, 2**31 - 1, 1)),
+    P.ParamSpec("frame_id", "camera", "frame_id in every image header."),
+    P.ParamSpec(
+        "reliability",
+        "best_effort",
+        "Reliability of image_raw (sensor-data QoS otherwise).",
+        choices=("best_effort", "reliable"),
+        read_only=True,
+    ),
+    P.ParamSpec("publish_target_fps", True, "Publish the trace phase's target FPS on agra/target_fps."),
+    P.ParamSpec("publish_ground_truth", True, "Publish synthetic ground truth on image_raw/ground_truth."),
+]
+
+
+class CameraSourceNode(Node):
+    """Publishes camera frames at a configurable rate; parameters change at runtime."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("camera_source", **kwargs)
+        self._specs = P.declare(self, SPECS)
+        p = P.values(self, self._specs)
+        self._source = self._open_source(p)  # raises SourceError: a clear error at start-up, not a crash loop
+        self._image_pub = self.create_publisher(Image, "image_raw", image_qos(p["reliability"]))
+        self._target_pub = self.create_publisher(Float32, "agra/target_fps", command_qos())
+        self._gt_pub = DetectionPublisher(self, "image_raw/ground_truth", CLASS_NAMES)
+        self._t0 = time.monotonic()
+        self._published = 0
+        self._last_target: float | None = None
+        self._rate_window: list[float] = []
+        self._timer = self.create_timer(1.0 / p["fps"], self._tick)
+        P.on_set(self, self._specs, self._validate)
+        self.add_post_set_parameters_callback(self._apply)
+        self._diag = DiagnosticsReporter(self, hardware_id=f"camera:{p['source']}")
+        self._diag.add("camera", self._check)
+        self.get_logger().info(
+            f"publishing {p['source']} frames on {self.resolve_topic_name('image_raw')} at {p['fps']:.1f} Hz"
+            + (f", trace {p['trace']!r}" if p["trace"] else "")
+        )
+
+    # ------------------------------------------------------------------ set-up
+    def _open_source(self, p: dict):
+        if p["source"] == "video":
+            return VideoFileSource(p["path"])
+        if p["source"] == "folder":
+            return ImageFolderSource(p["path"])
+        trace = Trace.load(p["trace"]) if p["trace"] else None
+        return SyntheticSource(int(p["seed"]), SceneParams(width=int(p["width"]), height=int(p["height"])), trace=trace)
+
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
+        for prm in params:
+            if prm.name == "trace" and prm.value:
+                try:
+                    Trace.load(prm.value)
+                except (OSError, ValueError) as exc:
+                    return SetParametersResult(successful=False, reason=f"trace: {exc}")
+        return SetParametersResult(successful=True)
+
+    def _apply(self, params: list[Parameter]) -> None:
+        names = {prm.name for prm in params}
+        p = P.values(self, self._specs)
+        if "fps" in names:
+            self._timer.cancel()
+            self.destroy_timer(self._timer)
+            self._timer = self.create_timer(1.0 / p["fps"], self._tick)
+            self._rate_window.clear()
+            self.get_logger().info(f"rate set to {p['fps']:.2f} Hz")
+        if names & {"width", "height", "seed", "trace"} and isinstance(self._source, SyntheticSource):
+            self._source = self._open_source(p)
+            self._t0 = time.monotonic()
+            self.get_logger().info(
+                f"synthetic source restarted ({p['width']}x{p['height']}, seed {p['seed']}, trace {p['trace']!r})"
+            )
+
+    # ------------------------------------------------------------------ work
+    def _tick(self) -> None:
+        t = time.monotonic() - self._t0
+        frame = self._source.read(t)
+        if frame is None:
+            return
+        header = Header(frame_id=self.get_parameter("frame_id").value)
+        header.stamp = self.get_clock().now().to_msg()
+        self._image_pub.publish(rgb_to_msg(frame.image, header))
+        if self.get_parameter("publish_ground_truth").value and isinstance(self._source, SyntheticSource):
+            self._gt_pub.publish(header, frame.boxes, None, frame.labels)
+        phase = getattr(self._source, "phase", None)
+        if phase is not None and self.get_parameter("publish_target_fps").value:
+            if self._last_target != phase.target_fps or self._published % 30 == 0:
+                self._target_pub.publish(Float32(data=float(phase.target_fps)))
+                self._last_target = phase.target_fps
+        self._published += 1
+        now = time.monotonic()
+        self._rate_window.append(now)
+        while self._rate_window and now - self._rate_window[0] > 5.0:
+            self._rate_window.pop(0)
+
+    def measured_rate(self) -> float:
+        w = self._rate_window
+        return (len(w) - 1) / (w[-1] - w[0]) if len(w) > 2 and w[-1] > w[0] else 0.0
+
+    def _check(self, status: StatusBuilder) -> None:
+        want = self.get_parameter("fps").value
+        rate = self.measured_rate()
+        status.add("frames_published", self._published)
+        status.add("rate_hz", rate)
+        status.add("target_rate_hz", want)
+        phase = getattr(self._source, "phase", None)
+        if phase is not None:
+            status.add("trace_phase", phase.name)
+            status.add("trace_target_fps", phase.target_fps)
+        if self._published > 10 and rate < 0.8 * want:
+            status.summary(WARN, f"publishing at {rate:.1f} Hz, below the requested {want:.1f} Hz")
+        else:
+            status.summary(OK, "publishing")
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraSourceNode()
+        rclpy.spin(node)
+    except SourceError as exc:
+        rclpy.logging.get_logger("camera_source").fatal(str(exc))
+        raise SystemExit(2) from None
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

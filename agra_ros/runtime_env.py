@@ -1,0 +1,38 @@
+"""Environment for every process of the graph: keep DDS on this machine and load the project's Fast DDS profile.
+
+Core module (no rclpy): the launcher, the CLI and the tests call it before any ROS process starts, because the
+RMW reads these variables once at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from agra_ros.paths import config_file
+
+FASTDDS_PROFILE = "fastdds.xml"
+
+
+def ros_environment(domain_id: int | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``base`` (default ``os.environ``) with the DDS settings agra_ros relies on.
+
+    Values the user already set win, except ``domain_id`` when given explicitly (tests use one per worker).
+    """
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    profile = config_file(FASTDDS_PROFILE)
+    if profile.is_file():
+        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+    if domain_id is not None:
+        if not 0 <= domain_id <= 232:
+            raise ValueError(f"ROS_DOMAIN_ID must be in 0..232, got {domain_id}")
+        env["ROS_DOMAIN_ID"] = str(domain_id)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def apply_ros_environment(domain_id: int | None = None) -> None:
+    """Set :func:`ros_environment` on this process (call before ``rclpy.init``)."""
+    os.environ.update(ros_environment(domain_id))

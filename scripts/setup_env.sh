@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the project's virtual environment: idempotent, and a no-op the second time unless the
+# install inputs changed. Sourced by ./agra.sh; AGRA_VENV overrides the location (default .venv in the repo).
+#
+# - With a sourced ROS 2 distro (ROS_DISTRO set and rclpy importable), the venv sees the distro's packages
+#   (--system-site-packages) and no ROS wheels are installed over them.
+# - Without one, the ROS 2 Jazzy wheels from PyPI are installed into the venv (rclpy + Fast DDS rmw + messages).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${AGRA_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+ROS_WHEELS=(ros-jazzy-rclpy ros-jazzy-rmw-fastrtps-cpp ros-jazzy-std-msgs ros-jazzy-sensor-msgs
+            ros-jazzy-diagnostic-msgs ros-jazzy-visualization-msgs ros-jazzy-geometry-msgs)
+
+use_system_ros=0
+if [[ -n "${ROS_DISTRO:-}" ]] && "$PY" -c "import rclpy" >/dev/null 2>&1; then
+  use_system_ros=1
+fi
+
+stamp_inputs() {
+  cat "$ROOT/setup.py" "$ROOT/scripts/setup_env.sh" 2>/dev/null
+  "$PY" --version 2>&1
+  uname -m
+  echo "system_ros=$use_system_ros"
+}
+want="$(stamp_inputs | sha256sum | cut -d' ' -f1)"
+if [[ -f "$VENV/.agra_stamp" && "$(cat "$VENV/.agra_stamp")" == "$want" && -x "$VENV/bin/agra-ros" ]]; then
+  return 0 2>/dev/null || exit 0
+fi
+
+echo "[setup] creating/refreshing venv at $VENV" >&2
+if [[ ! -x "$VENV/bin/python" ]]; then
+  if [[ $use_system_ros == 1 ]]; then
+    "$PY" -m venv --system-site-packages "$VENV"
+  else
+    "$PY" -m venv "$VENV"
+  fi
+fi
+PIP=("$VENV/bin/python" -m pip)
+"${PIP[@]}" install -q --upgrade pip setuptools wheel
+
+if [[ $use_system_ros == 0 ]]; then
+  echo "[setup] no ROS 2 distro sourced: installing the ROS 2 Jazzy wheels from PyPI" >&2
+  "${PIP[@]}" install -q "${ROS_WHEELS[@]}"
+fi
+
+# torch + torchvision must be a matched pair. Where known-good pairs exist for this platform, pin them; else take
+# the registry's default builds.
+if ! "$VENV/bin/python" -c "import torch, torchvision; from torchvision.ops import nms" >/dev/null 2>&1; then
+  case "$(uname -m)-$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')" in
+    x86_64-3.11) TORCH=(torch==2.14.1 torchvision==0.29.1) ;;
+    aarch64-*)   TORCH=(torch==2.9.1 torchvision==0.24.1) ;;
+    *)           TORCH=(torch torchvision) ;;
+  esac
+  echo "[setup] installing ${TORCH[*]}" >&2
+  "${PIP[@]}" install -q "${TORCH[@]}"
+fi
+
+echo "[setup] installing agra_ros (editable) with dev extras" >&2
+"${PIP[@]}" install -q -e "$ROOT[dev]"
+echo "$want" > "$VENV/.agra_stamp"
+echo "[setup] done" >&2

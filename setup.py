@@ -1,0 +1,60 @@
+"""agra_ros: installs both as a ROS 2 ament_python package (colcon) and as a plain pip package.
+
+ROS 2 Python packages (rclpy, message packages) are deliberately NOT install_requires: with a sourced ROS distro
+they come from the distro, and a pip copy would shadow it. Without a distro, ./agra.sh installs the ROS 2 Jazzy
+wheels from PyPI into the venv (see scripts/setup_env.sh).
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "agra_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["data/*.pt", "data/*.json", "data/*.csv", "data/*.npz", "data/cost_tables/*.json"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config/traces", glob("config/traces/*.yaml")),
+        (f"share/{PACKAGE}/config/devices", glob("config/devices/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "opencv-python-headless",
+        "pyyaml",
+        "psutil",
+        "rich",
+        "tqdm",
+        "matplotlib",
+        "gymnasium",
+        "torch",
+        "torchvision",
+        "torchmetrics",
+        "pycocotools",
+    ],
+    extras_require={
+        "dev": ["pytest", "pytest-xdist", "pytest-timeout", "ruff", "stable-baselines3", "colcon-common-extensions", "mcap-ros2-support"],
+    },
+    zip_safe=False,
+    maintainer="agra_ros maintainers",
+    maintainer_email="maintainers@agra-ros.dev",
+    description="Adaptive Granularity Resource Allocation for object detection on ROS 2 robots",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "agra-ros = agra_ros.cli:main",
+            "camera_source_node = agra_ros.nodes.camera_source:main",
+            "device_monitor_node = agra_ros.nodes.device_monitor:main",
+            "perception_node = agra_ros.nodes.perception:main",
+            "policy_node = agra_ros.nodes.policy:main",
+        ],
+    },
+)
