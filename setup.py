@@ -40,6 +40,7 @@ setup(
         "pycocotools",
     ],
     extras_require={
+        "test": ["pytest", "pytest-timeout"],
         "dev": ["pytest", "pytest-xdist", "pytest-timeout", "ruff", "stable-baselines3", "colcon-common-extensions", "mcap-ros2-support"],
     },
     zip_safe=False,
@@ -47,7 +48,6 @@ setup(
     maintainer_email="maintainers@agra-ros.dev",
     description="Adaptive Granularity Resource Allocation for object detection on ROS 2 robots",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "agra-ros = agra_ros.cli:main",

@@ -1,0 +1,94 @@
+"""latency_probe: measures the rate and the header-to-arrival latency of an image topic, then exits.
+
+Used by `agra-ros bench transport` (and the tests) to measure images crossing processes over DDS. Prints one
+JSON line with the statistics and writes it to ``out_json`` when set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+
+from agra_ros.ros import params as P
+from agra_ros.ros.qos import image_qos
+
+SPECS = [
+    P.ParamSpec("topic", "image_raw", "Image topic to measure."),
+    P.ParamSpec("duration", 10.0, "Seconds to measure after the first frame.", range=(0.5, 3600.0, 0.0)),
+    P.ParamSpec("warmup", 1.0, "Seconds after the first frame that are not counted.", range=(0.0, 60.0, 0.0)),
+    P.ParamSpec("reliability", "best_effort", "Subscription reliability.", choices=("best_effort", "reliable")),
+    P.ParamSpec("out_json", "", "Write the statistics here too (empty: stdout only)."),
+]
+
+
+class LatencyProbe(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("latency_probe", **kwargs)
+        self.p = P.values(self, P.declare(self, SPECS))
+        self.first: float | None = None
+        self.arrivals: list[float] = []
+        self.latencies_ms: list[float] = []
+        self.sizes: set[tuple[int, int, str]] = set()
+        self.done = False
+        self.create_subscription(Image, self.p["topic"], self._on_image, image_qos(self.p["reliability"], depth=5))
+
+    def _on_image(self, msg: Image) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        if now - self.first < self.p["warmup"]:
+            return
+        lat = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+        self.arrivals.append(now)
+        self.latencies_ms.append(lat)
+        self.sizes.add((msg.width, msg.height, msg.encoding))
+        if now - self.first >= self.p["warmup"] + self.p["duration"]:
+            self.done = True
+
+    def stats(self) -> dict:
+        a = np.asarray(self.arrivals)
+        lat = np.asarray(self.latencies_ms)
+        span = float(a[-1] - a[0]) if a.size > 1 else 0.0
+        return {
+            "topic": self.p["topic"],
+            "frames": int(a.size),
+            "rate_hz": (a.size - 1) / span if span > 0 else 0.0,
+            "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "latency_ms_max": float(lat.max()) if lat.size else None,
+            "max_gap_ms": float(np.diff(a).max() * 1e3) if a.size > 1 else None,
+            "sizes": sorted(f"{w}x{h} {e}" for w, h, e in self.sizes),
+        }
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = LatencyProbe()
+        deadline = time.monotonic() + node.p["duration"] + node.p["warmup"] + 30.0
+        while rclpy.ok() and not node.done and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            s = node.stats()
+            line = json.dumps(s)
+            print(line, flush=True)
+            if node.p["out_json"]:
+                Path(node.p["out_json"]).write_text(line + "\n")
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
