@@ -67,6 +67,7 @@ class CameraSourceNode(Node):
         self._t0 = time.monotonic()
         self._published = 0
         self._last_target: float | None = None
+        self._phase = None
         self._rate_window: list[float] = []
         self._timer = self.create_timer(1.0 / p["fps"], self._tick)
         P.on_set(self, self._specs, self._validate)
@@ -123,7 +124,8 @@ class CameraSourceNode(Node):
         self._image_pub.publish(rgb_to_msg(frame.image, header))
         if self.get_parameter("publish_ground_truth").value and isinstance(self._source, SyntheticSource):
             self._gt_pub.publish(header, frame.boxes, None, frame.labels)
-        phase = getattr(self._source, "phase", None)
+        phase = self._source.phase_at(t) if isinstance(self._source, SyntheticSource) else None
+        self._phase = phase
         if phase is not None and self.get_parameter("publish_target_fps").value:
             if self._last_target != phase.target_fps or self._published % 30 == 0:
                 self._target_pub.publish(Float32(data=float(phase.target_fps)))
@@ -144,7 +146,7 @@ class CameraSourceNode(Node):
         status.add("frames_published", self._published)
         status.add("rate_hz", rate)
         status.add("target_rate_hz", want)
-        phase = getattr(self._source, "phase", None)
+        phase = self._phase
         if phase is not None:
             status.add("trace_phase", phase.name)
             status.add("trace_target_fps", phase.target_fps)

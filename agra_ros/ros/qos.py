@@ -20,10 +20,12 @@ def image_qos(reliability: str = "best_effort", depth: int = 1) -> QoSProfile:
     """
     if reliability not in RELIABILITY:
         raise ValueError(f"reliability must be one of {sorted(RELIABILITY)}, got {reliability!r}")
-    q = QoSProfile(**{k: getattr(qos_profile_sensor_data, k) for k in ("history", "durability", "liveliness")})
-    q.depth = depth
-    q.reliability = RELIABILITY[reliability]
-    return q
+    return QoSProfile(
+        history=qos_profile_sensor_data.history,
+        depth=depth,
+        durability=qos_profile_sensor_data.durability,
+        reliability=RELIABILITY[reliability],
+    )
 
 
 def command_qos(depth: int = 5) -> QoSProfile:
