@@ -1,1 +1,37 @@
-"""agra_ros.workload."""
+"""agra_ros.workload: synthetic scenes and workload traces, video/image-folder sources, the workload profile W.
+
+``scene``: the project's own detection data set and camera workload (exact ground truth, deterministic from a seed).
+``trace``: YAML workload traces (config/traces/) - phases of scene density, resolution and target FPS.
+``sources``: frame sources for the camera node (synthetic, video file, image folder).
+``features``: the workload profile W (frozen CNN embedding + scalars); imported on its own because it needs torch.
+"""
+
+from agra_ros.workload.scene import CLASS_NAMES, Frame, SceneGenerator, SceneParams, make_dataset, render_frame
+from agra_ros.workload.sources import (
+    FrameSource,
+    ImageFolderSource,
+    SourceError,
+    SyntheticSource,
+    VideoFileSource,
+    open_source,
+)
+from agra_ros.workload.trace import Phase, Trace, TraceError, available_traces
+
+__all__ = [
+    "CLASS_NAMES",
+    "Frame",
+    "FrameSource",
+    "ImageFolderSource",
+    "Phase",
+    "SceneGenerator",
+    "SceneParams",
+    "SourceError",
+    "SyntheticSource",
+    "Trace",
+    "TraceError",
+    "VideoFileSource",
+    "available_traces",
+    "make_dataset",
+    "open_source",
+    "render_frame",
+]

@@ -1,0 +1,233 @@
+"""Workload traces: how the scene and the performance target change over time.
+
+One trace drives the camera (scene density and resolution), the simulator and the benchmarks (target FPS), so all
+of them see the same workload. A trace is a YAML file in ``config/traces/``::
+
+    name: default
+    description: what this workload stands for
+    loop: true                    # after the last phase start again (false: stay in the last phase)
+    phases:
+      - name: quiet
+        duration_s: 15
+        density: 6                # mean objects per frame (drawn from [0.5 d, 1.5 d]) or [min, max]
+        resolution: [640, 480]
+        target_fps: 15
+        scene: {noise: 4.0}       # optional SceneParams overrides for this phase
+
+``Trace.load("default")`` reads ``config/traces/default.yaml``; a path to a file works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agra_ros.paths import config_dir, config_file
+
+_SCENE_FIELDS_FROM_PHASE = {"width", "height", "min_objects", "max_objects"}  # set by the phase itself
+
+
+class TraceError(ValueError):
+    """A trace file is missing, malformed or has values out of range."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a workload trace with a constant scene density, resolution and target FPS."""
+
+    name: str
+    """Name shown in logs and plots."""
+    duration_s: float
+    """How long the phase lasts, seconds (> 0)."""
+    density: tuple[int, int]
+    """Objects per frame, [min, max]."""
+    resolution: tuple[int, int]
+    """Camera image size [width, height] in pixels."""
+    target_fps: float
+    """Frame rate the robot asks for in this phase (the performance target P)."""
+    scene: Mapping[str, float] = field(default_factory=dict)
+    """Extra SceneParams overrides (noise, blur, lighting, clutter, occlusion, sizes, speed)."""
+
+    @property
+    def mean_density(self) -> float:
+        """Mean objects per frame."""
+        return (self.density[0] + self.density[1]) / 2
+
+    def scene_changes(self) -> dict[str, Any]:
+        """Keyword arguments for ``SceneGenerator.set_params`` that put the scene into this phase."""
+        return {
+            "width": self.resolution[0],
+            "height": self.resolution[1],
+            "min_objects": self.density[0],
+            "max_objects": self.density[1],
+            **dict(self.scene),
+        }
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A workload trace: phases played one after another, looped or held at the end."""
+
+    name: str
+    phases: tuple[Phase, ...]
+    loop: bool = True
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise TraceError(f"trace {self.name!r}: needs at least one phase")
+
+    @property
+    def total_duration(self) -> float:
+        """Length of one pass through all phases, seconds."""
+        return float(sum(p.duration_s for p in self.phases))
+
+    def phase_index_at(self, t: float) -> int:
+        """Index of the phase active at ``t`` seconds from the start (t < 0 counts as 0)."""
+        if not math.isfinite(t):
+            raise ValueError(f"trace time must be finite, got {t}")
+        t = max(0.0, float(t))
+        total = self.total_duration
+        if self.loop:
+            t = math.fmod(t, total)
+        elif t >= total:
+            return len(self.phases) - 1
+        end = 0.0
+        for i, phase in enumerate(self.phases):
+            end += phase.duration_s
+            if t < end:
+                return i
+        return len(self.phases) - 1  # rounding at the very end of a loop
+
+    def phase_at(self, t: float) -> Phase:
+        """The phase active at ``t`` seconds from the start."""
+        return self.phases[self.phase_index_at(t)]
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path_or_name: str | Path) -> Trace:
+        """Read a trace from a YAML file, or by bare name from ``config/traces/<name>.yaml``."""
+        path = resolve_trace_path(path_or_name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TraceError(f"cannot read trace file {path}: {exc.strerror or exc}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise TraceError(f"trace file {path} is not valid YAML: {exc}") from exc
+        return cls.from_dict(data, default_name=path.stem, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, default_name: str = "trace", source: str = "<dict>") -> Trace:
+        """Build and validate a trace from parsed YAML."""
+        if not isinstance(data, Mapping):
+            raise TraceError(f"{source}: a trace must be a mapping with a 'phases' list, got {type(data).__name__}")
+        unknown = set(data) - {"name", "description", "loop", "phases"}
+        if unknown:
+            raise TraceError(f"{source}: unknown key(s) {sorted(unknown)}")
+        phases_data = data.get("phases")
+        if not isinstance(phases_data, list) or not phases_data:
+            raise TraceError(f"{source}: 'phases' must be a non-empty list")
+        loop = data.get("loop", True)
+        if not isinstance(loop, bool):
+            raise TraceError(f"{source}: 'loop' must be true or false, got {loop!r}")
+        phases = tuple(_parse_phase(p, i, source) for i, p in enumerate(phases_data))
+        return cls(
+            name=str(data.get("name", default_name)),
+            phases=phases,
+            loop=loop,
+            description=str(data.get("description", "")),
+        )
+
+
+def resolve_trace_path(path_or_name: str | Path) -> Path:
+    """A file path as given, or ``config/traces/<name>.yaml`` for a bare name; TraceError if missing."""
+    text = str(path_or_name)
+    if not text:
+        raise TraceError("empty trace name")
+    looks_like_path = isinstance(path_or_name, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    path = Path(text) if looks_like_path else config_file(f"traces/{text}.yaml")
+    if not path.is_file():
+        known = ", ".join(available_traces()) or "none"
+        raise TraceError(f"trace {text!r} not found (looked for {path}); traces in config/traces: {known}")
+    return path
+
+
+def available_traces() -> list[str]:
+    """Names of the traces shipped in ``config/traces/``."""
+    folder = config_dir() / "traces"
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _parse_phase(data: Any, index: int, source: str) -> Phase:
+    where = f"{source}: phase {index}"
+    if not isinstance(data, Mapping):
+        raise TraceError(f"{where} must be a mapping, got {type(data).__name__}")
+    required = {"duration_s", "density", "resolution", "target_fps"}
+    missing = required - set(data)
+    if missing:
+        raise TraceError(f"{where} is missing {sorted(missing)}")
+    unknown = set(data) - required - {"name", "scene"}
+    if unknown:
+        raise TraceError(f"{where} has unknown key(s) {sorted(unknown)}")
+    name = str(data.get("name", f"phase{index}"))
+    where = f"{source}: phase {index} ({name})"
+
+    duration = _number(data["duration_s"], f"{where}: duration_s")
+    if duration <= 0:
+        raise TraceError(f"{where}: duration_s must be > 0, got {duration}")
+    fps = _number(data["target_fps"], f"{where}: target_fps")
+    if not 0 < fps <= 1000:
+        raise TraceError(f"{where}: target_fps must be in (0, 1000], got {fps}")
+
+    res = data["resolution"]
+    if not (
+        isinstance(res, list) and len(res) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in res)
+    ):
+        raise TraceError(f"{where}: resolution must be [width, height] integers, got {res!r}")
+    if not all(32 <= v <= 4096 for v in res):
+        raise TraceError(f"{where}: resolution sides must be in 32..4096, got {res!r}")
+
+    density = _parse_density(data["density"], where)
+    scene = data.get("scene", {}) or {}
+    if not isinstance(scene, Mapping):
+        raise TraceError(f"{where}: scene must be a mapping of SceneParams overrides")
+    from agra_ros.workload.scene import SceneParams  # local: keeps trace parsing cheap to import
+
+    allowed = {f.name for f in dataclasses.fields(SceneParams)} - _SCENE_FIELDS_FROM_PHASE
+    bad = set(scene) - allowed
+    if bad:
+        raise TraceError(f"{where}: scene keys {sorted(bad)} not allowed; use {sorted(allowed)}")
+    phase = Phase(name, duration, density, (res[0], res[1]), fps, dict(scene))
+    try:
+        SceneParams(**phase.scene_changes())
+    except (TypeError, ValueError) as exc:
+        raise TraceError(f"{where}: {exc}") from exc
+    return phase
+
+
+def _parse_density(value: Any, where: str) -> tuple[int, int]:
+    """A mean d becomes [round(0.5 d), round(1.5 d)] (mean d); a pair is taken as [min, max]."""
+    if isinstance(value, list):
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise TraceError(f"{where}: density as a list must be [min, max] integers, got {value!r}")
+        lo, hi = value
+    else:
+        mean = _number(value, f"{where}: density")
+        lo, hi = int(round(0.5 * mean)), int(round(1.5 * mean))
+    if not 0 <= lo <= hi <= 200:
+        raise TraceError(f"{where}: density must satisfy 0 <= min <= max <= 200, got {value!r}")
+    return lo, hi
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TraceError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
