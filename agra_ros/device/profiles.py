@@ -1,0 +1,123 @@
+"""Device profiles: the named YAML files in config/devices/ that describe a board's speed, power and heat.
+
+A profile is what the modelled power source, the simulator and the energy accounting share, so the three agree on
+one device. Numbers come from vendor data sheets (cited in each file); where a machine has a real sensor, the
+device monitor reports the sensor and the profile only fills what the sensor lacks.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from agra_ros.paths import config_dir
+
+
+class ProfileError(ValueError):
+    """A device profile that does not exist or cannot be used (missing or absurd fields)."""
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One device: speed relative to the cost table's device, power model coefficients, thermal RC model, DVFS steps."""
+
+    name: str
+    description: str
+    arch: str
+    speed: float
+    cores: int
+    gpu: bool
+    p_idle_w: float
+    p_max_w: float
+    j_per_busy_s: float
+    j_per_gmac: float
+    j_per_mb: float
+    tx_j_per_mb: float
+    voltage_v: float
+    t_ambient_c: float
+    thermal_r_c_per_w: float
+    thermal_tau_s: float
+    t_throttle_c: float
+    t_critical_c: float
+    clock_steps: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        positive = ("speed", "p_max_w", "voltage_v", "thermal_r_c_per_w", "thermal_tau_s")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ProfileError(f"device profile {self.name!r}: {f.name} is not a finite number")
+        for k in positive:
+            if getattr(self, k) <= 0:
+                raise ProfileError(f"device profile {self.name!r}: {k} must be > 0, got {getattr(self, k)}")
+        if self.cores < 1:
+            raise ProfileError(f"device profile {self.name!r}: cores must be >= 1")
+        if not 0 <= self.p_idle_w < self.p_max_w:
+            raise ProfileError(f"device profile {self.name!r}: need 0 <= p_idle_w < p_max_w")
+        if not self.t_ambient_c < self.t_throttle_c <= self.t_critical_c:
+            raise ProfileError(f"device profile {self.name!r}: need t_ambient_c < t_throttle_c <= t_critical_c")
+        steps = self.clock_steps
+        if not steps or steps[0] != 1.0 or any(not 0 < b < a for a, b in zip(steps, steps[1:])):
+            raise ProfileError(f"device profile {self.name!r}: clock_steps must start at 1.0 and decrease, got {steps}")
+
+    def get(self, key: str, default=None):
+        """Mapping-style access, so code written against a dict profile works unchanged."""
+        return getattr(self, key, default)
+
+
+def profiles_dir() -> Path:
+    return config_dir() / "devices"
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles shipped in config/devices/."""
+    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+
+
+def default_profile_name() -> str:
+    """The profile to model this machine with when none is named: x86 reference on x86, Orin Nano on ARM."""
+    return "jetson_orin_nano" if platform.machine().lower() in ("aarch64", "arm64") else "x86_generic"
+
+
+def load_profile(name_or_path: str | Path) -> DeviceProfile:
+    """Load a profile by name (config/devices/<name>.yaml), by path, or ``auto`` (:func:`default_profile_name`).
+
+    Raises ProfileError naming the profile and what is wrong (unknown name lists the known ones).
+    """
+    key = str(name_or_path)
+    if key == "auto":
+        key = default_profile_name()
+    path = Path(key).expanduser()
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = profiles_dir() / f"{key}.yaml"
+    if not path.is_file():
+        raise ProfileError(f"unknown device profile {key!r}; known: {', '.join(available_profiles()) or 'none'}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"device profile {path} is unreadable: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"device profile {path} is not a mapping")
+    names = {f.name: f for f in fields(DeviceProfile)}
+    missing = [n for n in names if n not in raw]
+    if missing:
+        raise ProfileError(f"device profile {path} lacks {', '.join(missing)}")
+    try:
+        values = {
+            "name": str(raw["name"]),
+            "description": str(raw["description"]),
+            "arch": str(raw["arch"]),
+            "cores": int(raw["cores"]),
+            "gpu": bool(raw["gpu"]),
+            "clock_steps": tuple(float(x) for x in raw["clock_steps"]),
+        }
+        for n in names:
+            if n not in values:
+                values[n] = float(raw[n])
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"device profile {path}: {exc}") from None
+    return DeviceProfile(**values)
