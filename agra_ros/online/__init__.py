@@ -1,0 +1,40 @@
+"""On-robot continual learning (no rclpy): the acting agent, the background learner process, checkpoints, safety.
+
+The policy node (agra_ros/nodes/policy.py) is a thin ROS adapter around :class:`OnlineAgent` and
+:class:`LearnerSupervisor`.
+"""
+
+from agra_ros.online.checkpoint import (
+    CheckpointError,
+    CheckpointSpec,
+    CorruptCheckpointError,
+    IncompatibleCheckpointError,
+    load_checkpoint,
+    load_or_quarantine,
+    save_checkpoint,
+)
+from agra_ros.online.inputs import Feedback, InputRejected, RejectionCounter, parse_feedback, parse_target_fps
+from agra_ros.online.learner import ExperienceBatch, LearnerSettings, LearnerState, LearnerSupervisor, OnlineLearner
+from agra_ros.online.safety import SafetyGuard, coarsest_configuration
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointSpec",
+    "CorruptCheckpointError",
+    "ExperienceBatch",
+    "Feedback",
+    "IncompatibleCheckpointError",
+    "InputRejected",
+    "LearnerSettings",
+    "LearnerState",
+    "LearnerSupervisor",
+    "OnlineLearner",
+    "RejectionCounter",
+    "SafetyGuard",
+    "coarsest_configuration",
+    "load_checkpoint",
+    "load_or_quarantine",
+    "parse_feedback",
+    "parse_target_fps",
+    "save_checkpoint",
+]

@@ -1,0 +1,387 @@
+"""The acting half of on-robot AGRA: observation from live data, one decision per period, reward from feedback.
+
+The policy node is a thin adapter around :class:`OnlineAgent`: it hands over frames, device readings, perception
+feedback and the target FPS as they arrive, calls :meth:`OnlineAgent.decide` at the decision rate and publishes
+what comes back. Each decision closes the interval of the previous one: the feedback that arrived since is turned
+into the simulator's reward terms (``energy_norm``, ``fps_shortfall``, ``accuracy_loss``, see
+:class:`agra_ros.sim.env.AgraEnv`) and, when learning, into a transition for the background learner.
+
+Learning algorithms: ``agra`` (PPO + online EWC + Lagrange multipliers, in the learner process), ``a2c`` (the
+same learner with A2C settings), ``bandit`` (one-step Q-learning, cheap enough to run in place). ``rule`` and
+``static`` do not learn. The safety guard overrides every algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
+from agra_ros.online.inputs import Feedback
+from agra_ros.online.learner import (
+    ExperienceBatch,
+    LearnerSettings,
+    LearnerState,
+    gpn_state_to_numpy,
+    load_numpy_state,
+)
+from agra_ros.online.reference import SimReference
+from agra_ros.online.safety import SafetyGuard, SafetyTransition, coarsest_configuration
+from agra_ros.policy.observation import MAX_LOAD
+from agra_ros.policy.reward import LagrangeMultipliers, RewardWeights
+from agra_ros.workload.features import WorkloadTracker
+
+ALGORITHMS: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static")
+LEARNER_ALGORITHMS = ("agra", "a2c")
+"""Algorithms whose learning runs in the background learner process."""
+
+
+@dataclass
+class AgentSettings:
+    algorithm: str = "agra"
+    device_profile: str = "x86_generic"
+    """Device profile of the energy reference (the same profile perception's energy model uses)."""
+    accuracy_floor: float | None = None
+    """Accuracy floor of P (share of the full configuration's accuracy); None: the simulator's."""
+    link_rtt_s: float | None = None
+    """Round-trip time to a remote perception node for P; None: the simulator's mean."""
+    allow_remote: bool = False
+    """Let the policy choose remote execution (only where a remote perception node exists)."""
+    batch_steps: int = 16
+    """Transitions per experience batch handed to the learner."""
+    feedback_max_age_s: float = 2.0
+    """An interval without feedback is scored from the last feedback this young; older: not scored."""
+    critical_temp_c: float = 95.0
+    recover_margin_c: float = 5.0
+    seed: int = 0
+
+
+@dataclass
+class Decision:
+    """What :meth:`OnlineAgent.decide` returns for the node to publish."""
+
+    config: GranularityConfig
+    source: str
+    """``policy`` or ``safety``."""
+    reward: float | None = None
+    """Reward of the previous decision's interval (None when it could not be scored)."""
+    terms: dict[str, float] = field(default_factory=dict)
+    """energy_norm, fps_shortfall, accuracy_loss, fps of the previous interval."""
+    safety: SafetyTransition | None = None
+    compute_s: float = 0.0
+    """Time spent deciding (observation, policy, bookkeeping)."""
+
+
+@dataclass
+class _Pending:
+    obs: np.ndarray
+    action: np.ndarray
+    logprob: float
+    target_fps: float
+    learnable: bool
+    bandit: tuple[int, int] | None = None
+
+
+def learner_settings_for(algorithm: str, w_dim: int, **overrides: Any) -> LearnerSettings:
+    """PPO + EWC + dual ascent for agra; the A2C special case of the same update for a2c."""
+    if algorithm == "a2c":
+        from agra_ros.policy.baselines import a2c_settings
+
+        return LearnerSettings.from_ppo(a2c_settings(1), ewc=False, dual_ascent=False, w_dim=0, **overrides)
+    return LearnerSettings(w_dim=w_dim, **overrides)
+
+
+class OnlineAgent:
+    """Builds (W, D, P) from live inputs, decides, scores decisions and collects experience."""
+
+    def __init__(self, settings: AgentSettings, reference: SimReference | None = None) -> None:
+        from agra_ros.policy.registry import GPNPolicy, make_policy, shipped_policy_path
+
+        if settings.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {settings.algorithm!r}; known: {', '.join(ALGORITHMS)}")
+        self.s = settings
+        self.ref = reference or SimReference.load(settings.device_profile)
+        self.n_layers = self.ref.n_layers
+        self.layer_names = self.ref.layer_names
+        self.layout = self.ref.layout
+        torch.manual_seed(settings.seed)
+        self.rng = np.random.default_rng(settings.seed)
+        self.shipped = ""
+        name = settings.algorithm
+        shipped = shipped_policy_path().with_name(f"policy_{name}.pt")
+        self.policy = make_policy(name, self.layout, self.n_layers)
+        if shipped.is_file() and hasattr(self.policy, "load"):
+            self.policy.load(shipped)  # raises a clear ValueError when it does not fit this detector/layout
+            self.shipped = str(shipped)
+        self.gpn = self.policy.gpn if isinstance(self.policy, GPNPolicy) else None
+        weights = getattr(self.policy, "multipliers", None)
+        self.multipliers = LagrangeMultipliers(RewardWeights(**weights.state_dict()) if weights else None)
+        self.updates = 0
+        self.ewc_state: dict[str, Any] | None = None
+        self.guard = SafetyGuard(settings.critical_temp_c, settings.recover_margin_c)
+        self.tracker = WorkloadTracker()
+        self.learning = False
+        # live inputs
+        self.target_fps = 30.0
+        self._frame: np.ndarray | None = None
+        self._w: np.ndarray | None = None
+        self._d = self.ref.default_device_vector()
+        self._temp_c: float | None = None
+        self._throttling = False
+        self._device_critical_c: float | None = None
+        self._interval: list[Feedback] = []
+        self._last_fb: Feedback | None = None
+        self._last_fb_t = -math.inf
+        self._last_accuracy = 1.0
+        # bookkeeping
+        self._pending: _Pending | None = None
+        self._segment: list[tuple[_Pending, dict[str, float]]] = []
+        self._segment_start = True
+        self._batches: list[ExperienceBatch] = []
+        self.decisions = 0
+        self.last_reward: float | None = None
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def nvec(self) -> tuple[int, ...]:
+        """Sizes of the action heads (one per layer, then scale, then target)."""
+        return tuple(action_nvec(self.n_layers))
+
+    def set_frame(self, image: np.ndarray) -> None:
+        """Keep the newest frame; its embedding is computed at the next decision only (throttled to the rate)."""
+        self._frame = image
+
+    def set_device(
+        self, d_vector: np.ndarray, temp_c: float | None, throttling: bool, critical_temp_c: float | None = None
+    ) -> None:
+        d = np.asarray(d_vector, dtype=np.float32).ravel()
+        if d.shape != (self.layout.d_dim,) or not np.all(np.isfinite(d)):
+            raise ValueError(f"device vector must be {self.layout.d_dim} finite numbers, got {d}")
+        self._d = d
+        self._temp_c = temp_c
+        self._throttling = bool(throttling)
+        self._device_critical_c = critical_temp_c
+
+    def set_target(self, fps: float) -> None:
+        self.target_fps = float(fps)
+
+    def add_feedback(self, fb: Feedback, now: float) -> None:
+        self._interval.append(fb)
+        self._last_fb, self._last_fb_t = fb, now
+        if fb.has_accuracy:
+            self._last_accuracy = fb.accuracy_proxy
+
+    def set_learning(self, on: bool) -> None:
+        """Start or stop collecting experience (the decision in flight is still filed under the old setting)."""
+        self.learning = on
+        if self.s.algorithm == "bandit":
+            self.policy.explore = on
+
+    # ------------------------------------------------------------------ deciding
+    def _score(self, now: float) -> dict[str, float] | None:
+        """Reward terms of the interval that ends now (env definitions), or None without recent feedback."""
+        fbs = self._interval
+        self._interval = []
+        if not fbs:
+            if self._last_fb is None or now - self._last_fb_t > self.s.feedback_max_age_s:
+                return None
+            fbs = [self._last_fb]
+        target = self._pending.target_fps if self._pending is not None else self.target_fps
+        fps = float(np.mean([f.fps for f in fbs]))
+        energy = float(np.mean([f.energy_per_frame_j for f in fbs]))
+        acc = [f.accuracy_proxy for f in fbs if f.has_accuracy]
+        acc_ratio = float(np.mean(acc)) if acc else self._last_accuracy
+        floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
+        return {
+            "fps": fps,
+            "energy_norm": energy / self.ref.reference_energy_j(target),
+            "fps_shortfall": max(0.0, (target - fps) / target),
+            "accuracy_loss": max(0.0, floor - acc_ratio),
+        }
+
+    def _observation(self) -> np.ndarray:
+        fb = self._last_fb
+        if self._frame is not None:
+            objects = fb.objects if fb is not None else 0
+            conf = fb.mean_confidence if fb is not None else 0.0
+            self._w = self.tracker.update(self._frame, objects, conf).vector()
+            self._frame = None
+        assert self._w is not None
+        load = min(MAX_LOAD, fb.latency_ms / 1e3 * self.target_fps) if fb is not None else 0.5
+        return self.ref.observation(
+            self._w,
+            self._d,
+            self.target_fps,
+            load,
+            min(1.5, self._last_accuracy),
+            self.s.accuracy_floor,
+            self.s.link_rtt_s,
+        )
+
+    @property
+    def ready(self) -> bool:
+        """True once a frame has arrived (W needs one)."""
+        return self._w is not None or self._frame is not None
+
+    def decide(self, now: float | None = None) -> Decision:
+        """Score the previous decision, build the observation, apply safety or the policy; the next config."""
+        t0 = time.perf_counter()
+        now = time.monotonic() if now is None else now
+        if not self.ready:
+            raise RuntimeError("no frame yet: the workload profile W needs one")
+        terms = self._score(now)
+        reward = None
+        if terms is not None and self._pending is not None:
+            reward = float(
+                self.multipliers.reward(terms["energy_norm"], terms["fps_shortfall"], terms["accuracy_loss"])
+            )
+            self.last_reward = reward
+        obs = self._observation()
+        self._record(terms, reward, obs)
+        transition = self.guard.update(self._temp_c, self._throttling, self._device_critical_c)
+        if self.guard.engaged:
+            config = coarsest_configuration(self.n_layers)
+            self._pending = _Pending(obs, np.asarray(config.to_indices()), 0.0, self.target_fps, learnable=False)
+            source = "safety"
+        else:
+            action, logprob, bandit = self._act(obs)
+            config = GranularityConfig.from_indices(action, self.n_layers)
+            self._pending = _Pending(obs, action, logprob, self.target_fps, learnable=self.learning, bandit=bandit)
+            source = "policy"
+        self.decisions += 1
+        return Decision(config, source, reward, terms or {}, transition, time.perf_counter() - t0)
+
+    def _act(self, obs: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int] | None]:
+        local = EXECUTION_TARGETS.index("local")
+        if self.gpn is not None:
+            x = torch.as_tensor(obs, dtype=torch.float32)[None]
+            with torch.no_grad():
+                if self.learning:
+                    a, _, _, _ = self.gpn.get_action_and_value(x)
+                else:
+                    a = torch.stack([lg.argmax(-1) for lg in self.gpn.logits(x)], dim=-1)
+                if not self.s.allow_remote:
+                    a[..., -1] = local
+                logprob = 0.0
+                if self.learning:  # log-prob of the action that actually runs (PPO's old log-prob)
+                    _, lp, _, _ = self.gpn.get_action_and_value(x, a)
+                    logprob = float(lp[0])
+            return a[0].numpy().astype(np.int64), logprob, None
+        if self.s.algorithm == "bandit" and self.learning:
+            ctx, arm = self.policy.select(obs)
+            action = self.policy.arm_action(arm)
+            bandit = (ctx, arm)
+        else:
+            action, bandit = np.asarray(self.policy.act(obs), dtype=np.int64), None
+        if not self.s.allow_remote:
+            action = action.copy()
+            action[-1] = local
+        return action, 0.0, bandit
+
+    # ------------------------------------------------------------------ experience
+    def _record(self, terms: dict[str, float] | None, reward: float | None, obs: np.ndarray) -> None:
+        """File the closed interval of the previous decision as experience (or as a gap)."""
+        prev = self._pending
+        if prev is None:
+            return
+        if prev.bandit is not None and reward is not None:
+            self.policy.update(prev.bandit[0], prev.bandit[1], reward)
+        if not (prev.learnable and terms is not None and self.s.algorithm in LEARNER_ALGORITHMS):
+            self._close_segment(obs)
+            return
+        self._segment.append((prev, terms))
+        if len(self._segment) >= self.s.batch_steps:
+            self._close_segment(obs)
+
+    def _close_segment(self, next_obs: np.ndarray | None) -> None:
+        seg, self._segment = self._segment, []
+        if seg and next_obs is not None:
+            n = len(seg)
+            starts = np.zeros(n)
+            starts[0] = 1.0 if self._segment_start else 0.0
+            self._batches.append(
+                ExperienceBatch(
+                    obs=np.stack([p.obs for p, _ in seg]).astype(np.float32),
+                    actions=np.stack([p.action for p, _ in seg]).astype(np.int64),
+                    logprobs=np.array([p.logprob for p, _ in seg], dtype=np.float32),
+                    energy_norm=np.array([t["energy_norm"] for _, t in seg]),
+                    fps_shortfall=np.array([t["fps_shortfall"] for _, t in seg]),
+                    accuracy_loss=np.array([t["accuracy_loss"] for _, t in seg]),
+                    next_obs=np.asarray(next_obs, dtype=np.float32),
+                    starts=starts,
+                )
+            )
+            self._segment_start = False
+        elif not seg:
+            self._segment_start = True
+
+    def take_experience(self) -> list[ExperienceBatch]:
+        out, self._batches = self._batches, []
+        return out
+
+    # ------------------------------------------------------------------ weights and checkpoints
+    def learner_state(self) -> LearnerState:
+        """Where a (re)started learner begins: the acting weights, multipliers, EWC state and counters."""
+        if self.gpn is None:
+            raise RuntimeError(f"{self.s.algorithm} has no learner")
+        return LearnerState(gpn_state_to_numpy(self.gpn), self.multipliers.state_dict(), self.ewc_state, self.updates)
+
+    def apply_learner_state(self, state: LearnerState) -> None:
+        """Act with the learner's new weights from the next decision on."""
+        if self.gpn is None:
+            return
+        load_numpy_state(self.gpn, state.policy)
+        self.multipliers.load_state_dict(state.lagrange)
+        self.ewc_state = state.ewc
+        self.updates = state.updates
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """Plain data for :func:`agra_ros.online.checkpoint.save_checkpoint`."""
+        payload: dict[str, Any] = {
+            "lagrange": self.multipliers.state_dict(),
+            "updates": self.updates,
+            "decisions": self.decisions,
+        }
+        if self.gpn is not None:
+            payload["policy"] = {k: v.detach().clone() for k, v in self.gpn.state_dict().items()}
+            if self.ewc_state is not None:
+                payload["ewc"] = {
+                    **self.ewc_state,
+                    "fisher": [torch.as_tensor(f) for f in self.ewc_state["fisher"]],
+                    "anchor": [torch.as_tensor(a) for a in self.ewc_state["anchor"]],
+                }
+        elif self.s.algorithm == "bandit":
+            payload["policy"] = {
+                "q": torch.from_numpy(self.policy.q.copy()),
+                "counts": torch.from_numpy(self.policy.counts.copy()),
+            }
+        return payload
+
+    def restore(self, payload: dict[str, Any]) -> None:
+        """Resume from a checkpoint payload (already validated against this agent's spec)."""
+        if self.gpn is not None:
+            self.gpn.load_state_dict(payload["policy"])
+            ewc = payload.get("ewc")
+            if ewc is not None:
+                self.ewc_state = {
+                    **ewc,
+                    "fisher": [f.numpy() for f in ewc["fisher"]],
+                    "anchor": [a.numpy() for a in ewc["anchor"]],
+                }
+        elif self.s.algorithm == "bandit" and "policy" in payload:
+            q, counts = payload["policy"]["q"].numpy(), payload["policy"]["counts"].numpy()
+            if q.shape != self.policy.q.shape:
+                raise ValueError(f"bandit table of shape {q.shape}, expected {self.policy.q.shape}")
+            self.policy.q, self.policy.counts = q.copy(), counts.copy()
+        self.multipliers.load_state_dict(payload["lagrange"])
+        self.updates = int(payload.get("updates", 0))
+
+    @property
+    def learns(self) -> bool:
+        """Whether this algorithm can learn online at all."""
+        return self.s.algorithm in (*LEARNER_ALGORITHMS, "bandit")

@@ -1,0 +1,130 @@
+"""Validation of what the policy hears from the graph: perception feedback, target FPS, device readings.
+
+Every input of the on-robot agent crosses a process boundary and may come from a node we did not write (a jtop node,
+a user's ``ros2 topic pub``). Each parser here turns the raw values into a typed record or raises
+:class:`InputRejected` with a message that says what was wrong; the node logs it (throttled), counts it by kind
+(:class:`RejectionCounter`) and keeps running on the last good values.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FEEDBACK_FIELDS: tuple[str, ...] = (
+    "fps",
+    "latency_ms",
+    "energy_per_frame_j",
+    "power_w",
+    "accuracy_proxy",
+    "objects",
+    "mean_confidence",
+)
+"""Order of the agra/feedback vector (TOPICS.md); its layout label is these names joined by commas."""
+FEEDBACK_LABEL = ",".join(FEEDBACK_FIELDS)
+
+MAX_FPS = 1000.0
+"""No camera pipeline in scope runs faster; a larger value is a unit or encoding error."""
+MAX_LATENCY_MS = 60_000.0
+MAX_ENERGY_J = 1_000.0
+MAX_POWER_W = 10_000.0
+MAX_OBJECTS = 10_000
+
+
+class InputRejected(ValueError):
+    """An input message that the policy refuses; ``kind`` names the input (the diagnostics counter key)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One perception feedback vector (one processed frame)."""
+
+    fps: float
+    latency_ms: float
+    energy_per_frame_j: float
+    power_w: float
+    accuracy_proxy: float
+    """Agreement with the full configuration in 0..1, NaN when not measured on this frame."""
+    objects: int
+    mean_confidence: float
+
+    @property
+    def has_accuracy(self) -> bool:
+        return not math.isnan(self.accuracy_proxy)
+
+
+def _bounded(kind: str, name: str, value: float, lo: float, hi: float) -> float:
+    if not math.isfinite(value):
+        raise InputRejected(kind, f"{name} is {value}, expected a finite number")
+    if not lo <= value <= hi:
+        raise InputRejected(kind, f"{name}={value:g} outside [{lo:g}, {hi:g}]")
+    return value
+
+
+def parse_feedback(values: Sequence[float], label: str | None = None) -> Feedback:
+    """Feedback from the data (and optional layout label) of an agra/feedback message.
+
+    The label, when present, must list :data:`FEEDBACK_FIELDS` in order: a producer with another layout is refused
+    rather than misread.
+    """
+    kind = "feedback"
+    if label and label.replace(" ", "") != FEEDBACK_LABEL:
+        raise InputRejected(kind, f"layout label {label!r} is not {FEEDBACK_LABEL!r}")
+    if len(values) != len(FEEDBACK_FIELDS):
+        raise InputRejected(kind, f"{len(values)} values, expected {len(FEEDBACK_FIELDS)} ({FEEDBACK_LABEL})")
+    v = [float(x) for x in values]
+    accuracy = v[4]
+    if not math.isnan(accuracy):
+        _bounded(kind, "accuracy_proxy", accuracy, 0.0, 1.0)
+    objects = _bounded(kind, "objects", v[5], 0.0, MAX_OBJECTS)
+    return Feedback(
+        fps=_bounded(kind, "fps", v[0], 0.0, MAX_FPS),
+        latency_ms=_bounded(kind, "latency_ms", v[1], 0.0, MAX_LATENCY_MS),
+        energy_per_frame_j=_bounded(kind, "energy_per_frame_j", v[2], 0.0, MAX_ENERGY_J),
+        power_w=_bounded(kind, "power_w", v[3], 0.0, MAX_POWER_W),
+        accuracy_proxy=accuracy,
+        objects=int(round(objects)),
+        mean_confidence=_bounded(kind, "mean_confidence", v[6], 0.0, 1.0),
+    )
+
+
+def parse_target_fps(value: float, lo: float, hi: float) -> float:
+    """A target FPS from agra/target_fps, inside the same range the ``target_fps`` parameter accepts."""
+    return _bounded("target_fps", "target FPS", float(value), lo, hi)
+
+
+class RejectionCounter:
+    """Counts rejected inputs by kind and decides when a rejection is logged (at most once per period per kind).
+
+    Thread-safe: subscriptions of different callback groups may reject at the same time.
+    """
+
+    def __init__(self, log_period_s: float = 5.0) -> None:
+        self.log_period_s = float(log_period_s)
+        self._counts: dict[str, int] = {}
+        self._last_log: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def reject(self, kind: str, now: float) -> bool:
+        """Count one rejection of ``kind``; True when this one should be logged."""
+        with self._lock:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            last = self._last_log.get(kind)
+            if last is None or now - last >= self.log_period_s:
+                self._last_log[kind] = now
+                return True
+            return False
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())

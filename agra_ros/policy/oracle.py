@@ -1,0 +1,87 @@
+"""The oracle: knows the tables and the simulator's state, and picks the best configuration for every decision.
+
+It is the upper bound every learned policy is measured against. The search is exact: it evaluates the
+simulator's own reward (:meth:`agra_ros.sim.env.AgraEnv.evaluate`, the code path ``step`` uses) for every
+configuration that survives neighbour-dominance pruning (:meth:`agra_ros.sim.configs.SearchSpace.candidates`,
+which only drops configurations another one beats or ties in latency, MACs, bytes and accuracy at once), for both
+execution targets, and returns the arg-max. Pruning is safe because that reward never improves with more latency,
+MACs or bytes, nor with less accuracy.
+
+The oracle needs the environment itself (the state of the simulated world), so it is only for simulation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from agra_ros.policy.reward import RewardWeights
+
+
+class OutcomeModel(Protocol):
+    """What the oracle needs from the simulator."""
+
+    model: Any
+
+    def evaluate(
+        self, latency_s, macs, bytes_moved, accuracy, scale_index, remote, weights: RewardWeights | None = None
+    ) -> dict[str, Any]: ...
+
+
+class OraclePolicy:
+    """Exact per-decision arg-max of the simulator's reward."""
+
+    name = "oracle"
+
+    def __init__(self, env: OutcomeModel | None = None, weights: RewardWeights | None = None) -> None:
+        self.env = env
+        self.weights = weights
+        self._space = None
+        self._cand: tuple = ()
+
+    def bind(self, env: OutcomeModel) -> None:
+        """Attach the (unwrapped) simulator whose state the oracle reads."""
+        self.env = getattr(env, "unwrapped", env)
+
+    def act(self, obs: np.ndarray | None = None) -> np.ndarray:
+        """Best action in the env's current state (``obs`` is not needed: the oracle sees the state itself)."""
+        if self.env is None:
+            raise RuntimeError("the oracle needs a simulator: call bind(env) first")
+        env = getattr(self.env, "unwrapped", self.env)
+        if self._space is None or self._space.model is not env.model:
+            from agra_ros.sim.configs import search_space  # the oracle is simulation-only
+
+            self._space = search_space(env.model)
+            cand = self._space.candidates()
+            sp = self._space
+            self._cand = (
+                cand,
+                sp.latency_s[cand],
+                sp.macs[cand],
+                sp.bytes[cand],
+                sp.accuracy[cand],
+                sp.scale_index[cand],
+            )
+        cand, lat, macs, byt, acc, sc = self._cand
+        best_r, best = -np.inf, (0, 0)
+        for target in (0, 1):
+            r = env.evaluate(lat, macs, byt, acc, sc, target, self.weights)["reward"]
+            j = int(np.argmax(r))
+            if r[j] > best_r:
+                best_r, best = float(r[j]), (int(cand[j]), target)
+        return self._space.action(*best)
+
+    def save(self, path: str | Path) -> None:
+        """Nothing to learn: writes a marker so a saved set of policies stays complete."""
+        import torch
+
+        torch.save({"policy": self.name}, Path(path))
+
+    def load(self, path: str | Path) -> None:
+        import torch
+
+        state = torch.load(Path(path), weights_only=True)
+        if state.get("policy") != self.name:
+            raise ValueError(f"{path} is not an oracle checkpoint (policy={state.get('policy')!r})")

@@ -1,0 +1,98 @@
+"""The AGRA reward and its Lagrange multipliers.
+
+DESIGN.md: ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
+fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
+
+    E[FPS shortfall] <= fps_tolerance          E[accuracy loss] <= accuracy_tolerance
+
+learned by dual ascent: after every batch of experience the learner raises a multiplier in proportion to how far
+its constraint was violated on that batch and lowers it (never below zero) when the constraint holds with slack.
+That is what "alpha and beta are learned" means in the paper: the weights settle where the constraints just hold.
+
+Design: the multipliers live in the learner (:class:`LagrangeMultipliers`), not in the environment. The environment
+reports the three cost terms per step in ``info`` (``energy_norm``, ``fps_shortfall``, ``accuracy_loss``) and its
+own reward with fixed weights (so any gymnasium learner, e.g. stable-baselines3, sees a well-defined MDP); the AGRA
+learner recomputes the reward from the terms with its current multipliers (:func:`agra_reward`) and updates them
+from the same terms (:meth:`LagrangeMultipliers.update`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class RewardWeights:
+    """Weights of the three cost terms."""
+
+    alpha: float = 1.0
+    """Price of one unit of normalised energy per frame (1.0 = the full configuration on the nominal device)."""
+    beta: float = 4.0
+    """Weight of the FPS shortfall, (target - achieved) / target in [0, 1]."""
+    gamma: float = 8.0
+    """Weight of the accuracy loss below the floor, as a share of the full configuration's accuracy."""
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.alpha, self.beta, self.gamma], dtype=np.float64)
+
+
+def agra_reward(energy_norm, fps_shortfall, accuracy_loss, weights: RewardWeights):
+    """``-alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (scalars or numpy arrays)."""
+    return -weights.alpha * energy_norm - weights.beta * fps_shortfall - weights.gamma * accuracy_loss
+
+
+@dataclass
+class DualAscentSettings:
+    """Settings of the dual ascent on the Lagrange multipliers."""
+
+    lr_beta: float = 2.0
+    """Step size of the FPS multiplier per unit of mean constraint violation."""
+    lr_gamma: float = 4.0
+    """Step size of the accuracy multiplier per unit of mean constraint violation."""
+    fps_tolerance: float = 0.01
+    """Allowed mean FPS shortfall (share of the target) before beta rises."""
+    accuracy_tolerance: float = 0.005
+    """Allowed mean accuracy loss below the floor before gamma rises."""
+    min_value: float = 0.5
+    """Lower bound of both multipliers: a constraint never becomes free, which keeps the policy near feasibility."""
+    max_value: float = 50.0
+    """Upper bound of both multipliers, so a transiently infeasible target cannot blow the reward scale up."""
+
+
+class LagrangeMultipliers:
+    """beta and gamma learned by projected dual ascent; alpha stays fixed."""
+
+    def __init__(self, initial: RewardWeights | None = None, settings: DualAscentSettings | None = None) -> None:
+        self.weights = RewardWeights(**asdict(initial or RewardWeights()))
+        self.settings = settings or DualAscentSettings()
+
+    @property
+    def beta(self) -> float:
+        return self.weights.beta
+
+    @property
+    def gamma(self) -> float:
+        return self.weights.gamma
+
+    def reward(self, energy_norm, fps_shortfall, accuracy_loss):
+        """The Lagrangian reward with the current multipliers."""
+        return agra_reward(energy_norm, fps_shortfall, accuracy_loss, self.weights)
+
+    def update(self, fps_shortfall: np.ndarray, accuracy_loss: np.ndarray) -> tuple[float, float]:
+        """One dual-ascent step from a batch of per-step constraint terms; returns the new (beta, gamma)."""
+        s = self.settings
+        fps_violation = float(np.mean(fps_shortfall)) - s.fps_tolerance
+        acc_violation = float(np.mean(accuracy_loss)) - s.accuracy_tolerance
+        if not (np.isfinite(fps_violation) and np.isfinite(acc_violation)):
+            raise ValueError("constraint terms contain NaN or inf; refusing to update the Lagrange multipliers")
+        self.weights.beta = float(np.clip(self.weights.beta + s.lr_beta * fps_violation, s.min_value, s.max_value))
+        self.weights.gamma = float(np.clip(self.weights.gamma + s.lr_gamma * acc_violation, s.min_value, s.max_value))
+        return self.weights.beta, self.weights.gamma
+
+    def state_dict(self) -> dict[str, float]:
+        return asdict(self.weights)
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.weights = RewardWeights(**{k: float(v) for k, v in state.items()})

@@ -1,0 +1,169 @@
+"""The simulated robot computer: speed, power, heat and throttling of one device profile.
+
+The device profiles (``config/devices/<name>.yaml``) and their models live in :mod:`agra_ros.device`; this module
+adapts them to what the simulator needs per decision:
+
+- a latency multiplier for the cost table's latencies: profile speed relative to the device the table was measured
+  on, divided by the DVFS clock ratio, times background interference, times the slowdown of losing cores;
+- the dynamic energy of a frame from busy time, MACs and bytes (the profile's power model), the radio energy of
+  sending a frame to a remote node, and P = P_idle + E_dyn * FPS;
+- a first-order thermal RC model driven by that power: above the throttle temperature the clock ratio steps down
+  (DVFS), below it minus a hysteresis band it steps back up;
+- the device-state vector D the policy observes (same keys as the device monitor's diagnostics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agra_ros.device.keys import DEVICE_DIM, DEVICE_KEYS, DeviceState
+from agra_ros.device.power_model import PowerModel
+from agra_ros.device.thermal import ThermalModel
+
+__all__ = ["DEVICE_DIM", "DEVICE_KEYS", "DeviceParams", "DeviceSim", "device_bounds", "load_device_params"]
+
+
+@dataclass(frozen=True)
+class DeviceParams:
+    """What the simulator reads from a device profile."""
+
+    name: str
+    speed: float
+    """Throughput relative to the reference device (x86_generic = 1.0)."""
+    cores: int
+    p_idle_w: float
+    p_max_w: float
+    j_per_busy_s: float
+    """Dynamic energy per second of inference busy time."""
+    j_per_gmac: float
+    j_per_mb: float
+    tx_j_per_mb: float
+    """Radio energy per megabyte sent to a remote perception node."""
+    voltage_v: float
+    t_ambient_c: float
+    thermal_r_c_per_w: float
+    thermal_tau_s: float
+    t_throttle_c: float
+    t_critical_c: float
+    clock_steps: tuple[float, ...]
+    """DVFS clock ratios, fastest first; throttling walks down this list."""
+
+
+def device_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the D block (normalised entries, see :meth:`DeviceSim.vector`)."""
+    return np.zeros(DEVICE_DIM), np.array([1.5, 2.0, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0])
+
+
+class DeviceSim:
+    """One device: parameters from its profile plus the evolving thermal and clock state."""
+
+    def __init__(self, profile: str | DeviceParams, table_device: str = "x86_generic", table_threads: int = 2) -> None:
+        self.p = profile if isinstance(profile, DeviceParams) else load_device_params(profile)
+        ref = self.p if table_device == self.p.name else _try_params(table_device)
+        self.nominal_mult = (ref.speed if ref is not None else 1.0) / self.p.speed
+        self.table_threads = max(1, int(table_threads))
+        self.p_idle_w = self.p.p_idle_w
+        self.power = PowerModel(self.p)  # duck-typed like the thermal model
+        self.thermal = ThermalModel(self.p)  # duck-typed: DeviceParams has the thermal fields of a DeviceProfile
+        self.last_power_w = self.p.p_idle_w
+        self.last_util = 0.0
+
+    @property
+    def temperature_c(self) -> float:
+        return self.thermal.temperature_c
+
+    @property
+    def clock_ratio(self) -> float:
+        return self.thermal.clock_ratio
+
+    @property
+    def throttling(self) -> bool:
+        return self.thermal.throttling
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Start warm or cold at random, at full clock."""
+        steady_hot = self.thermal.steady_state_c(self.p.p_max_w)
+        self.thermal.reset(float(rng.uniform(self.p.t_ambient_c, 0.5 * (self.p.t_ambient_c + steady_hot))))
+        self.last_power_w = self.p.p_idle_w
+        self.last_util = 0.0
+
+    def latency_multiplier(self, interference: float, cores_lost: int) -> float:
+        """Factor from the cost table's latency to this device's latency right now."""
+        cores = max(1, self.p.cores - cores_lost)
+        core_factor = max(1.0, self.table_threads / cores) ** 0.8 if cores < self.table_threads else 1.0
+        return self.nominal_mult / self.clock_ratio * (1.0 + interference) * core_factor
+
+    def dynamic_energy_scale(self) -> float:
+        """Dynamic energy per operation scales with V^2, and V roughly with the clock: ratio^2 (at most 1)."""
+        return self.clock_ratio**2
+
+    def frame_energy_j(self, busy_s, macs, bytes_moved):
+        """Dynamic energy of one frame (the profile's power model; works on numpy arrays)."""
+        return self.power.frame_energy_j(busy_s, macs, bytes_moved)
+
+    def transmit_energy_j(self, tx_bytes):
+        return self.power.transmit_energy_j(tx_bytes)
+
+    def advance(self, power_w: float, busy_fraction: float, dt_s: float) -> None:
+        """Let ``dt_s`` pass at ``power_w``: RC heating toward ambient + R * P, then DVFS steps on the thresholds."""
+        power_w = min(power_w, self.p.p_max_w)
+        self.thermal.advance(power_w, dt_s)
+        self.last_power_w = power_w
+        self.last_util = min(1.0, max(0.0, busy_fraction))
+
+    def vector(self, interference: float, cores_lost: int) -> np.ndarray:
+        """D as the device monitor would report it (:meth:`agra_ros.device.keys.DeviceState.vector`)."""
+        p = self.p
+        cpu = min(1.0, interference + self.last_util * (1.0 - interference))
+        state = DeviceState(
+            temp_c=self.temperature_c,
+            power_w=self.last_power_w,
+            voltage_v=p.voltage_v * (0.7 + 0.3 * self.clock_ratio),
+            cpu_util=cpu,
+            gpu_util=self.last_util,
+            clock_ratio=self.clock_ratio,
+            cores_available=max(1, p.cores - cores_lost),
+            throttling=self.throttling,
+            power_max_w=p.p_max_w,
+            voltage_nominal_v=p.voltage_v,
+            cores_total=p.cores,
+            temp_critical_c=p.t_critical_c,
+        )
+        return np.asarray(state.vector(), dtype=np.float32)
+
+
+def load_device_params(name: str) -> DeviceParams:
+    """Read a device profile through :mod:`agra_ros.device` and keep what the simulator needs."""
+    from agra_ros.device import load_profile  # the device layer owns the profile format
+
+    prof = load_profile(name)
+    return params_from_profile(prof)
+
+
+def _try_params(name: str) -> DeviceParams | None:
+    try:
+        return load_device_params(name)
+    except Exception:  # noqa: BLE001 - an unknown reference device means "same speed"
+        return None
+
+
+def params_from_profile(prof) -> DeviceParams:
+    """Map a device profile (an object with attributes or a mapping) onto :class:`DeviceParams` by field name.
+
+    Raises ValueError naming every field the profile lacks, so a format change shows up as one clear message.
+    """
+    import dataclasses
+
+    get = prof.get if isinstance(prof, dict) else (lambda k, d=None: getattr(prof, k, d))
+    values, missing = {}, []
+    for f in dataclasses.fields(DeviceParams):
+        v = get(f.name, None)
+        if v is None:
+            missing.append(f.name)
+        else:
+            values[f.name] = tuple(float(x) for x in v) if f.name == "clock_steps" else v
+    if missing:
+        raise ValueError(f"device profile {get('name', '?')!r} lacks what the simulator needs: {', '.join(missing)}")
+    return DeviceParams(**values)

@@ -1,0 +1,356 @@
+"""AgraEnv: the AGRA decision problem as a gymnasium environment over measured tables and a simulated device."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
+from agra_ros.paths import data_dir
+from agra_ros.policy.observation import MAX_LOAD, ObservationLayout, performance_vector
+from agra_ros.policy.reward import RewardWeights
+from agra_ros.sim.configs import ConfigModel, load_config_model
+from agra_ros.sim.device_sim import DEVICE_DIM, DeviceSim, device_bounds
+from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
+from agra_ros.workload.features import OBJECTS_SCALE, WORKLOAD_DIM
+from agra_ros.workload.trace import Trace
+
+ENV_ID = "AgraRos-v0"
+
+
+def default_cost_table() -> Path:
+    return data_dir() / "cost_tables" / "x86_generic.json"
+
+
+def default_accuracy_model() -> Path:
+    return data_dir() / "accuracy_model.json"
+
+
+@dataclass
+class SimSettings:
+    """Everything that defines one simulated world."""
+
+    trace: str = "default"
+    """Workload trace (config/traces/<name>.yaml or a path): density, resolution and target FPS over time."""
+    device: str = "x86_generic"
+    """Device profile of the robot's computer (config/devices/<name>.yaml)."""
+    remote_device: str = "x86_generic"
+    """Device profile of the remote perception node the execution target 'remote' sends frames to."""
+    cost_table: str | None = None
+    """Cost table path (default: agra_ros/data/cost_tables/x86_generic.json)."""
+    accuracy_model: str | None = None
+    """Accuracy model path (default: agra_ros/data/accuracy_model.json)."""
+    dt_s: float = 1.0
+    """Simulated seconds per decision (one step)."""
+    max_steps: int = 128
+    """Episode length in decisions (then truncated)."""
+    random_start: bool = True
+    """Start each episode at a random time of the trace (otherwise at t = 0)."""
+    accuracy_floor: float = 0.9
+    """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
+    density_sensitivity: tuple[float, float] = (0.5, 1.5)
+    """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
+    link_rtt_s: float = 0.03
+    """Mean round-trip time of the link to the remote perception node."""
+    link_rtt_sd: float = 0.4
+    """Log-normal spread of the link state (slow) ..."""
+    link_jitter_sd: float = 0.15
+    """... and of the per-decision jitter around it (fast)."""
+    link_bandwidth_bps: float = 50e6
+    """Link bandwidth, bytes are sent as compressed frames."""
+    compressed_bytes_per_pixel: float = 0.15
+    """Size of a compressed camera frame per input pixel (JPEG-like)."""
+    interference_mean: float = 0.15
+    """Mean background CPU load from other processes (0..1); slows local inference by 1 + load."""
+    interference_sd: float = 0.1
+    """Step noise of the background load (AR(1) with rate 0.2)."""
+    core_loss_rate: float = 0.01
+    """Chance per decision that another process takes a core for a while (cores available drops)."""
+    weights: RewardWeights = field(default_factory=RewardWeights)
+    """Fixed reward weights of the env's own reward (an AGRA learner recomputes it with learned multipliers)."""
+
+
+class AgraEnv(gym.Env):
+    """Choosing the detector's granularity configuration for every decision period.
+
+    ## Action space
+    ``MultiDiscrete(action_nvec(n_layers))``: one level index per switchable layer (into ``levels.LEVELS``:
+    full, partitioned, neuron-75, neuron-50, neuron-25), then the resolution-scale index (into
+    ``RESOLUTION_SCALES``: 1.0, 0.75, 0.5), then the execution-target index (0 local, 1 remote). The layer count is
+    read from the cost table. This is also the wire format of ``agra/granularity``.
+
+    ## Observation space
+    ``Box(low, high, (WORKLOAD_DIM + DEVICE_DIM + 5,), float32)`` laid out by
+    :class:`agra_ros.policy.observation.ObservationLayout`:
+
+    | block | entries | content |
+    |---|---|---|
+    | W | 512 | embedding of a real frame of the current trace phase, from the run-time workload encoder |
+    | W | 4 | resolution (Mpix), objects detected last frame / 40, mean confidence, motion |
+    | D | DEVICE_DIM | device state vector (``agra_ros.device``): temperature, power, voltage, CPU/GPU use, clock ratio, cores available, throttling |
+    | P | 5 | target FPS / 60, accuracy floor, link RTT / 0.1 s, last load (latency x target FPS), last accuracy ratio |
+
+    ## Transition
+    The frame latency of a configuration is its cost-table latency (additive model) scaled by the device profile
+    (speed relative to the table's device, DVFS clock ratio from the thermal model, cores available, background
+    interference). Remote execution costs the remote node's latency (its own profile) plus the link RTT (log-normal
+    link state with per-decision jitter) plus the transfer; locally it pays only the radio's energy per byte.
+    Perception paces itself to the target: achieved FPS = min(target, 1 / latency). Power is the device power
+    model, P = P_idle + E_dyn(configuration) * FPS; it heats the thermal RC model, which throttles the clock above
+    its threshold. Accuracy is the accuracy model's mAP as a share of the full configuration's, with the loss scaled
+    by scene density. Everything random for a decision (interference, cores, link) is drawn *before* the action, so
+    the reward is a deterministic function of (state, action): :meth:`evaluate` computes it for any set of
+    configurations, which is what the oracle searches.
+
+    ## Reward
+    ``r = -alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (DESIGN.md) with
+    ``energy_norm`` = energy per frame / that of the full configuration on the nominal device at the same target,
+    ``fps_shortfall`` = max(0, target - fps) / target, ``accuracy_loss`` = max(0, floor - accuracy ratio).
+    The env uses fixed weights (``SimSettings.weights``); the AGRA learner treats beta and gamma as Lagrange
+    multipliers and recomputes the reward from ``info`` (see :mod:`agra_ros.policy.reward`).
+
+    ## Episode end
+    Never terminates; truncated after ``max_steps`` decisions. ``info`` carries ``energy_norm``,
+    ``fps_shortfall``, ``accuracy_loss`` (the constraint terms for dual ascent), ``fps``, ``target_fps``,
+    ``latency_s``, ``power_w``, ``energy_j``, ``accuracy_ratio``, ``temperature_c``, ``clock_ratio``, ``remote``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, settings: SimSettings | None = None, **overrides: Any) -> None:
+        super().__init__()
+        s = settings or SimSettings()
+        for k, v in overrides.items():
+            if not hasattr(s, k):
+                raise ValueError(f"unknown simulator setting {k!r}")
+            setattr(s, k, v)
+        self.settings = s
+        if s.dt_s <= 0 or s.max_steps <= 0:
+            raise ValueError("dt_s and max_steps must be positive")
+        self.model: ConfigModel = load_config_model(
+            str(s.cost_table or default_cost_table()), str(s.accuracy_model or default_accuracy_model())
+        )
+        self.n_layers = self.model.n_layers
+        self.trace = Trace.load(s.trace)
+        self.workloads: list[PhaseWorkload] = phase_workloads(self.trace)
+        table = self.model.cost_table
+        threads = int(table.data.get("threads", 1))
+        self.device = DeviceSim(s.device, table_device=table.device, table_threads=threads)
+        self.remote = DeviceSim(s.remote_device, table_device=table.device, table_threads=threads)
+        d_low, d_high = device_bounds()
+        self.layout = ObservationLayout(WORKLOAD_DIM, DEVICE_DIM, d_low=tuple(d_low), d_high=tuple(d_high))
+        low, high = self.layout.bounds()
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._nvec = action_nvec(self.n_layers)
+        self.action_space = spaces.MultiDiscrete(self._nvec)
+        self._scale_sq = np.array(RESOLUTION_SCALES) ** 2
+        self._scale_sq_list = self._scale_sq.tolist()
+        self._obs = np.zeros(self.layout.dim, dtype=np.float32)
+        self._w_slice, self._d_slice, self._p_slice = self.layout.slices()
+        self._w = np.zeros(WORKLOAD_DIM, dtype=np.float32)
+        self._reset_state()
+
+    # ----------------------------------------------------------------- state
+    def _reset_state(self) -> None:
+        self.t = 0.0
+        self.steps = 0
+        self.interference = self.settings.interference_mean
+        self.link_state = 0.0
+        self.cores_lost = 0
+        self.core_loss_left = 0
+        self.last_load = 0.5
+        self.last_acc_ratio = 1.0
+        self.last_objects = 0.0
+        self.ctx: dict[str, float] = {}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._reset_state()
+        rng = self.np_random
+        if self.settings.random_start:
+            self.t = float(rng.uniform(0.0, self.trace.total_duration))
+        self.link_state = float(rng.normal(0.0, self.settings.link_rtt_sd))
+        self.interference = float(np.clip(rng.normal(self.settings.interference_mean, 0.1), 0.0, 0.9))
+        self.device.reset(rng)
+        self._draw_context()
+        return self._observation(), {}
+
+    def _draw_context(self) -> None:
+        """Draw everything random about the coming decision, so its reward depends on the action alone."""
+        s, rng = self.settings, self.np_random
+        phase_i = self.trace.phase_index_at(self.t)
+        phase = self.trace.phases[phase_i]
+        wl = self.workloads[phase_i]
+        k = int(rng.integers(len(wl.objects)))
+        # background load: AR(1) toward its mean, clipped to [0, 0.9]
+        self.interference = min(
+            0.9,
+            max(
+                0.0,
+                self.interference
+                + 0.2 * (s.interference_mean - self.interference)
+                + s.interference_sd * float(rng.normal()),
+            ),
+        )
+        if self.core_loss_left > 0:
+            self.core_loss_left -= 1
+            if self.core_loss_left == 0:
+                self.cores_lost = 0
+        elif rng.random() < s.core_loss_rate:
+            self.cores_lost = 1
+            self.core_loss_left = int(rng.integers(5, 30))
+        self.link_state += 0.1 * (0.0 - self.link_state) + 0.1 * s.link_rtt_sd * float(rng.normal())
+        rtt = s.link_rtt_s * math.exp(self.link_state + s.link_jitter_sd * float(rng.normal()))
+        density = float(wl.objects[k]) / OBJECTS_SCALE
+        lo, hi = s.density_sensitivity
+        self.ctx = {
+            "phase": phase_i,
+            "target_fps": float(phase.target_fps),
+            "density": density,
+            "sensitivity": lo + (hi - lo) * min(1.5, density),
+            "rtt_s": rtt,
+            "frame_px": float(phase.resolution[0] * phase.resolution[1]),
+            "local_mult": self.device.latency_multiplier(self.interference, self.cores_lost),
+            "remote_mult": self.remote.latency_multiplier(0.0, 0),
+            "dyn_scale": self.device.dynamic_energy_scale(),
+        }
+        lat_f, macs_f, bytes_f, _ = self.model.full
+        self.ctx["e_ref"] = self.device.p_idle_w / self.ctx["target_fps"] + self.device.frame_energy_j(
+            lat_f * self.device.nominal_mult, macs_f, bytes_f
+        )
+        self._w[:512] = wl.embeddings[k]
+        self._w[512] = wl.resolution_mpix
+        self._w[513] = self.last_objects
+        self._w[514] = 0.35 + 0.55 * min(1.0, self.last_acc_ratio)  # modelled confidence of the last detections
+        self._w[515] = wl.motion[k]
+
+    def _observation(self) -> np.ndarray:
+        rtt_seen = self.settings.link_rtt_s * math.exp(self.link_state)  # the link state, not this decision's jitter
+        p = performance_vector(
+            self.ctx["target_fps"], self.settings.accuracy_floor, rtt_seen, self.last_load, self.last_acc_ratio
+        )
+        obs = self._obs
+        obs[self._w_slice] = self._w
+        obs[self._d_slice] = self.device.vector(self.interference, self.cores_lost)
+        obs[self._p_slice] = p
+        return np.clip(obs, self.observation_space.low, self.observation_space.high)
+
+    # ----------------------------------------------------------------- the model
+    def evaluate(
+        self, latency_s, macs, bytes_moved, accuracy, scale_index, remote, weights: RewardWeights | None = None
+    ) -> dict[str, Any]:
+        """Outcome of configurations in the current state, from their table values (scalars or arrays).
+
+        ``latency_s``, ``macs``, ``bytes_moved``, ``accuracy``: the additive-model values of the configurations
+        (:class:`agra_ros.sim.configs.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
+        0/1. Returns latency_s, fps, power_w, energy_j, energy_norm, fps_shortfall, accuracy_ratio, accuracy_loss,
+        busy_s and reward (with ``weights``, default the env's). :meth:`step` uses exactly this code, so the
+        oracle's search over it is exact for the env's reward.
+        """
+        ctx, dev, s = self.ctx, self.device, self.settings
+        w = weights or s.weights
+        remote = np.asarray(remote, dtype=bool)
+        target = ctx["target_fps"]
+        tx_bytes = ctx["frame_px"] * self._scale_sq[scale_index] * s.compressed_bytes_per_pixel
+        lat_local = latency_s * ctx["local_mult"]
+        lat_remote = latency_s * ctx["remote_mult"] + ctx["rtt_s"] + tx_bytes / s.link_bandwidth_bps
+        latency = np.where(remote, lat_remote, lat_local)
+        fps = np.minimum(target, 1.0 / latency)
+        e_local = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
+        e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local)
+        power = dev.p_idle_w + e_dyn * fps
+        energy = power / fps
+        acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
+        fps_short = (target - fps) / target
+        acc_loss = np.maximum(0.0, s.accuracy_floor - acc_ratio)
+        energy_norm = energy / ctx["e_ref"]
+        reward = -w.alpha * energy_norm - w.beta * fps_short - w.gamma * acc_loss
+        return {
+            "latency_s": latency,
+            "fps": fps,
+            "power_w": power,
+            "energy_j": energy,
+            "energy_norm": energy_norm,
+            "fps_shortfall": fps_short,
+            "accuracy_ratio": acc_ratio,
+            "accuracy_loss": acc_loss,
+            "reward": reward,
+            "busy_s": np.where(remote, 0.0, lat_local),
+        }
+
+    def _evaluate_one(
+        self, latency_s: float, macs: float, bytes_moved: float, accuracy: float, scale_index: int, remote: bool
+    ) -> dict[str, float]:
+        """:meth:`evaluate` for one configuration in plain floats (the hot path; a test checks they agree)."""
+        ctx, dev, s, w = self.ctx, self.device, self.settings, self.settings.weights
+        target = ctx["target_fps"]
+        tx_bytes = ctx["frame_px"] * self._scale_sq_list[scale_index] * s.compressed_bytes_per_pixel
+        lat_local = latency_s * ctx["local_mult"]
+        if remote:
+            latency = latency_s * ctx["remote_mult"] + ctx["rtt_s"] + tx_bytes / s.link_bandwidth_bps
+            e_dyn = dev.transmit_energy_j(tx_bytes)
+            busy = 0.0
+        else:
+            latency = lat_local
+            e_dyn = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
+            busy = lat_local
+        fps = min(target, 1.0 / latency)
+        power = dev.p_idle_w + e_dyn * fps
+        energy = power / fps
+        acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
+        fps_short = (target - fps) / target
+        acc_loss = max(0.0, s.accuracy_floor - acc_ratio)
+        energy_norm = energy / ctx["e_ref"]
+        reward = -w.alpha * energy_norm - w.beta * fps_short - w.gamma * acc_loss
+        return {
+            "latency_s": latency,
+            "fps": fps,
+            "power_w": power,
+            "energy_j": energy,
+            "energy_norm": energy_norm,
+            "fps_shortfall": fps_short,
+            "accuracy_ratio": acc_ratio,
+            "accuracy_loss": acc_loss,
+            "reward": reward,
+            "busy_s": busy,
+        }
+
+    def step(self, action):
+        key = tuple(int(x) for x in np.asarray(action).ravel())
+        L = self.n_layers
+        if len(key) != L + 2 or not all(0 <= k < n for k, n in zip(key, self._nvec)):
+            raise ValueError(f"action {key} is not in {self.action_space}")
+        lat, macs, byt, acc = self.model.lookup(key[: L + 1])
+        remote = key[L + 1] == 1
+        out = self._evaluate_one(lat, macs, byt, acc, key[L], remote)
+        info = dict(
+            out,
+            target_fps=self.ctx["target_fps"],
+            remote=remote,
+            phase=self.ctx["phase"],
+            density=self.ctx["density"],
+            temperature_c=self.device.temperature_c,
+            clock_ratio=self.device.clock_ratio,
+        )
+        # the device lives on: its power heats it, the thermal model may throttle the clock
+        self.device.advance(out["power_w"], out["fps"] * out["busy_s"], self.settings.dt_s)
+        self.last_load = min(MAX_LOAD, out["latency_s"] * self.ctx["target_fps"])
+        self.last_acc_ratio = max(0.0, min(1.5, out["accuracy_ratio"]))
+        self.last_objects = min(1.5, self.ctx["density"] * self.last_acc_ratio)
+        self.t += self.settings.dt_s
+        self.steps += 1
+        self._draw_context()
+        truncated = self.steps >= self.settings.max_steps
+        return self._observation(), out["reward"], False, truncated, info
+
+
+def register() -> None:
+    """Register ``AgraRos-v0`` with gymnasium (idempotent)."""
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point="agra_ros.sim.env:AgraEnv")

@@ -1,0 +1,107 @@
+"""Real workload profiles for the simulator: scenes of every trace phase, embedded once by the run-time encoder.
+
+The simulator's W must come from the same workload encoder the policy node uses on camera frames, never from
+made-up vectors. For every phase of a trace, :func:`phase_workloads` renders a short video clip with the synthetic
+scene generator in that phase's settings (density, resolution, scene overrides), embeds every frame with
+:class:`agra_ros.workload.features.WorkloadEncoder` and measures motion the way ``WorkloadTracker`` does. The
+result is cached as ``.npz`` under ``agra_ros/data/sim_workload/`` (keyed by a hash of the trace and the encoder
+seed, so an edited trace is re-rendered) and shipped for the package's traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agra_ros.paths import data_dir
+from agra_ros.workload.features import EMBEDDING_DIM, WorkloadEncoder, WorkloadTracker
+from agra_ros.workload.scene import SceneGenerator
+from agra_ros.workload.trace import Trace
+
+FRAMES_PER_PHASE = 16
+"""Frames rendered per phase (consecutive video frames: the scene and its motion evolve)."""
+
+
+@dataclass(frozen=True)
+class PhaseWorkload:
+    """Embedded frames of one trace phase."""
+
+    embeddings: np.ndarray
+    """(K, 512) float32 unit-norm frame embeddings."""
+    motion: np.ndarray
+    """(K,) float32 motion of every frame against the previous one (0..1)."""
+    objects: np.ndarray
+    """(K,) int64 ground-truth objects visible in every frame."""
+    resolution_mpix: float
+    """Camera image size of the phase in megapixels."""
+
+
+def _trace_key(trace: Trace, seed: int) -> str:
+    payload = json.dumps(
+        {"trace": [asdict(p) for p in trace.phases], "seed": seed, "k": FRAMES_PER_PHASE, "dim": EMBEDDING_DIM},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+def render_phase_workloads(trace: Trace, seed: int = 0, encoder_seed: int = 0) -> list[PhaseWorkload]:
+    """Render and embed FRAMES_PER_PHASE frames for every phase of ``trace`` (about a second per phase)."""
+    encoder = WorkloadEncoder(encoder_seed)
+    out: list[PhaseWorkload] = []
+    for i, phase in enumerate(trace.phases):
+        gen = SceneGenerator(seed=seed + 1000 * i, video=True)
+        gen.set_params(**phase.scene_changes())
+        tracker = WorkloadTracker(encoder)
+        emb, motion, objects = [], [], []
+        for _ in range(FRAMES_PER_PHASE + 1):
+            frame = gen.next_frame()
+            feats = tracker.update(frame.image, objects=len(frame.boxes), mean_conf=0.0)
+            emb.append(feats.embedding)
+            motion.append(feats.motion)
+            objects.append(len(frame.boxes))
+        # drop the first frame: its motion is 0 by definition (no previous frame), the rest are steady-state
+        out.append(
+            PhaseWorkload(
+                np.stack(emb[1:]).astype(np.float32),
+                np.array(motion[1:], np.float32),
+                np.array(objects[1:], np.int64),
+                phase.resolution[0] * phase.resolution[1] / 1e6,
+            )
+        )
+    return out
+
+
+def phase_workloads(trace: Trace, seed: int = 0, cache_dir: Path | None = None) -> list[PhaseWorkload]:
+    """Cached :func:`render_phase_workloads` (reads or writes ``<cache_dir>/<trace>-<hash>.npz``)."""
+    folder = Path(cache_dir) if cache_dir is not None else data_dir() / "sim_workload"
+    path = folder / f"{trace.name}-{_trace_key(trace, seed)}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return [
+                PhaseWorkload(z[f"emb{i}"], z[f"motion{i}"], z[f"objects{i}"], float(z[f"mpix{i}"]))
+                for i in range(len(trace.phases))
+            ]
+    phases = render_phase_workloads(trace, seed)
+    arrays: dict[str, np.ndarray] = {}
+    for i, p in enumerate(phases):
+        arrays.update(
+            {
+                f"emb{i}": p.embeddings,
+                f"motion{i}": p.motion,
+                f"objects{i}": p.objects,
+                f"mpix{i}": np.array(p.resolution_mpix),
+            }
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+    except OSError:  # read-only install: keep the rendering in memory
+        pass
+    return phases

@@ -1,0 +1,195 @@
+"""OnlineAgent: observation from live inputs, reward terms as the simulator defines them, safety, experience."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from agra_ros.granularity.levels import LEVELS, GranularityConfig
+from agra_ros.online.agent import AgentSettings, OnlineAgent
+from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
+from agra_ros.online.inputs import Feedback
+from agra_ros.online.learner import LearnerSettings, OnlineLearner
+from agra_ros.online.reference import SimReference
+from agra_ros.policy.observation import ObservationLayout
+from agra_ros.sim.device_sim import DEVICE_DIM, DeviceParams, DeviceSim, device_bounds
+from agra_ros.workload.features import WORKLOAD_DIM
+
+N_LAYERS = 4
+PARAMS = DeviceParams(
+    name="test_device", speed=1.0, cores=2, p_idle_w=5.0, p_max_w=30.0, j_per_busy_s=10.0, j_per_gmac=0.1,
+    j_per_mb=0.01, tx_j_per_mb=0.05, voltage_v=1.0, t_ambient_c=30.0, thermal_r_c_per_w=2.0, thermal_tau_s=60.0,
+    t_throttle_c=80.0, t_critical_c=95.0, clock_steps=(1.0, 0.8, 0.6),
+)  # fmt: skip
+
+
+def _reference() -> SimReference:
+    lo, hi = device_bounds()
+    dev = DeviceSim(PARAMS, table_device="test_device")
+    return SimReference(
+        layout=ObservationLayout(WORKLOAD_DIM, DEVICE_DIM, d_low=tuple(lo), d_high=tuple(hi)),
+        n_layers=N_LAYERS,
+        layer_names=tuple(f"b{i}" for i in range(N_LAYERS)),
+        accuracy_floor=0.9,
+        link_rtt_s=0.03,
+        _device=dev,
+        _full_latency_s=0.05,
+        _full_macs=1e9,
+        _full_bytes=1e7,
+        _interference=0.15,
+    )
+
+
+def _frame(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+
+
+def _fb(fps: float, energy: float = 0.2, acc: float = math.nan, latency_ms: float = 20.0) -> Feedback:
+    return Feedback(fps, latency_ms, energy, 5.0 + energy * fps, acc, 5, 0.6)
+
+
+def _agent(algorithm: str = "agra", **kw) -> OnlineAgent:
+    return OnlineAgent(AgentSettings(algorithm=algorithm, **kw), _reference())
+
+
+def test_needs_a_frame_then_decides_valid_local_configurations():
+    agent = _agent()
+    assert not agent.ready
+    with pytest.raises(RuntimeError, match="frame"):
+        agent.decide(0.0)
+    agent.set_frame(_frame(0))
+    for i in range(5):
+        d = agent.decide(float(i))
+        assert isinstance(d.config, GranularityConfig) and d.config.n_layers == N_LAYERS
+        assert d.config.execution_target == "local"  # allow_remote is off
+        assert d.source == "policy" and d.compute_s > 0
+
+
+def test_workload_embedding_is_computed_once_per_decision_not_per_frame():
+    agent = _agent()
+    calls = []
+    real = agent.tracker.update
+    agent.tracker.update = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
+    for i in range(30):  # 30 frames arrive between two decisions
+        agent.set_frame(_frame(i))
+    agent.decide(0.0)
+    agent.decide(0.2)  # no new frame: W is reused
+    agent.set_frame(_frame(99))
+    agent.decide(0.4)
+    assert len(calls) == 2
+
+
+def test_target_enters_the_observation_and_reward_terms_follow_the_env_definitions():
+    agent = _agent()
+    agent.set_frame(_frame(0))
+    agent.set_target(30.0)
+    agent.decide(0.0)
+    assert agent._pending is not None
+    p = agent._pending.obs[-5:]
+    assert p[0] == pytest.approx(30.0 / 60.0)
+    agent.add_feedback(_fb(24.0, energy=0.3, acc=0.8), 0.1)
+    agent.add_feedback(_fb(26.0, energy=0.5, acc=math.nan), 0.15)
+    d = agent.decide(0.2)
+    e_ref = agent.ref.reference_energy_j(30.0)
+    assert d.terms["fps_shortfall"] == pytest.approx((30.0 - 25.0) / 30.0)
+    assert d.terms["energy_norm"] == pytest.approx(0.4 / e_ref)
+    assert d.terms["accuracy_loss"] == pytest.approx(0.1)
+    w = agent.multipliers.weights
+    expect = -w.alpha * d.terms["energy_norm"] - w.beta * d.terms["fps_shortfall"] - w.gamma * 0.1
+    assert d.reward == pytest.approx(expect)
+    # last load (latency x target) and last accuracy ratio enter P
+    p = agent._pending.obs[-5:]
+    assert p[3] == pytest.approx(0.020 * 30.0) and p[4] == pytest.approx(0.8)
+
+
+def test_interval_without_recent_feedback_is_not_scored():
+    agent = _agent()
+    agent.set_frame(_frame(0))
+    agent.decide(0.0)
+    assert agent.decide(0.2).reward is None
+    agent.add_feedback(_fb(30.0), 0.3)
+    assert agent.decide(0.4).reward is not None
+    assert agent.decide(0.6).reward is not None  # recent enough: scored from the last feedback
+    assert agent.decide(5.0).reward is None  # feedback older than feedback_max_age_s
+
+
+def test_safety_forces_the_coarsest_configuration_with_hysteresis():
+    agent = _agent(critical_temp_c=90.0, recover_margin_c=5.0)
+    agent.set_frame(_frame(0))
+    d_vec = agent.ref.default_device_vector()
+    agent.set_device(d_vec, 91.0, False)
+    d = agent.decide(0.0)
+    assert d.source == "safety" and d.safety is not None and d.safety.engaged
+    assert d.config.levels == ("neuron-25",) * N_LAYERS and d.config.resolution_scale == 0.5
+    assert d.config.execution_target == "local"
+    agent.set_device(d_vec, 87.0, False)  # below critical but inside the margin: still engaged, no new transition
+    d = agent.decide(0.2)
+    assert d.source == "safety" and d.safety is None
+    agent.set_device(d_vec, 84.0, False)
+    d = agent.decide(0.4)
+    assert d.source == "policy" and d.safety is not None and not d.safety.engaged
+    agent.set_device(d_vec, 40.0, True)  # throttling alone engages it, and the device's own critical level wins
+    assert agent.decide(0.6).source == "safety"
+    agent.set_device(d_vec, 70.0, False, critical_temp_c=60.0)
+    assert agent.decide(0.8).source == "safety"
+    assert agent.guard.engagements == 2
+    with pytest.raises(ValueError):
+        agent.set_device(np.full(DEVICE_DIM, np.nan), 40.0, False)
+
+
+def test_learning_collects_experience_the_learner_accepts():
+    agent = _agent(batch_steps=8)
+    agent.set_learning(True)
+    agent.set_frame(_frame(0))
+    t = 0.0
+    for i in range(20):
+        agent.add_feedback(_fb(20.0 + i % 5), t)
+        agent.decide(t)
+        t += 0.2
+    batches = agent.take_experience()
+    assert [len(b) for b in batches] == [8, 8]
+    assert batches[0].starts[0] == 1.0 and batches[1].starts[0] == 0.0
+    assert np.all(batches[0].logprobs < 0)
+    learner = OnlineLearner(agent.gpn.spec, agent.learner_state(), LearnerSettings(rollout_steps=16, w_dim=0))
+    assert learner.add(batches[0]) == 0 and learner.add(batches[1]) == 1
+    agent.apply_learner_state(learner.state())
+    assert agent.updates == 1
+    # learning off: the open segment (3 transitions + the one in flight) is handed over, then no more experience
+    agent.set_learning(False)
+    for _ in range(10):
+        agent.add_feedback(_fb(25.0), t)
+        agent.decide(t)
+        t += 0.2
+    assert [len(b) for b in agent.take_experience()] == [4]
+    actions = {tuple(agent.decide(t + k).config.to_indices()) for k in range(5)}
+    assert len(actions) == 1
+
+
+def test_checkpoint_payload_roundtrip(tmp_path):
+    agent = _agent()
+    agent.multipliers.weights.beta = 6.5
+    agent.updates = 12
+    spec = CheckpointSpec("agra", agent.layout.dim, agent.nvec)
+    save_checkpoint(tmp_path / "c.pt", agent.checkpoint_payload(), spec)
+    other = _agent(seed=5)
+    other.restore(load_checkpoint(tmp_path / "c.pt", spec))
+    assert other.updates == 12 and other.multipliers.beta == 6.5
+    for k, v in agent.gpn.state_dict().items():
+        assert np.array_equal(v.numpy(), other.gpn.state_dict()[k].numpy())
+
+
+@pytest.mark.parametrize("algorithm", ["bandit", "rule", "static"])
+def test_baselines_act_and_only_the_bandit_learns(algorithm):
+    agent = _agent(algorithm)
+    agent.set_learning(agent.learns)
+    agent.set_frame(_frame(0))
+    for i in range(6):
+        agent.add_feedback(_fb(15.0), 0.2 * i)
+        d = agent.decide(0.2 * i)
+        assert all(lv in LEVELS for lv in d.config.levels)
+    if algorithm == "bandit":
+        assert agent.policy.counts.sum() == 5
+    assert agent.take_experience() == []
+    assert agent.learns == (algorithm == "bandit")

@@ -1,0 +1,115 @@
+"""Simulator: gymnasium's checker, the table views against CostTable/AccuracyModel, scalar vs vector outcome, speed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from simfixtures import FIXTURE_DEVICE, write_fixture_tables
+
+from agra_ros.detection.tables import AccuracyModel, CostTable
+from agra_ros.granularity.levels import GranularityConfig
+from agra_ros.sim.configs import ConfigModel, SearchSpace
+from agra_ros.sim.env import AgraEnv
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    return write_fixture_tables(tmp_path_factory.mktemp("tables"))
+
+
+def make_env(tables, **kw) -> AgraEnv:
+    cp, ap = tables
+    return AgraEnv(
+        cost_table=str(cp),
+        accuracy_model=str(ap),
+        device=FIXTURE_DEVICE,
+        remote_device=FIXTURE_DEVICE,
+        trace="bench",
+        **kw,
+    )
+
+
+def test_env_checker(tables):
+    check_env(make_env(tables), skip_render_check=True)
+
+
+def test_config_model_matches_tables(tables):
+    cp, ap = tables
+    cost, acc = CostTable.load(cp), AccuracyModel.load(ap)
+    model = ConfigModel(cost, acc)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        key = tuple(int(v) for v in rng.integers(0, 5, 3)) + (int(rng.integers(3)),)
+        cfg = GranularityConfig.from_indices(list(key) + [0], 3)
+        lat, macs, byt, a = model.lookup(key)
+        fc = cost.frame_cost(cfg)
+        assert lat == pytest.approx(fc.latency_s) and macs == pytest.approx(fc.macs)
+        assert byt == pytest.approx(fc.bytes) and a == pytest.approx(acc.predict(cfg))
+    space = SearchSpace(model)
+    assert 1 not in space.choices[0]  # partitioned is slower than full at the same width: dropped exactly
+    for row in rng.integers(0, space.size, 20):
+        key = tuple(int(v) for v in space.keys[row])
+        assert model.lookup(key) == pytest.approx(
+            (space.latency_s[row], space.macs[row], space.bytes[row], space.accuracy[row])
+        )
+
+
+def test_step_matches_vectorised_evaluate(tables):
+    env = make_env(tables)
+    env.reset(seed=3)
+    for _ in range(20):
+        a = env.action_space.sample()
+        lat, macs, byt, acc = env.model.lookup(tuple(int(v) for v in a[:4]))
+        vec = env.evaluate(np.array([lat]), np.array([macs]), np.array([byt]), np.array([acc]), np.array([a[3]]), a[4])
+        _, r, _, _, info = env.step(a)
+        assert r == pytest.approx(float(vec["reward"][0]))
+        assert info["fps"] == pytest.approx(float(vec["fps"][0]))
+
+
+def test_oracle_is_exact_against_brute_force(tables):
+    from agra_ros.policy.oracle import OraclePolicy
+
+    env = make_env(tables)
+    env.reset(seed=5)
+    oracle = OraclePolicy(env)
+    for _ in range(5):
+        a = oracle.act()
+        best = max(
+            float(env.evaluate(*env.model.lookup((l0, l1, l2, s)), s, t)["reward"])
+            for l0 in range(5)
+            for l1 in range(5)
+            for l2 in range(5)
+            for s in range(3)
+            for t in range(2)
+        )
+        chosen = float(env.evaluate(*env.model.lookup(tuple(int(v) for v in a[:4])), a[3], a[4])["reward"])
+        assert chosen == pytest.approx(best)
+        env.step(a)
+
+
+def test_thermal_throttling_under_sustained_power(tables):
+    env = make_env(tables)
+    env.reset(seed=0)
+    for _ in range(200):
+        env.device.advance(env.device.p.p_max_w, 1.0, 1.0)
+    assert env.device.throttling and env.device.clock_ratio < 1.0
+    assert env.ctx["local_mult"] > 0
+
+
+def test_speed_at_least_5000_steps_per_second(tables):
+    env = make_env(tables)
+    env.reset(seed=0)
+    actions = [env.action_space.sample() for _ in range(256)]
+    for a in actions:  # warm the lookup cache as a policy's repeated choices would
+        env.step(a)
+    n = 5000
+    t0 = time.perf_counter()
+    for i in range(n):
+        _, _, term, trunc, _ = env.step(actions[i % 256])
+        if term or trunc:
+            env.reset()
+    rate = n / (time.perf_counter() - t0)
+    assert rate > 3000, rate  # 5000+ on an idle core; margin for a shared CI machine
