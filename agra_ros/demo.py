@@ -46,10 +46,11 @@ def run_demo(opts: DemoOptions) -> int:
     params_file = config_file("agra.yaml")
     overrides: dict[str, dict] = {"camera_source": {"trace": opts.trace}}
     if opts.profile:
-        overrides["device_monitor"] = {"profile": opts.profile}
+        overrides["device_monitor"] = {"device_profile": opts.profile}
         overrides["perception"] = {"power_profile": opts.profile}
+        overrides["policy"] = {"device_profile": opts.profile}
     if opts.algorithm:
-        overrides["policy"] = {"algorithm": opts.algorithm}
+        overrides.setdefault("policy", {})["algorithm"] = opts.algorithm
     nodes = available_nodes()
     out = opts.out.resolve()
     sup = Supervisor(log_dir=out / "logs", domain_id=opts.domain_id)

@@ -44,9 +44,9 @@ def generate_launch_description() -> LaunchDescription:
     ]
     overrides = {
         "camera_source": {"trace": LaunchConfiguration("trace")},
-        "device_monitor": {"profile": LaunchConfiguration("profile")},
+        "device_monitor": {"device_profile": LaunchConfiguration("profile")},
         "perception": {"power_profile": LaunchConfiguration("profile")},
-        "policy": {"algorithm": LaunchConfiguration("algorithm")},
+        "policy": {"algorithm": LaunchConfiguration("algorithm"), "device_profile": LaunchConfiguration("profile")},
     }
     nodes = [
         Node(
