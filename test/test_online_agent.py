@@ -35,9 +35,7 @@ def _reference() -> SimReference:
         accuracy_floor=0.9,
         link_rtt_s=0.03,
         _device=dev,
-        _full_latency_s=0.05,
-        _full_macs=1e9,
-        _full_bytes=1e7,
+        _full=(0.05, 1e9, 1e7),
         _interference=0.15,
     )
 

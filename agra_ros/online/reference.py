@@ -32,45 +32,38 @@ class SimReference:
     accuracy_floor: float
     link_rtt_s: float
     _device: object
-    _full_latency_s: float
-    _full_macs: float
-    _full_bytes: float
+    _full: tuple[float, float, float]
+    """latency_s, MACs, bytes of the full configuration (cost table)."""
     _interference: float
 
     @classmethod
     def load(cls, device_profile: str = "x86_generic") -> SimReference:
         """Build from the shipped cost table and accuracy model and the named device profile."""
-        from agra_ros.sim.configs import load_config_space
+        from agra_ros.sim.configs import load_config_model
         from agra_ros.sim.device_sim import DEVICE_DIM, DeviceSim, device_bounds
         from agra_ros.sim.env import SimSettings, default_accuracy_model, default_cost_table
         from agra_ros.workload.features import WORKLOAD_DIM
 
-        space = load_config_space(str(default_cost_table()), str(default_accuracy_model()))
-        table = space.cost_table
+        model = load_config_model(str(default_cost_table()), str(default_accuracy_model()))
+        table = model.cost_table
         device = DeviceSim(device_profile, table_device=table.device, table_threads=int(table.data.get("threads", 1)))
         d_low, d_high = device_bounds()
         layout = ObservationLayout(WORKLOAD_DIM, DEVICE_DIM, d_low=tuple(d_low), d_high=tuple(d_high))
-        full = space.full_index
         s = SimSettings()
         return cls(
             layout=layout,
-            n_layers=int(space.n_layers),
-            layer_names=tuple(table.layer_names),
+            n_layers=int(model.n_layers),
+            layer_names=tuple(model.layer_names),
             accuracy_floor=float(s.accuracy_floor),
             link_rtt_s=float(s.link_rtt_s),
             _device=device,
-            _full_latency_s=float(space.latency_s[full]) * device.nominal_mult,
-            _full_macs=float(space.macs[full]),
-            _full_bytes=float(space.bytes[full]),
+            _full=tuple(float(x) for x in model.full[:3]),
             _interference=float(s.interference_mean),
         )
 
     def reference_energy_j(self, target_fps: float) -> float:
         """Energy per frame of the full configuration on the nominal device at ``target_fps`` (env's ``e_ref``)."""
-        dev = self._device
-        return float(
-            dev.p_idle_w / target_fps + dev.frame_energy_j(self._full_latency_s, self._full_macs, self._full_bytes)
-        )
+        return self._device.reference_energy_j(self._full, target_fps)
 
     def default_device_vector(self) -> np.ndarray:
         """D of a fresh device at ambient temperature and full clock (before the first /diagnostics)."""

@@ -103,6 +103,12 @@ class DeviceSim:
         """Dynamic energy of one frame (the profile's power model; works on numpy arrays)."""
         return self.power.frame_energy_j(busy_s, macs, bytes_moved)
 
+    def reference_energy_j(self, full: tuple[float, ...], target_fps: float) -> float:
+        """e_ref: joules per frame of the full configuration (``full`` = latency_s, MACs, bytes) on the nominal device
+        at ``target_fps``; the energy term of the reward is normalised by it, in simulation and on the robot alike."""
+        lat_f, macs_f, bytes_f = full[0], full[1], full[2]
+        return self.p_idle_w / target_fps + float(self.frame_energy_j(lat_f * self.nominal_mult, macs_f, bytes_f))
+
     def transmit_energy_j(self, tx_bytes):
         return self.power.transmit_energy_j(tx_bytes)
 

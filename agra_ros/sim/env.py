@@ -220,10 +220,7 @@ class AgraEnv(gym.Env):
             "remote_mult": self.remote.latency_multiplier(0.0, 0),
             "dyn_scale": self.device.dynamic_energy_scale(),
         }
-        lat_f, macs_f, bytes_f, _ = self.model.full
-        self.ctx["e_ref"] = self.device.p_idle_w / self.ctx["target_fps"] + self.device.frame_energy_j(
-            lat_f * self.device.nominal_mult, macs_f, bytes_f
-        )
+        self.ctx["e_ref"] = self.device.reference_energy_j(self.model.full, self.ctx["target_fps"])
         self._w[:512] = wl.embeddings[k]
         self._w[512] = wl.resolution_mpix
         self._w[513] = self.last_objects
