@@ -15,7 +15,16 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["data/*.pt", "data/*.json", "data/*.csv", "data/*.npz", "data/cost_tables/*.json"]},
+    package_data={
+        PACKAGE: [
+            "data/*.pt",
+            "data/*.json",
+            "data/*.csv",
+            "data/*.npz",
+            "data/cost_tables/*.json",
+            "data/sim_workload/*.npz",
+        ]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -40,8 +49,18 @@ setup(
         "pycocotools",
     ],
     extras_require={
+        "jetson": ["jetson-stats"],  # the jtop power/temperature backend (needs jtop.service on the Jetson)
+        "nvidia": ["nvidia-ml-py"],  # the NVML backend on machines with an NVIDIA driver
         "test": ["pytest", "pytest-timeout"],
-        "dev": ["pytest", "pytest-xdist", "pytest-timeout", "ruff", "stable-baselines3", "colcon-common-extensions", "mcap-ros2-support"],
+        "dev": [
+            "pytest",
+            "pytest-xdist",
+            "pytest-timeout",
+            "ruff",
+            "stable-baselines3",
+            "colcon-common-extensions",
+            "mcap-ros2-support",
+        ],
     },
     zip_safe=False,
     maintainer="agra_ros maintainers",
