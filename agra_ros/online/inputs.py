@@ -13,16 +13,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-FEEDBACK_FIELDS: tuple[str, ...] = (
-    "fps",
-    "latency_ms",
-    "energy_per_frame_j",
-    "power_w",
-    "accuracy_proxy",
-    "objects",
-    "mean_confidence",
-)
-"""Order of the agra/feedback vector (TOPICS.md); its layout label is these names joined by commas."""
+from agra_ros.feedback import FEEDBACK_FIELDS
+
 FEEDBACK_LABEL = ",".join(FEEDBACK_FIELDS)
 
 MAX_FPS = 1000.0

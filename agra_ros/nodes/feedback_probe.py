@@ -1,0 +1,150 @@
+"""feedback_probe: records perception_node's agra/feedback stream for a while, prints statistics, then exits.
+
+Used by `agra_ros.bench.node_bench` to measure the end-to-end rate of perception_node from another process (one
+agra/feedback vector per processed frame). Optionally subscribes ``detections`` and ``image_annotated`` too, so
+the node does the publishing work it skips while nobody listens. Prints one JSON line and writes it to
+``out_json`` when set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray, String
+
+from agra_ros.detection.runtime import FEEDBACK_FIELDS
+from agra_ros.ros import params as P
+from agra_ros.ros.detections import detection_msg_type
+from agra_ros.ros.diagnostics import array_to_dicts
+from agra_ros.ros.qos import command_qos, image_qos
+
+SPECS = [
+    P.ParamSpec("duration", 10.0, "Seconds to record after the warm-up.", range=(0.5, 3600.0, 0.0)),
+    P.ParamSpec(
+        "warmup", 2.0, "Seconds after the first feedback vector that are not counted.", range=(0.0, 600.0, 0.0)
+    ),
+    P.ParamSpec("timeout", 60.0, "Give up when no feedback arrived for this long.", range=(1.0, 3600.0, 0.0)),
+    P.ParamSpec("detections", False, "Also subscribe to detections (the node builds them only for subscribers)."),
+    P.ParamSpec("annotated", False, "Also subscribe to image_annotated."),
+    P.ParamSpec("out_json", "", "Write the statistics here too (empty: stdout only)."),
+]
+
+
+class FeedbackProbe(Node):
+    """Collects feedback vectors (arrival time + values) inside the measuring window."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("feedback_probe", **kwargs)
+        self.p = P.values(self, P.declare(self, SPECS))
+        self.first: float | None = None
+        self.arrivals: list[float] = []
+        self.vectors: list[list[float]] = []
+        self.configurations: dict[str, int] = {}
+        self.received = 0
+        """Feedback vectors received in all, warm-up included (for the no-data timeout)."""
+        self.detection_msgs = 0
+        self.annotated_msgs = 0
+        self.done = False
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        """Last status of every node on /diagnostics (camera rate, perception's frame counters)."""
+        self.create_subscription(Float32MultiArray, "agra/feedback", self._on_feedback, command_qos(50))
+        self.create_subscription(String, "agra/configuration", self._on_configuration, command_qos())
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
+        if self.p["detections"]:
+            self.create_subscription(detection_msg_type(), "detections", self._on_detections, command_qos())
+        if self.p["annotated"]:
+            self.create_subscription(Image, "image_annotated", self._on_annotated, image_qos("best_effort"))
+
+    def _in_window(self) -> bool:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        return now - self.first >= self.p["warmup"]
+
+    def _on_feedback(self, msg: Float32MultiArray) -> None:
+        self.received += 1
+        if not self._in_window():
+            return
+        now = time.monotonic()
+        self.arrivals.append(now)
+        self.vectors.append([float(v) for v in msg.data])
+        if now - self.first >= self.p["warmup"] + self.p["duration"]:
+            self.done = True
+
+    def _on_configuration(self, msg: String) -> None:
+        self.configurations[msg.data] = self.configurations.get(msg.data, 0) + 1
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        self.diagnostics.update(array_to_dicts(msg))
+
+    def _on_detections(self, _msg) -> None:
+        if self.first is not None and self._in_window():
+            self.detection_msgs += 1
+
+    def _on_annotated(self, _msg: Image) -> None:
+        if self.first is not None and self._in_window():
+            self.annotated_msgs += 1
+
+    def stats(self) -> dict:
+        a = np.asarray(self.arrivals)
+        span = float(a[-1] - a[0]) if a.size > 1 else 0.0
+        v = np.asarray(self.vectors, dtype=np.float64).reshape(-1, len(FEEDBACK_FIELDS))
+
+        def col(name: str, fn) -> float | None:
+            x = v[:, FEEDBACK_FIELDS.index(name)]
+            x = x[np.isfinite(x)]
+            return float(fn(x)) if x.size else None
+
+        return {
+            "frames": int(a.size),
+            "rate_hz": (a.size - 1) / span if span > 0 else 0.0,
+            "node_fps_mean": col("fps", np.mean),
+            "latency_ms_p50": col("latency_ms", np.median),
+            "latency_ms_mean": col("latency_ms", np.mean),
+            "energy_per_frame_j_mean": col("energy_per_frame_j", np.mean),
+            "power_w_mean": col("power_w", np.mean),
+            "objects_mean": col("objects", np.mean),
+            "accuracy_proxy_mean": col("accuracy_proxy", np.mean),
+            "max_gap_ms": float(np.diff(a).max() * 1e3) if a.size > 1 else None,
+            "configurations": self.configurations,
+            "detection_msgs": self.detection_msgs,
+            "annotated_msgs": self.annotated_msgs,
+            "diagnostics": self.diagnostics,
+        }
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = FeedbackProbe()
+        last, seen = time.monotonic(), 0
+        while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+            if node.received != seen:
+                last, seen = time.monotonic(), node.received
+            if time.monotonic() - last > node.p["timeout"]:
+                node.get_logger().error(f"no agra/feedback for {node.p['timeout']:.0f} s: giving up")
+                break
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            line = json.dumps(node.stats())
+            print(line, flush=True)
+            if node.p["out_json"]:
+                Path(node.p["out_json"]).write_text(line + "\n")
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

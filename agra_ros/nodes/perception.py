@@ -1,0 +1,446 @@
+"""perception_node: runs the granularity-switchable detector on the newest frame at the commanded configuration.
+
+Topics (TOPICS.md): subscribes ``image_raw`` (depth 1: never a backlog), ``agra/granularity`` and
+``agra/target_fps``; publishes ``detections``, ``image_annotated``, the scalar feedback topics, the per-frame
+``agra/feedback`` vector, the latched ``agra/granularity_catalogue`` and its status on ``/diagnostics``.
+
+Why frames are processed inside the image callback: with a depth-1 keep-last reader, frames that arrive while
+the detector runs are replaced in DDS and never deserialised, so the node's only per-frame work beyond the
+detector is one conversion and a few small publishes. Pacing to the target rate defers an early frame with a
+one-shot timer and then processes the newest frame held at that moment.
+
+Everything that is not ROS (commands, fallback, pacing, shadow accuracy, energy) is in
+agra_ros.detection.runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+
+import rclpy
+import torch
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray
+
+from agra_ros.detection.model import DETECTOR_NAME, WeightsError, load_detector
+from agra_ros.detection.runtime import (
+    FEEDBACK_FIELDS,
+    BadInputCounter,
+    CommandWatchdog,
+    EnergyModelError,
+    FrameResult,
+    GranularityCommandError,
+    PerceptionRuntime,
+    RatePacer,
+    make_energy_meter,
+    parse_safe_configuration,
+)
+from agra_ros.granularity.levels import GranularityConfig, GranularityError
+from agra_ros.ros import params as P
+from agra_ros.ros.annotate import annotate
+from agra_ros.ros.detections import DetectionPublisher
+from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
+from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg
+from agra_ros.ros.qos import command_qos, image_qos, latched_qos
+
+SPECS = [
+    P.ParamSpec(
+        "device", "cpu", "Where the detector runs (cuda only where a CUDA GPU is usable).", choices=("cpu", "cuda")
+    ),
+    P.ParamSpec("weights", "", "Detector weights file; empty: the weights shipped in the package.", read_only=True),
+    P.ParamSpec("score_threshold", 0.3, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)),
+    P.ParamSpec(
+        "shadow_share",
+        0.1,
+        "Share of frames on which the full configuration also runs to measure the accuracy proxy (0: never).",
+        range=(0.0, 1.0, 0.0),
+    ),
+    P.ParamSpec(
+        "fallback_timeout_s",
+        2.0,
+        "Run the safe configuration when no valid agra/granularity command arrived for this long.",
+        range=(0.1, 3600.0, 0.0),
+    ),
+    P.ParamSpec(
+        "safe_configuration",
+        "",
+        "Safe granularity configuration in short form (e.g. 555555555/1/local); empty: every layer at neuron-50.",
+    ),
+    P.ParamSpec("power_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."),
+    P.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
+    P.ParamSpec(
+        "pace_to_target",
+        True,
+        "Process at most agra/target_fps frames per second (spend no work beyond the target).",
+    ),
+    P.ParamSpec("max_fps", 0.0, "Upper bound on processed frames per second; 0: no bound.", range=(0.0, 1000.0, 0.0)),
+    P.ParamSpec(
+        "annotate_every",
+        1,
+        "Publish image_annotated for every Nth processed frame (only while someone subscribes); 0: never.",
+        range=(0, 1000, 1),
+    ),
+    P.ParamSpec(
+        "reliability",
+        "best_effort",
+        "Reliability of the image_raw subscription (best_effort also receives from reliable publishers).",
+        choices=("best_effort", "reliable"),
+        read_only=True,
+    ),
+]
+
+
+class StartupError(RuntimeError):
+    """A setting the node cannot start with (missing weights, unusable device): reported once, exit code 2."""
+
+
+def image_error_kind(exc: ImageConversionError) -> str:
+    """Counter name of a rejected image: encoding, zero_size, too_large, step, truncated (else invalid)."""
+    kind = getattr(exc, "kind", None)
+    if kind:
+        return str(kind)
+    text = str(exc)
+    for prefix, name in (
+        ("unsupported encoding", "encoding"),
+        ("zero-size", "zero_size"),
+        ("truncated", "truncated"),
+        ("step", "step"),
+    ):
+        if text.startswith(prefix):
+            return name
+    return "too_large" if "larger than" in text else "invalid"
+
+
+def busy_clock(threads: int):
+    """The runtime's busy clock: this thread's CPU time with one torch thread, else wall time (see runtime)."""
+    return time.thread_time if threads == 1 else None
+
+
+def cuda_problem() -> str | None:
+    """Why cuda cannot be used here, or None when it can."""
+    if not torch.cuda.is_available():
+        return "torch reports no usable CUDA device (CPU-only build, no driver or no GPU)"
+    return None
+
+
+class PerceptionNode(Node):
+    """The detector behind ROS topics; see the module docstring."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("perception", **kwargs)
+        self._specs = P.declare(self, SPECS)
+        p = P.values(self, self._specs)
+        if p["device"] == "cuda" and cuda_problem():
+            raise StartupError(f"device=cuda rejected: {cuda_problem()}")
+        torch.set_num_threads(int(p["threads"]))
+        try:
+            detector = load_detector(p["weights"] or None, device=p["device"])
+        except WeightsError as exc:
+            raise StartupError(str(exc)) from None
+        n_layers = len(detector.switchable_layer_names())
+        try:
+            safe = parse_safe_configuration(p["safe_configuration"], n_layers)
+            energy = make_energy_meter(p["power_profile"])
+        except (GranularityError, EnergyModelError) as exc:
+            raise StartupError(str(exc)) from None
+        self.runtime = PerceptionRuntime(
+            detector,
+            safe,
+            score_threshold=p["score_threshold"],
+            shadow_share=p["shadow_share"],
+            fallback_timeout_s=p["fallback_timeout_s"],
+            energy=energy,
+            detector_name=DETECTOR_NAME,
+            busy_clock=busy_clock(int(p["threads"])),
+        )
+        self.bad = BadInputCounter()
+        self.pacer = RatePacer()
+        self._target_fps: float | None = None
+        self._pending: Image | None = None
+        self._received = 0
+        self._dropped = 0
+        self._processed_since_annotation = 0
+        self._last: FrameResult | None = None
+        self._last_config_pub = 0.0
+        self._published_config: GranularityConfig | None = None
+        self._overhead_ms: deque[float] = deque(maxlen=200)
+        self._update_pacing()
+
+        self._pub_dets = DetectionPublisher(self, "detections", self.runtime.class_names)
+        self._dets_topic = self.resolve_topic_name("detections")
+        self._pub_annotated = self.create_publisher(Image, "image_annotated", image_qos("best_effort"))
+        q = command_qos()
+        self._pub_scalar = {
+            name: self.create_publisher(Float32, f"agra/{name}", q)
+            for name in ("fps", "latency_ms", "energy_per_frame_j", "power_w", "accuracy_proxy")
+        }
+        self._pub_config = self.create_publisher(String, "agra/configuration", q)
+        self._pub_feedback = self.create_publisher(Float32MultiArray, "agra/feedback", q)
+        self._pub_catalogue = self.create_publisher(String, "agra/granularity_catalogue", latched_qos())
+        self._publish_catalogue()
+
+        self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["reliability"], depth=1))
+        self.create_subscription(UInt8MultiArray, "agra/granularity", self._on_granularity, command_qos(10))
+        self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, command_qos())
+        self._pace_timer = self.create_timer(1.0, self._on_pace_timer, autostart=False)
+        self._watch_timer = self.create_timer(0.1, self._check_fallback)
+
+        P.on_set(self, self._specs, self._validate)
+        self.add_post_set_parameters_callback(self._apply)
+        self._diag = DiagnosticsReporter(self, hardware_id=f"perception:{DETECTOR_NAME}:{p['device']}")
+        self._diag.add("perception", self._check)
+        self.get_logger().info(
+            f"{DETECTOR_NAME} on {p['device']} ({p['threads']} thread(s)), {n_layers} switchable layers, "
+            f"safe configuration {safe.short()}, energy source {energy.source}; "
+            f"listening on {self.resolve_topic_name('image_raw')}"
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
+        for prm in params:
+            if prm.name == "device" and prm.value == "cuda" and cuda_problem():
+                return SetParametersResult(successful=False, reason=f"device=cuda rejected: {cuda_problem()}")
+            if prm.name == "safe_configuration":
+                try:
+                    parse_safe_configuration(prm.value, self.runtime.n_layers)
+                except GranularityError as exc:
+                    return SetParametersResult(successful=False, reason=f"safe_configuration: {exc}")
+            if prm.name == "power_profile":
+                try:
+                    make_energy_meter(prm.value)
+                except EnergyModelError as exc:
+                    return SetParametersResult(successful=False, reason=f"power_profile: {exc}")
+        return SetParametersResult(successful=True)
+
+    def _apply(self, params: list[Parameter]) -> None:
+        rt = self.runtime
+        for prm in params:
+            name, value = prm.name, prm.value
+            if name == "device":
+                rt.detector.to(value)
+            elif name == "score_threshold":
+                rt.set_score_threshold(value)
+            elif name == "shadow_share":
+                rt.shadow.set_share(value)
+            elif name == "fallback_timeout_s":
+                rt.set_fallback_timeout(value)
+            elif name == "safe_configuration":
+                rt.set_safe_config(parse_safe_configuration(value, rt.n_layers))
+                self._publish_catalogue()
+            elif name == "power_profile":
+                rt.energy = make_energy_meter(value)
+            elif name == "threads":
+                torch.set_num_threads(int(value))
+                rt.busy_clock = busy_clock(int(value))
+            elif name in ("pace_to_target", "max_fps"):
+                self._update_pacing()
+            else:
+                continue
+            self.get_logger().info(f"{name} set to {value!r}")
+
+    # ------------------------------------------------------------------ inputs
+    def _bad_input(self, kind: str, message: str) -> None:
+        n = self.bad.record(kind, time.monotonic())
+        if n is not None:
+            more = f" ({n - 1} more since the last report)" if n > 1 else ""
+            self.get_logger().warning(f"skipped bad input [{kind}]: {message}{more}")
+
+    def _on_granularity(self, msg: UInt8MultiArray) -> None:
+        try:
+            config, transition = self.runtime.command(msg.data)
+        except GranularityCommandError as exc:
+            self._bad_input(f"granularity_{exc.kind}", str(exc))
+            return
+        if transition == CommandWatchdog.RECOVERED:
+            self.get_logger().info(f"granularity commands resumed: leaving the safe configuration for {config.short()}")
+        if config.execution_target != "local":
+            self._bad_input(
+                "remote_unavailable",
+                f"{config.short()} asks for remote execution, no remote perception "
+                "node is configured: running it locally",
+            )
+
+    def _on_target_fps(self, msg: Float32) -> None:
+        value = float(msg.data)
+        if not (math.isfinite(value) and value > 0):
+            self._bad_input("target_fps", f"agra/target_fps must be a positive number, got {value}")
+            return
+        if value != self._target_fps:
+            self._target_fps = value
+            self._update_pacing()
+
+    def _update_pacing(self) -> None:
+        rates = []
+        if self.get_parameter("pace_to_target").value and self._target_fps is not None:
+            rates.append(self._target_fps)
+        max_fps = float(self.get_parameter("max_fps").value)
+        if max_fps > 0:
+            rates.append(max_fps)
+        self.pacer.set_rate(min(rates) if rates else None)
+
+    def _on_image(self, msg: Image) -> None:
+        self._received += 1
+        if self._pending is not None:
+            self._dropped += 1  # a newer frame replaces one that waited for its pacing slot
+        delay = self.pacer.delay(time.monotonic())
+        if delay <= 0.0:
+            self._pending = None
+            self._process(msg)
+            return
+        self._pending = msg
+        if self._pace_timer.is_canceled():
+            self._pace_timer.timer_period_ns = max(int(delay * 1e9), 100_000)
+            self._pace_timer.reset()
+
+    def _on_pace_timer(self) -> None:
+        self._pace_timer.cancel()
+        msg, self._pending = self._pending, None
+        if msg is not None:
+            self._process(msg)
+
+    def _check_fallback(self) -> None:
+        if self.runtime.check_fallback() == CommandWatchdog.ENTERED:
+            self.get_logger().warning(
+                f"no valid granularity command for {self.runtime.watchdog.timeout_s:.1f} s: "
+                f"running the safe configuration {self.runtime.safe_config.short()}"
+            )
+
+    # ------------------------------------------------------------------ work
+    def _process(self, msg: Image) -> None:
+        t_start = time.perf_counter()
+        self.pacer.started(time.monotonic())
+        try:
+            image = msg_to_rgb(msg)
+        except ImageConversionError as exc:
+            self._bad_input(f"image_{image_error_kind(exc)}", str(exc))
+            return
+        self._check_fallback()
+        try:
+            res = self.runtime.process(image)
+        except Exception as exc:  # noqa: BLE001 - a frame the detector cannot handle must not end the node
+            self._bad_input("inference_error", f"{type(exc).__name__}: {exc}")
+            return
+        self._last = res
+        if self.context.ok():  # Ctrl-C during inference shuts the context down: nothing left to publish to
+            self._publish(msg, image, res)
+        # the node's own cost per frame beyond the detector: conversion, bookkeeping, publishing
+        self._overhead_ms.append((time.perf_counter() - t_start) * 1e3 - res.latency_ms - res.shadow_ms)
+
+    def _publish(self, msg: Image, image, res: FrameResult) -> None:
+        d = res.detections
+        # a MarkerArray of 20 boxes takes ~3.5 ms to build in Python: only for someone who listens
+        if self.count_subscribers(self._dets_topic) > 0:
+            self._pub_dets.publish(msg.header, d.boxes, d.scores, d.labels)
+        for name, value in (
+            ("fps", res.fps),
+            ("latency_ms", res.latency_ms),
+            ("energy_per_frame_j", res.energy_j),
+            ("power_w", res.power_w),
+        ):
+            self._pub_scalar[name].publish(Float32(data=float(value)))
+        if not math.isnan(res.accuracy_proxy):
+            self._pub_scalar["accuracy_proxy"].publish(Float32(data=float(res.accuracy_proxy)))
+        fb = Float32MultiArray(data=[float(v) for v in res.feedback()])
+        fb.layout.dim = [
+            MultiArrayDimension(label=",".join(FEEDBACK_FIELDS), size=len(FEEDBACK_FIELDS), stride=len(FEEDBACK_FIELDS))
+        ]
+        self._pub_feedback.publish(fb)
+        now = time.monotonic()
+        if res.config != self._published_config or now - self._last_config_pub >= 1.0:
+            self._pub_config.publish(String(data=res.config.short()))
+            self._published_config, self._last_config_pub = res.config, now
+        every = int(self.get_parameter("annotate_every").value)
+        self._processed_since_annotation += 1
+        if every > 0 and self._processed_since_annotation >= every:
+            if self._pub_annotated.get_subscription_count() > 0:
+                self._processed_since_annotation = 0
+                lines = [
+                    f"{res.fps:.1f} FPS  {res.latency_ms:.1f} ms  {res.objects} objects",
+                    f"config {res.config.short()}" + ("  [safe fallback]" if self.runtime.in_fallback else ""),
+                ]
+                out = annotate(image, d.boxes, d.scores, d.labels, self.runtime.class_names, lines)
+                self._pub_annotated.publish(rgb_to_msg(out, msg.header))
+
+    def _publish_catalogue(self) -> None:
+        self._pub_catalogue.publish(String(data=json.dumps(self.runtime.catalogue())))
+
+    # ------------------------------------------------------------------ diagnostics
+    def _check(self, status: StatusBuilder) -> None:
+        rt = self.runtime
+        now = time.monotonic()
+        fps = rt.rate.rate(now)
+        status.add("frames_received", self._received)
+        status.add("frames_processed", rt.stats.frames)
+        status.add("frames_dropped", self._dropped)
+        status.add("fps", fps)
+        status.add("target_fps", self._target_fps if self._target_fps is not None else math.nan)
+        status.add("pacing_hz", self.pacer.rate_hz if self.pacer.rate_hz is not None else 0.0)
+        status.add("latency_ms", self._last.latency_ms if self._last else math.nan)
+        status.add("latency_ms_p50", rt.latency_percentile(50))
+        status.add("latency_ms_p95", rt.latency_percentile(95))
+        status.add(
+            "node_overhead_ms", sum(self._overhead_ms) / len(self._overhead_ms) if self._overhead_ms else math.nan
+        )
+        status.add("energy_per_frame_j", self._last.energy_j if self._last else math.nan)
+        status.add("energy_per_frame_j.source", rt.energy.source if rt.energy else "none")
+        status.add("power_w", self._last.power_w if self._last else math.nan)
+        status.add("power_w.source", rt.energy.source if rt.energy else "none")
+        status.add("accuracy_proxy", rt.stats.last_accuracy_proxy)
+        status.add("shadow_frames", rt.stats.shadow_frames)
+        status.add("configuration", rt.active_config().short())
+        status.add("requested_configuration", rt.requested_config().short())
+        status.add("safe_configuration", rt.safe_config.short())
+        status.add("fallback", rt.in_fallback)
+        status.add("fallbacks", rt.watchdog.fallbacks)
+        status.add("command_age_s", rt.watchdog.age(now))
+        status.add("granularity_commands", rt.watchdog.commands)
+        status.add("configuration_switches", rt.stats.switches)
+        status.add("remote_run_locally", rt.stats.remote_run_locally)
+        status.add("bad_input_total", self.bad.total)
+        for kind, n in sorted(self.bad.counts.items()):
+            status.add(f"bad_input.{kind}", n)
+        status.add("device", self.get_parameter("device").value)
+        status.add("threads", torch.get_num_threads())
+        if rt.in_fallback:
+            status.summary(WARN, f"no granularity command: safe configuration {rt.safe_config.short()}")
+        if self._received == 0:
+            status.summary(WARN, "no frames received on image_raw")
+        if rt.stats.remote_run_locally:
+            status.summary(WARN, "remote execution requested but not configured: running locally")
+        status.summary(OK, f"processing at {fps:.1f} FPS, configuration {rt.active_config().short()}")
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = PerceptionNode()
+        rclpy.spin(node)
+    except StartupError as exc:
+        rclpy.logging.get_logger("perception").fatal(f"cannot start: {exc}")
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        # rclpy's SIGINT handler shuts the context down from another thread; a publish racing it fails. That is
+        # the Ctrl-C we asked for, not an error. Anything while the context is still valid is a real failure.
+        if node is None or node.context.ok():
+            raise
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if code:
+        raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()
