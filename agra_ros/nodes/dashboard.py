@@ -21,6 +21,7 @@ from rich.table import Table
 from std_msgs.msg import Float32, String
 
 from agra_ros.bench.report import SERIES, RunRecord, mean_width_of
+from agra_ros.device.keys import DEVICE_STATUS_NAME
 from agra_ros.ros import params as P
 from agra_ros.ros.diagnostics import array_to_dicts
 from agra_ros.ros.qos import command_qos
@@ -89,7 +90,7 @@ class Dashboard(Node):
     def _diag(self, msg: DiagnosticArray) -> None:
         for name, kv in array_to_dicts(msg).items():
             for key, series in DEVICE_KEYS.items():
-                if key in kv and _num(kv[key]) is not None:
+                if name == DEVICE_STATUS_NAME and key in kv and _num(kv[key]) is not None:
                     self.latest[series] = _num(kv[key])
                     src = kv.get(f"{key}.source")
                     if src:

@@ -1,0 +1,501 @@
+"""policy_node: picks the detector's granularity configuration for every decision period and learns on the robot.
+
+Listens to ``image_raw`` (workload profile W; only the newest frame is kept and embedded once per decision, so W
+costs a millisecond per decision, not per frame), ``/diagnostics`` (device state D, from device_monitor or a jtop
+node), ``agra/target_fps`` and the ``target_fps`` parameter (performance target P; the latest of the two wins),
+``agra/feedback`` (the reward of each decision) and the latched ``agra/granularity_catalogue``. Publishes
+``agra/granularity`` at ``decision_rate_hz`` plus reward, Lagrange weights, target attainment and learner updates
+for rqt_plot, and its status on ``/diagnostics``.
+
+The acting, scoring and experience bookkeeping are in :class:`agra_ros.online.agent.OnlineAgent`; PPO runs in a
+separate process (:class:`agra_ros.online.learner.LearnerSupervisor`) that hands back weights and is restarted
+when it dies; checkpoints are atomic (:mod:`agra_ros.online.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray, UInt32
+
+from agra_ros.device.keys import DEVICE_STATUS_NAME
+from agra_ros.granularity.levels import LEVELS
+from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
+from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, quarantine, save_checkpoint
+from agra_ros.online.device_input import DeviceInputError, parse_device_status
+from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_feedback, parse_target_fps
+from agra_ros.online.learner import LearnerSupervisor
+from agra_ros.online.stats import AttainmentWindow, LatencyWindow
+from agra_ros.policy.gpn import GPNSpec
+from agra_ros.ros import params as P
+from agra_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter, StatusBuilder
+from agra_ros.ros.image import ENCODINGS, ImageConversionError, msg_to_rgb
+from agra_ros.ros.qos import command_qos, image_qos, latched_qos
+
+TARGET_RANGE = (0.5, 240.0)
+
+SPECS = [
+    P.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
+    P.ParamSpec(
+        "target_fps",
+        30.0,
+        "Target FPS; agra/target_fps sets it too (the latest of the two wins).",
+        range=(*TARGET_RANGE, 0.0),
+    ),
+    P.ParamSpec("decision_rate_hz", 5.0, "Decisions (agra/granularity commands) per second.", range=(0.2, 50.0, 0.0)),
+    P.ParamSpec("learning", True, "Learn online (agra/a2c in the background learner process, bandit in place)."),
+    P.ParamSpec(
+        "checkpoint_dir",
+        "~/.ros/agra_ros",
+        "Folder of the learned policy's checkpoint policy_<algorithm>.pt; empty: no checkpoints.",
+        read_only=True,
+    ),
+    P.ParamSpec(
+        "checkpoint_period_s",
+        60.0,
+        "Seconds between periodic checkpoints (one is also written on shutdown).",
+        range=(0.05, 86400.0, 0.0),
+    ),
+    P.ParamSpec(
+        "device_profile",
+        "x86_generic",
+        "Device profile of the energy reference (as perception's power_profile).",
+        read_only=True,
+    ),
+    P.ParamSpec(
+        "critical_temp_c",
+        95.0,
+        "Temperature at which the coarsest configuration is forced (unless the device reports its own critical level).",
+        range=(20.0, 150.0, 0.0),
+    ),
+    P.ParamSpec(
+        "recover_margin_c",
+        5.0,
+        "The safety override ends this far below the critical temperature.",
+        range=(0.0, 50.0, 0.0),
+    ),
+    P.ParamSpec(
+        "accuracy_floor",
+        0.9,
+        "Accuracy floor of the target P, as a share of the full configuration's accuracy.",
+        range=(0.0, 1.0, 0.0),
+    ),
+    P.ParamSpec("allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."),
+    P.ParamSpec("rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True),
+    P.ParamSpec(
+        "publish_target_fps",
+        True,
+        "Publish the target_fps parameter on agra/target_fps when it is set, so perception paces to it.",
+    ),
+    P.ParamSpec(
+        "image_reliability",
+        "best_effort",
+        "Reliability of the image_raw subscription.",
+        choices=("best_effort", "reliable"),
+        read_only=True,
+    ),
+    P.ParamSpec("seed", 0, "Seed of exploration and the learner.", range=(0, 2**31 - 1, 1), read_only=True),
+]
+
+
+class PolicyNode(Node):
+    """Decides the granularity configuration, learns online, checkpoints, and keeps the device safe."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy", **kwargs)
+        self._specs = P.declare(self, SPECS)
+        p = P.values(self, self._specs)
+        log = self.get_logger()
+        self.agent = OnlineAgent(
+            AgentSettings(
+                algorithm=p["algorithm"],
+                device_profile=p["device_profile"],
+                accuracy_floor=p["accuracy_floor"],
+                allow_remote=p["allow_remote"],
+                critical_temp_c=p["critical_temp_c"],
+                recover_margin_c=p["recover_margin_c"],
+                seed=p["seed"],
+            )
+        )
+        self.agent.set_target(p["target_fps"])
+        self._target_source = "parameter"
+        self._echo_target: float | None = None
+        self._last_target_pub = -math.inf
+        ro = ParameterDescriptor(read_only=True, description="Switchable layers of the detector, in command order.")
+        self.declare_parameter("layer_names", list(self.agent.layer_names), ro)
+        ro = ParameterDescriptor(read_only=True, description="Granularity level names; a command holds their indices.")
+        self.declare_parameter("levels", list(LEVELS), ro)
+        self.rejections = RejectionCounter()
+        self.latency = LatencyWindow()
+        self.attainment = AttainmentWindow()
+        self._image: Image | None = None
+        self._catalogue_ok: bool | None = None
+        self._catalogue_error = ""
+        self._device_seen = False
+        self._last_config = ""
+        # checkpoints
+        self._ckpt_path: Path | None = None
+        self._ckpt_status = "disabled"
+        self._ckpt_saves = 0
+        self._ckpt_last_ms = math.nan
+        self._spec = CheckpointSpec(p["algorithm"], self.agent.layout.dim, self.agent.nvec)
+        if p["checkpoint_dir"] and self.agent.learns:
+            self._ckpt_path = Path(p["checkpoint_dir"]).expanduser() / f"policy_{p['algorithm']}.pt"
+            self._load_checkpoint()
+        # the learner
+        self.learner: LearnerSupervisor | None = None
+        if p["algorithm"] in LEARNER_ALGORITHMS:
+            assert self.agent.gpn is not None
+            settings = learner_settings_for(
+                p["algorithm"], self.agent.layout.w_dim, rollout_steps=int(p["rollout_steps"]), seed=int(p["seed"])
+            )
+            self.learner = LearnerSupervisor(
+                GPNSpec(**{**self.agent.gpn.spec.to_dict(), "nvec": tuple(self.agent.gpn.spec.nvec)}),
+                self.agent.learner_state(),
+                settings,
+                log=self._learner_log,
+            )
+        # ROS interfaces
+        q = command_qos(10)
+        self._pub_cmd = self.create_publisher(UInt8MultiArray, "agra/granularity", q)
+        self._pub_target = self.create_publisher(Float32, "agra/target_fps", command_qos())
+        self._pub_reward = self.create_publisher(Float32, "agra/reward", q)
+        self._pub_beta = self.create_publisher(Float32, "agra/lagrange/fps", q)
+        self._pub_gamma = self.create_publisher(Float32, "agra/lagrange/accuracy", q)
+        self._pub_attain = self.create_publisher(Float32, "agra/target_attainment", q)
+        self._pub_updates = self.create_publisher(UInt32, "agra/learner_updates", q)
+        self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["image_reliability"], depth=1))
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
+        self.create_subscription(Float32, "agra/target_fps", self._on_target, command_qos())
+        self.create_subscription(Float32MultiArray, "agra/feedback", self._on_feedback, command_qos(50))
+        self.create_subscription(String, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
+        P.on_set(self, self._specs)
+        self.add_post_set_parameters_callback(self._apply)
+        self._decision_timer = self.create_timer(1.0 / p["decision_rate_hz"], self._decide)
+        self._learner_timer = self.create_timer(0.2, self._service_learner)
+        self._ckpt_timer = self.create_timer(p["checkpoint_period_s"], self._periodic_checkpoint)
+        self._diag = DiagnosticsReporter(self, hardware_id=f"policy:{p['algorithm']}")
+        self._diag.add("policy", self._check)
+        self._set_learning(bool(p["learning"]))
+        log.info(
+            f"{p['algorithm']} policy over {self.agent.n_layers} layers, deciding at {p['decision_rate_hz']:.1f} Hz, "
+            f"target {p['target_fps']:.1f} FPS, learning {'on' if p['learning'] else 'off'}"
+            + (f", started from {self.agent.shipped}" if self.agent.shipped else "")
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def _apply(self, params: list[Parameter]) -> None:
+        for prm in params:
+            if prm.name == "target_fps":
+                self.agent.set_target(float(prm.value))
+                self._target_source = "parameter"
+                if self.get_parameter("publish_target_fps").value:
+                    self._publish_target()
+                self.get_logger().info(f"target FPS set to {prm.value:.2f} (parameter)")
+            elif prm.name == "learning":
+                self._set_learning(bool(prm.value))
+            elif prm.name == "decision_rate_hz":
+                self._decision_timer.cancel()
+                self.destroy_timer(self._decision_timer)
+                self._decision_timer = self.create_timer(1.0 / float(prm.value), self._decide)
+            elif prm.name == "checkpoint_period_s":
+                self._ckpt_timer.cancel()
+                self.destroy_timer(self._ckpt_timer)
+                self._ckpt_timer = self.create_timer(float(prm.value), self._periodic_checkpoint)
+            elif prm.name in ("critical_temp_c", "recover_margin_c"):
+                setattr(self.agent.guard, prm.name, float(prm.value))
+            elif prm.name == "accuracy_floor":
+                self.agent.s.accuracy_floor = float(prm.value)
+            elif prm.name == "allow_remote":
+                self.agent.s.allow_remote = bool(prm.value)
+
+    def _set_learning(self, on: bool) -> None:
+        if on and not self.agent.learns:
+            self.get_logger().info(f"{self.agent.s.algorithm} does not learn online; 'learning' has no effect")
+        self.agent.set_learning(on and self.agent.learns)
+        if self.learner is not None:
+            if on and self.learner.status == "stopped":
+                self.learner.start()
+            elif not on and self.learner.status != "stopped":
+                self.learner.stop()
+                self.get_logger().info("learning off: learner process stopped, acting with the current weights")
+
+    # ------------------------------------------------------------------ inputs
+    def _reject(self, exc: Exception, kind: str | None = None) -> None:
+        kind = kind or getattr(exc, "kind", "input")
+        if self.rejections.reject(kind, time.monotonic()):
+            n = self.rejections.counts().get(kind, 0)
+            self.get_logger().warning(f"rejected {kind} input ({n} so far): {exc}")
+
+    def _on_image(self, msg: Image) -> None:
+        """Keep the newest frame after a header check that costs nothing; it is converted and embedded at the next
+        decision only, so most frames are never touched."""
+        enc = msg.encoding.lower()
+        problem = ""
+        if enc not in ENCODINGS:
+            problem = f"unsupported encoding {msg.encoding!r} (supported: {', '.join(ENCODINGS)})"
+        elif msg.width == 0 or msg.height == 0:
+            problem = f"zero-size image ({msg.width}x{msg.height})"
+        elif msg.step * msg.height > len(msg.data):
+            problem = f"truncated image: {len(msg.data)} bytes, expected step*height = {msg.step * msg.height}"
+        if problem:
+            self._reject(ImageConversionError(problem), "image")
+            return
+        self._image = msg
+
+    def _on_target(self, msg: Float32) -> None:
+        try:
+            fps = parse_target_fps(msg.data, *TARGET_RANGE)
+        except InputRejected as exc:
+            self._reject(exc)
+            return
+        if self._target_source == "parameter" and fps == self._echo_target:
+            return  # the echo of our own target: the parameter stays the source
+        if fps != self.agent.target_fps:
+            self.get_logger().info(f"target FPS set to {fps:.2f} (agra/target_fps)")
+        self.agent.set_target(fps)
+        self._target_source = "topic"
+
+    def _publish_target(self) -> None:
+        """Announce the parameter's target on agra/target_fps (perception paces to it). Repeated about once a
+        second while the parameter is the source, because the topic is volatile and perception may start later."""
+        value = float(Float32(data=float(self.agent.target_fps)).data)  # as it comes back through float32
+        self._echo_target = value
+        self._last_target_pub = time.monotonic()
+        self._pub_target.publish(Float32(data=value))
+
+    def _on_feedback(self, msg: Float32MultiArray) -> None:
+        label = msg.layout.dim[0].label if msg.layout.dim else None
+        try:
+            fb = parse_feedback(list(msg.data), label)
+        except InputRejected as exc:
+            self._reject(exc)
+            return
+        self.agent.add_feedback(fb, time.monotonic())
+        self.attainment.add(fb.fps, self.agent.target_fps)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name != DEVICE_STATUS_NAME:  # other nodes' statuses may carry e.g. their own power_w
+                continue
+            kv = {v.key: v.value for v in status.values}
+            try:
+                reading = parse_device_status(kv)
+            except DeviceInputError as exc:
+                self._reject(exc, "diagnostics")
+                continue
+            if reading is None:  # a status without device keys (perception, camera, ...)
+                continue
+            self.agent.set_device(reading.vector, reading.temp_c, reading.throttling, reading.critical_temp_c)
+            self._device_seen = True
+
+    def _on_catalogue(self, msg: String) -> None:
+        try:
+            cat = json.loads(msg.data)
+            layers = tuple(cat["layers"])
+            levels = tuple(cat.get("levels", LEVELS))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._reject(InputRejected("catalogue", f"not a granularity catalogue ({exc})"))
+            return
+        ok = layers == self.agent.layer_names and levels == LEVELS
+        if ok != self._catalogue_ok:
+            if ok:
+                self.get_logger().info(f"perception's catalogue matches the policy: {len(layers)} layers")
+            else:
+                self._catalogue_error = (
+                    f"perception's detector has layers {list(layers)} / levels {list(levels)}, the policy was "
+                    f"built for {list(self.agent.layer_names)} / {list(LEVELS)}: its commands will not fit"
+                )
+                self.get_logger().error(self._catalogue_error)
+        self._catalogue_ok = ok
+
+    # ------------------------------------------------------------------ deciding
+    def _decide(self) -> None:
+        t0 = time.perf_counter()
+        if (
+            self._target_source == "parameter"
+            and self.get_parameter("publish_target_fps").value
+            and time.monotonic() - self._last_target_pub >= 1.0
+        ):
+            self._publish_target()
+        if self._image is not None:
+            msg, self._image = self._image, None
+            try:
+                self.agent.set_frame(msg_to_rgb(msg))
+            except ImageConversionError as exc:
+                self._reject(exc, "image")
+        if not self.agent.ready:
+            return
+        try:
+            d = self.agent.decide()
+        except ValueError as exc:  # an observation the policy refuses: keep the last command in force
+            self._reject(exc, "observation")
+            return
+        if d.safety is not None:
+            log = self.get_logger()
+            if d.safety.engaged:
+                log.warning(f"safety override: {d.safety.reason}; commanding the coarsest configuration")
+            else:
+                log.info(f"safety override ended: {d.safety.reason}; the policy decides again")
+        indices = d.config.to_indices()
+        cmd = UInt8MultiArray(data=bytes(indices))
+        cmd.layout.dim = [MultiArrayDimension(label="granularity", size=len(indices), stride=len(indices))]
+        self._pub_cmd.publish(cmd)
+        self._last_config = d.config.short()
+        if d.reward is not None:
+            self._pub_reward.publish(Float32(data=float(d.reward)))
+        self._pub_beta.publish(Float32(data=float(self.agent.multipliers.beta)))
+        self._pub_gamma.publish(Float32(data=float(self.agent.multipliers.gamma)))
+        share = self.attainment.share()
+        if not math.isnan(share):
+            self._pub_attain.publish(Float32(data=share))
+        self._pub_updates.publish(UInt32(data=int(self.agent.updates)))
+        self.latency.add(time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ learner
+    def _learner_log(self, level: str, text: str) -> None:
+        # one call site per severity: rclpy refuses a call site whose severity changes between calls
+        if level == "error":
+            self.get_logger().error(text)
+        else:
+            self.get_logger().info(text)
+
+    def _service_learner(self) -> None:
+        batches = self.agent.take_experience()
+        if self.learner is None:
+            return
+        for b in batches:
+            self.learner.submit(b)
+        state = self.learner.poll()  # also restarts a dead learner, from the last weights it handed back
+        if state is not None:
+            self.agent.apply_learner_state(state)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _load_checkpoint(self) -> None:
+        assert self._ckpt_path is not None
+        log = self.get_logger()
+        out = load_or_quarantine(self._ckpt_path, self._spec)
+        self._ckpt_status = out.status
+        if out.status == "quarantined":
+            log.error(out.message)
+            return
+        if out.status == "missing":
+            log.info(out.message)
+            return
+        assert out.payload is not None
+        try:
+            self.agent.restore(out.payload)
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            moved = quarantine(self._ckpt_path)
+            self._ckpt_status = "quarantined"
+            log.error(
+                f"unusable checkpoint {self._ckpt_path} ({exc}); moved aside to {moved}, "
+                "starting from the shipped policy"
+            )
+            self.agent = OnlineAgent(self.agent.s, self.agent.ref)
+            return
+        log.info(f"{out.message} ({self.agent.updates} learner updates)")
+
+    def save_checkpoint(self) -> None:
+        if self._ckpt_path is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            save_checkpoint(self._ckpt_path, self.agent.checkpoint_payload(), self._spec)
+        except (OSError, RuntimeError, CheckpointError) as exc:
+            self.get_logger().error(f"checkpoint {self._ckpt_path} not written: {exc}")
+            return
+        self._ckpt_saves += 1
+        self._ckpt_last_ms = (time.perf_counter() - t0) * 1e3
+
+    def _periodic_checkpoint(self) -> None:
+        if self.agent.learning:
+            self.save_checkpoint()
+
+    # ------------------------------------------------------------------ status
+    def _check(self, status: StatusBuilder) -> None:
+        a = self.agent
+        p50, p99 = self.latency.percentiles_ms()
+        status.add("algorithm", a.s.algorithm)
+        status.add("learning", a.learning)
+        status.add("decisions", a.decisions)
+        status.add("configuration", self._last_config)
+        status.add("decision_latency_ms_p50", p50)
+        status.add("decision_latency_ms_p99", p99)
+        status.add("target_fps", a.target_fps)
+        status.add("target_fps.source", self._target_source)
+        status.add("target_attainment", self.attainment.share())
+        status.add("reward", a.last_reward if a.last_reward is not None else math.nan)
+        status.add("lagrange_fps", a.multipliers.beta)
+        status.add("lagrange_accuracy", a.multipliers.gamma)
+        status.add("learner_updates", a.updates)
+        counts = self.rejections.counts()
+        for kind in ("image", "diagnostics", "target_fps", "feedback", "catalogue", "observation"):
+            status.add(f"rejected.{kind}", counts.get(kind, 0))
+        status.add("rejected_total", self.rejections.total())
+        if self.learner is not None:
+            lr = self.learner
+            status.add("learner_state", lr.status)
+            status.add("learner_pid", lr.pid or 0)
+            status.add("learner_restarts", lr.restarts)
+            status.add("learner_dropped_batches", lr.dropped_batches)
+            status.add("learner_last_error", lr.last_error)
+        else:
+            status.add("learner_state", "in-process" if a.learns else "none")
+        status.add("safety", "engaged" if a.guard.engaged else "normal")
+        status.add("safety_reason", a.guard.reason)
+        status.add("safety_engagements", a.guard.engagements)
+        status.add("checkpoint", str(self._ckpt_path or ""))
+        status.add("checkpoint_status", self._ckpt_status)
+        status.add("checkpoint_saves", self._ckpt_saves)
+        status.add("checkpoint_write_ms", self._ckpt_last_ms)
+        status.add("device_state_seen", self._device_seen)
+        if not a.ready:
+            status.summary(WARN, "waiting for image_raw")
+        elif a.guard.engaged:
+            status.summary(WARN, f"safety override: {a.guard.reason}")
+        if self._catalogue_ok is False:
+            status.summary(ERROR, self._catalogue_error)
+        if self.learner is not None and self.learner.status == "restarting":
+            status.summary(WARN, f"learner restarting after a crash ({self.learner.restarts} restarts)")
+        status.summary(OK, "deciding")
+
+    def shutdown(self) -> None:
+        """Stop the learner (collecting its last weights) and write the final checkpoint."""
+        if self.learner is not None:
+            self.learner.stop()
+            if self.learner.new_state or self.learner.latest.updates > self.agent.updates:
+                self.agent.apply_learner_state(self.learner.latest)
+        if self.agent.learns:
+            self.save_checkpoint()
+            if self._ckpt_path is not None:
+                self.get_logger().info(f"final checkpoint written to {self._ckpt_path}")
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PolicyNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
