@@ -1,6 +1,6 @@
 """Print the README's parameter tables from the nodes' own ParamSpecs, so the README cannot drift from the code.
 
-    .venv/bin/python scripts/param_table.py > /tmp/params.md   # then paste into README.md "Parameters"
+.venv/bin/python -m agra_ros.ros.param_table --write README.md   # replaces the tables in place
 """
 
 from __future__ import annotations
@@ -34,8 +34,30 @@ def table(node: str) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
-    print("\n\n".join(table(n) for n in NODES))
+def tables() -> str:
+    return "\n\n".join(table(n) for n in NODES)
+
+
+BEGIN, END = "<!-- params:begin -->", "<!-- params:end -->"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--write", metavar="README", help="replace the text between the params markers in this file")
+    args = ap.parse_args(argv)
+    if not args.write:
+        print(tables())
+        return
+    path = Path(args.write)
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{tables()}\n{END}{tail}")
 
 
 if __name__ == "__main__":
