@@ -49,7 +49,7 @@ def _fb(fps: float, energy: float = 0.2, acc: float = math.nan, latency_ms: floa
 
 
 def _agent(algorithm: str = "agra", **kw) -> OnlineAgent:
-    return OnlineAgent(AgentSettings(algorithm=algorithm, **kw), _reference())
+    return OnlineAgent(AgentSettings(algorithm=algorithm, start_from_shipped=False, **kw), _reference())
 
 
 def test_needs_a_frame_then_decides_valid_local_configurations():

@@ -59,6 +59,8 @@ class AgentSettings:
     critical_temp_c: float = 95.0
     recover_margin_c: float = 5.0
     seed: int = 0
+    start_from_shipped: bool = True
+    """Start from the policy pretrained in the simulator that ships with the package (when there is one)."""
 
 
 @dataclass
@@ -115,7 +117,7 @@ class OnlineAgent:
         name = settings.algorithm
         shipped = shipped_policy_path().with_name(f"policy_{name}.pt")
         self.policy = make_policy(name, self.layout, self.n_layers)
-        if shipped.is_file() and hasattr(self.policy, "load"):
+        if settings.start_from_shipped and shipped.is_file() and hasattr(self.policy, "load"):
             self.policy.load(shipped)  # raises a clear ValueError when it does not fit this detector/layout
             self.shipped = str(shipped)
         self.gpn = self.policy.gpn if isinstance(self.policy, GPNPolicy) else None
