@@ -105,6 +105,44 @@ def test_ewc_penalty_zero_at_anchor_grows_away():
     assert all(torch.all(n >= 0.5 * o - 1e-9) for n, o in zip(ewc.fisher, old))
 
 
+def test_ewc_fisher_is_scale_free():
+    # the raw Fisher's scale depends on the policy (how sharp its heads are); normalised, both have mean 1, so one
+    # strength means the same pull for both (the raw Fisher of a trained GPN made strength 500 a no-op)
+    states = np.random.default_rng(1).normal(size=(64, 10)).astype(np.float32)
+    means = []
+    for gain in (1.0, 1000.0):
+        gpn = build_gpn(10, [3, 2], hidden=16, seed=0)
+        with torch.no_grad():
+            gpn.actor[-1].weight.mul_(gain)  # sharpen the heads: a near-deterministic policy
+        raw = OnlineEWC(normalise_fisher=False).estimate_fisher(gpn, states, torch.Generator().manual_seed(0))
+        ewc = OnlineEWC(strength=1.0)
+        ewc.consolidate(gpn, states)
+        n = sum(f.numel() for f in ewc.fisher)
+        assert sum(float(f.sum()) for f in ewc.fisher) / n == pytest.approx(1.0, rel=1e-5)
+        means.append(sum(float(f.sum()) for f in raw) / n)
+    assert abs(np.log10(means[1] / means[0])) > 1.0  # the raw scale differs by more than 10x
+    state = ewc.state_dict()
+    again = OnlineEWC(normalise_fisher=False)
+    again.load_state_dict(state)
+    assert again.normalise_fisher
+
+
+def test_ppo_standardises_input_and_keeps_a_handed_in_normaliser(tables):
+    # near-constant inputs (the 512 W entries) must be centred, or the actor saturates and ignores the state
+    fns = [lambda: make_env(tables, max_steps=32)] * 2
+    settings = PPOSettings(total_timesteps=128, num_envs=2, num_steps=64, seed=0, hidden=16)
+    trainer = PPOTrainer(fns, settings)
+    trainer.train()
+    gpn = trainer.gpn
+    obs = np.stack([make_env(tables).reset(seed=i)[0] for i in range(16)])
+    assert float(gpn.obs_mean.abs().sum()) > 0
+    z = gpn._norm(torch.as_tensor(obs))
+    assert float(z[:, :512].mean(0).abs().max()) < 1.0  # the embedding block is centred
+    mean, std = gpn.obs_mean.clone(), gpn.obs_std.clone()
+    PPOTrainer(fns, settings, gpn=gpn).train()
+    assert torch.equal(gpn.obs_mean, mean) and torch.equal(gpn.obs_std, std)
+
+
 def test_workload_shift_detector():
     det = WorkloadShift(threshold=0.3, warmup=10)
     a, b = np.ones(8), -np.ones(8)

@@ -232,7 +232,6 @@ def bench_continual(steps: int, seed: int = 0, strength: float = 500.0, episodes
             gpn=gpn,
             ewc=ewc,
         )
-        tb._normaliser_set = True  # keep the input standardisation learned on A
         tb.train()
         tag = "ewc" if use_ewc else "no_ewc"
         out[f"A_after_{tag}"] = ret(gpn, env_a)

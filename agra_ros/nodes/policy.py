@@ -259,8 +259,8 @@ class PolicyNode(Node):
         except InputRejected as exc:
             self._reject(exc)
             return
-        if self._target_source == "parameter" and fps == self._echo_target:
-            return  # the echo of our own target: the parameter stays the source
+        if fps == self._echo_target and time.monotonic() - self._last_target_pub < 0.5:
+            return  # the echo of our own announcement (even one that lands after another source took over)
         if fps != self.agent.target_fps:
             self.get_logger().info(f"target FPS set to {fps:.2f} (agra/target_fps)")
         self.agent.set_target(fps)

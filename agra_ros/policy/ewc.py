@@ -14,6 +14,12 @@ workload. Done as in van de Ven's continual-learning code:
 - *online*: at each consolidation the running Fisher decays by ``gamma`` and the new estimate is added, and the
   anchor moves to the current parameters, so memory does not grow with the number of workloads.
 
+The Fisher of a trained policy is tiny in absolute terms and its scale depends on how confident the policy is
+(measured: mean 4e-3 over the GPN, 1e-9 in saturated layers), so a fixed ``strength`` means a different pull for
+every policy. By default each new estimate is divided by its mean over all parameters before it is folded in
+(``normalise_fisher``): the Fisher then only says which parameters matter *relative to the others*, and
+``strength`` is the pull of an average parameter, comparable across policies and consolidations.
+
 :class:`WorkloadShift` decides *when* to consolidate on a robot where nobody announces a new workload: it tracks a
 slow moving average of the workload profile W and fires when a fast average moves away from it.
 """
@@ -26,15 +32,32 @@ import torch
 from agra_ros.policy.gpn import GPN
 
 
+def normalise_by_mean(fisher: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The Fisher divided by its mean over all parameters (unchanged when it is all zero)."""
+    total = sum(float(f.sum()) for f in fisher)
+    count = sum(f.numel() for f in fisher)
+    if total <= 0.0 or count == 0:
+        return fisher
+    mean = total / count
+    return [f / mean for f in fisher]
+
+
 class OnlineEWC:
     """Running diagonal Fisher and anchor over the GPN's policy parameters."""
 
-    def __init__(self, strength: float = 100.0, decay: float = 0.9, fisher_samples: int = 256) -> None:
+    def __init__(
+        self,
+        strength: float = 100.0,
+        decay: float = 0.9,
+        fisher_samples: int = 256,
+        normalise_fisher: bool = True,
+    ) -> None:
         if strength < 0 or not 0.0 <= decay <= 1.0 or fisher_samples <= 0:
             raise ValueError("EWC needs strength >= 0, 0 <= decay <= 1 and fisher_samples > 0")
         self.strength = float(strength)
         self.decay = float(decay)
         self.fisher_samples = int(fisher_samples)
+        self.normalise_fisher = bool(normalise_fisher)
         self.fisher: list[torch.Tensor] | None = None
         self.anchor: list[torch.Tensor] | None = None
         self.consolidations = 0
@@ -69,6 +92,8 @@ class OnlineEWC:
         """Fold the Fisher at ``states`` into the running Fisher and move the anchor to the current parameters."""
         gen = torch.Generator().manual_seed(seed)
         new = self.estimate_fisher(gpn, states, gen)
+        if self.normalise_fisher:
+            new = normalise_by_mean(new)
         if self.fisher is None:
             self.fisher = new
         else:
@@ -89,6 +114,7 @@ class OnlineEWC:
         return {
             "strength": self.strength,
             "decay": self.decay,
+            "normalise_fisher": self.normalise_fisher,
             "consolidations": self.consolidations,
             "fisher": self.fisher,
             "anchor": self.anchor,
@@ -97,6 +123,7 @@ class OnlineEWC:
     def load_state_dict(self, state: dict) -> None:
         self.strength = float(state["strength"])
         self.decay = float(state["decay"])
+        self.normalise_fisher = bool(state.get("normalise_fisher", self.normalise_fisher))
         self.consolidations = int(state["consolidations"])
         self.fisher = state["fisher"]
         self.anchor = state["anchor"]
