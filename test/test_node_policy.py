@@ -9,6 +9,7 @@ import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.srv import SetParameters
@@ -198,8 +199,13 @@ def test_learner_killed_node_acts_on_and_learner_restarts_then_checkpoints_survi
                 FakeGraph(pr.node)
                 assert wait_for(lambda w=watch: w.num("checkpoint_saves") >= 5, 60), read_log(proc)
                 time.sleep(0.013 * trial)
+            children = psutil.Process(proc.pid).children(recursive=True)  # the learner process
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+            # an orphaned learner must not linger (it may be blocked mid-read of a half-written queue message)
+            assert wait_for(lambda c=children: not any(x.is_running() and x.status() != "zombie" for x in c), 10), (
+                f"learner outlived its node: {[x.pid for x in children if x.is_running()]}"
+            )
         payload = load_or_quarantine(ckpt, _spec_of(ckpt))
         assert payload.status == "loaded", payload.message
     load_checkpoint(ckpt, _spec_of(ckpt))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import threading
 import time
 import traceback
 from collections import deque
@@ -339,6 +340,22 @@ class OnlineLearner:
 
 
 # ------------------------------------------------------------------------------------------ the child process
+def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
+    """End this process as soon as the node that started it is gone, whatever the main thread is doing.
+
+    Checking in the main loop is not enough: a node killed while writing megabytes of weights into the queue leaves a
+    half-written message, and the child's read of it blocks forever (the child holds the queue's write end itself, so
+    no EOF comes). A daemon thread that polls the parent's pid and calls ``os._exit`` cannot be blocked that way.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(period_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def learner_main(
     spec_dict: dict[str, Any],
     settings: LearnerSettings,
@@ -352,12 +369,20 @@ def learner_main(
     argument: spawn writes the arguments into a pipe that the child reads only after importing its modules, so
     large arguments would block the node for those seconds; the queue's feeder thread absorbs that instead.
     """
+    _exit_with_parent(parent_pid)
     try:
         if settings.nice:
             os.nice(settings.nice)
         torch.set_num_threads(max(1, settings.threads))
         spec = GPNSpec(int(spec_dict["obs_dim"]), tuple(spec_dict["nvec"]), int(spec_dict["hidden"]))
-        state = experience.get()
+        while True:
+            try:
+                state = experience.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if os.getppid() != parent_pid:
+                    updates.cancel_join_thread()
+                    return
         if state is None:
             return
         learner = OnlineLearner(spec, state, settings)
@@ -367,6 +392,7 @@ def learner_main(
                 item = experience.get(timeout=0.5)
             except queue.Empty:
                 if os.getppid() != parent_pid:  # the node died without stopping us: do not linger as an orphan
+                    updates.cancel_join_thread()  # nobody reads our queue any more: exiting must not wait for it
                     return
                 continue
             if item is None:
