@@ -167,7 +167,8 @@ def test_detections_feedback_annotation_and_diagnostics(graph):
 
     assert wait_for(lambda: rec.diag.get("energy_per_frame_j.source", "").startswith("model:"), 5), rec.diag
     assert rec.diag["energy_per_frame_j.source"] == "model:x86_generic"
-    assert float(rec.diag["accuracy_proxy"]) == 1.0  # full configuration is its own shadow reference
+    # the full configuration is its own shadow reference (the last shadow frame may predate the switch: wait)
+    assert wait_for(lambda: float(rec.diag.get("accuracy_proxy", "nan")) == 1.0, 20), rec.diag
     assert proc.poll() is None
 
 
@@ -283,9 +284,9 @@ def _window(rec: Recorder, seconds: float) -> tuple[float, float]:
 
 def test_pacing_to_target_fps_and_parameter_validation(graph):
     _, _, pr, rec = graph
-    rec.target_pub.publish(Float32(data=3.0))
-    rate, share = _window(rec, 2.5)
-    assert 1.5 <= rate <= 3.5, f"expected ~3 FPS paced from a 10 Hz camera, got {rate:.1f}"
+    rec.target_pub.publish(Float32(data=1.5))  # far below the 10 Hz camera, even on a loaded machine
+    rate, share = _window(rec, 3.0)
+    assert 0.7 <= rate <= 2.2, f"expected ~1.5 FPS paced from a 10 Hz camera, got {rate:.1f}"
     assert _set_params(pr.node, [Parameter("pace_to_target", value=False)])[0].successful
     rate_free, share_free = _window(rec, 2.0)
     # unpaced, the node (tens of ms a frame) keeps up with the camera: it takes nearly every frame it receives
