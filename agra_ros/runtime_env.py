@@ -24,7 +24,9 @@ def ros_environment(domain_id: int | None = None, base: Mapping[str, str] | None
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     profile = config_file(FASTDDS_PROFILE)
     if profile.is_file():
+        # Fast DDS 3 (Kilted and later) reads FASTDDS_..., Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_...
         env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+        env.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", env["FASTDDS_DEFAULT_PROFILES_FILE"])
     if domain_id is not None:
         if not 0 <= domain_id <= 232:
             raise ValueError(f"ROS_DOMAIN_ID must be in 0..232, got {domain_id}")

@@ -37,11 +37,11 @@ def generate_launch_description() -> LaunchDescription:
         SetEnvironmentVariable(
             "ROS_AUTOMATIC_DISCOVERY_RANGE", os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         ),
-        SetEnvironmentVariable(
-            "FASTDDS_DEFAULT_PROFILES_FILE",
-            os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(share, "config", "fastdds.xml")),
-        ),
     ]
+    # Fast DDS 3 (Kilted+) reads FASTDDS_DEFAULT_PROFILES_FILE, Fast DDS 2.x (Humble, Jazzy) FASTRTPS_DEFAULT_PROFILES_FILE
+    profile = os.path.join(share, "config", "fastdds.xml")
+    for var in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):
+        env.append(SetEnvironmentVariable(var, os.environ.get(var, profile)))
     overrides = {
         "camera_source": {"trace": LaunchConfiguration("trace")},
         "device_monitor": {"device_profile": LaunchConfiguration("profile")},

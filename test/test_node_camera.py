@@ -121,3 +121,18 @@ def test_unreadable_video_is_a_clear_startup_error(tmp_path):
     assert code != 0
     log = read_log(proc)
     assert "missing.mp4" in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 480), (1280, 720)])
+def test_best_effort_frames_cross_processes_at_30hz_through_the_project_profile(tmp_path, width, height):
+    """The default transports drop most best-effort 640x480+ frames at 30 Hz; the shared-memory profile must not."""
+    params = {"fps": 30.0, "width": width, "height": height, "trace": "", "publish_ground_truth": False}
+    with node_process("camera_source", params, tmp_path) as proc, probe("camera_be") as pr:
+        times: list[float] = []
+        pr.node.create_subscription(Image, "image_raw", lambda m: times.append(time.monotonic()), image_qos())
+        assert wait_for(lambda: len(times) > 10, 30), "no frames arrived:\n" + read_log(proc)
+        t0 = time.monotonic()
+        time.sleep(4.0)
+        got = [t for t in times if t >= t0]
+        rate = len(got) / (time.monotonic() - t0)
+        assert rate >= 24.0, f"best-effort {width}x{height} at 30 Hz: received {rate:.1f} Hz (frames lost in transport)"
