@@ -219,8 +219,10 @@ def _format_row(r: BenchRow) -> str:
 
 HEADER = (
     f"{'configuration':>22} {'raw FPS':>9} {'(before/after)':>13} {'node FPS':>9} {'ratio':>8} "
-    f"{'raw ms':>8} {'node ms':>8} {'frames':>7}"
+    f"{'raw ms':>8} {'node ms':>8} {'frames':>7} {'cam Hz':>7} {'raw+cam':>9} {'ratio2':>8} {'ovh ms':>6} {'load':>5}"
 )
+"""raw+cam: the raw model's FPS while the camera process runs beside it; ratio2 = node FPS / raw+cam; ovh ms: the
+node's own per-frame work beyond inference and shadow (conversion, publishing), median."""
 
 
 def build_parser() -> argparse.ArgumentParser:
