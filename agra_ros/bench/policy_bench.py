@@ -205,7 +205,7 @@ def bench_compare(baseline_steps: int, trace: str = "heldout", episodes: int = 3
 
 
 # ------------------------------------------------------------------------------------------------- continual
-def bench_continual(steps: int, seed: int = 0, strength: float = 500.0, episodes: int = 5) -> dict[str, float]:
+def bench_continual(steps: int, seed: int = 0, strength: float = 10.0, episodes: int = 5) -> dict[str, float]:
     env_a, env_b = AgraEnv(trace="trace_a"), AgraEnv(trace="trace_b")
     s = PPOSettings(total_timesteps=steps, seed=seed)
     trainer_a = PPOTrainer([lambda: AgraEnv(trace="trace_a")] * s.num_envs, s)
@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("which", choices=["latency", "sb3", "compare", "continual", "all"])
     ap.add_argument("--steps", type=int, default=100_000, help="training steps per run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--ewc-strength", type=float, default=500.0)
+    ap.add_argument(
+        "--ewc-strength", type=float, default=10.0, help="pull of an average parameter (mean-normalised Fisher)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.which in ("latency", "all"):

@@ -47,7 +47,7 @@ class OnlineEWC:
 
     def __init__(
         self,
-        strength: float = 100.0,
+        strength: float = 10.0,
         decay: float = 0.9,
         fisher_samples: int = 256,
         normalise_fisher: bool = True,
