@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 import threading
 import time
 
@@ -136,3 +137,19 @@ def test_best_effort_frames_cross_processes_at_30hz_through_the_project_profile(
         got = [t for t in times if t >= t0]
         rate = len(got) / (time.monotonic() - t0)
         assert rate >= 24.0, f"best-effort {width}x{height} at 30 Hz: received {rate:.1f} Hz (frames lost in transport)"
+
+
+def test_ctrl_c_while_publishing_fast_exits_cleanly(tmp_path):
+    """SIGINT can land while the executor builds its next wait set (an RCLError, not KeyboardInterrupt): still exit 0."""
+    params = {"fps": 120.0, "width": 640, "height": 480, "trace": "", "reliability": "reliable"}
+    for attempt in range(4):
+        with (
+            node_process("camera_source", params, tmp_path, name=f"cam_sigint{attempt}") as proc,
+            probe(f"sigint_probe{attempt}") as pr,
+        ):
+            rec = ImageRecorder(pr.node)
+            assert wait_for(lambda r=rec: len(r.msgs) > 20, 30), "no frames arrived:\n" + read_log(proc)
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=20)
+        log = read_log(proc)
+        assert code == 0 and "Traceback" not in log, f"attempt {attempt}: exit {code}\n{log}"

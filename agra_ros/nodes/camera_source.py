@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import time
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -22,6 +20,7 @@ from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.qos import command_qos, image_qos
+from agra_ros.ros.spin import spin_node
 from agra_ros.workload.scene import CLASS_NAMES, SceneParams
 from agra_ros.workload.sources import ImageFolderSource, SourceError, SyntheticSource, VideoFileSource
 from agra_ros.workload.trace import Trace
@@ -157,20 +156,7 @@ class CameraSourceNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraSourceNode()
-        rclpy.spin(node)
-    except SourceError as exc:
-        rclpy.logging.get_logger("camera_source").fatal(str(exc))
-        raise SystemExit(2) from None
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node("camera_source", CameraSourceNode, (SourceError,), args)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ shaped like isaac_ros_jetson_stats' jtop node, so existing dashboards read this 
 
 from __future__ import annotations
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -20,6 +18,7 @@ from agra_ros.device.monitors import BACKEND_ORDER, DeviceMonitor, parse_backend
 from agra_ros.device.profiles import ProfileError, available_profiles, load_profile
 from agra_ros.ros import params as P
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, StatusBuilder, status_from_dict
+from agra_ros.ros.spin import spin_node
 
 SPECS = [
     P.ParamSpec("rate_hz", 2.0, "Publishing rate of /diagnostics in Hz.", range=(0.1, 50.0, 0.0)),
@@ -123,20 +122,7 @@ class DeviceMonitorNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DeviceMonitorNode()
-        rclpy.spin(node)
-    except (ProfileError, ValueError) as exc:
-        rclpy.logging.get_logger("device_monitor").fatal(str(exc))
-        raise SystemExit(2) from None
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node("device_monitor", DeviceMonitorNode, (ProfileError, ValueError), args)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ import math
 import time
 from collections import deque
 
-import rclpy
 import torch
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -49,6 +47,7 @@ from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
+from agra_ros.ros.spin import spin_node
 
 SPECS = [
     P.ParamSpec(
@@ -418,28 +417,7 @@ class PerceptionNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = PerceptionNode()
-        rclpy.spin(node)
-    except StartupError as exc:
-        rclpy.logging.get_logger("perception").fatal(f"cannot start: {exc}")
-        code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # rclpy's SIGINT handler shuts the context down from another thread; a publish racing it fails. That is
-        # the Ctrl-C we asked for, not an error. Anything while the context is still valid is a real failure.
-        if node is None or node.context.ok():
-            raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if code:
-        raise SystemExit(code)
+    spin_node("perception", PerceptionNode, (StartupError,), args)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ import math
 import time
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -41,6 +39,7 @@ from agra_ros.ros import params as P
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ENCODINGS, ImageConversionError, msg_to_rgb
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
+from agra_ros.ros.spin import spin_node
 
 TARGET_RANGE = (0.5, 240.0)
 
@@ -470,6 +469,11 @@ class PolicyNode(Node):
             status.summary(WARN, f"learner restarting after a crash ({self.learner.restarts} restarts)")
         status.summary(OK, "deciding")
 
+    def destroy_node(self) -> None:
+        """Finish the learner and write the final checkpoint before the node goes away."""
+        self.shutdown()
+        super().destroy_node()
+
     def shutdown(self) -> None:
         """Stop the learner (collecting its last weights) and write the final checkpoint."""
         if self.learner is not None:
@@ -483,18 +487,7 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node("policy", PolicyNode, (), args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""spin_node: shutdown-time errors end cleanly, real failures propagate, start-up errors exit 2 (in process)."""
+
+from __future__ import annotations
+
+import pytest
+import rclpy
+from rclpy.node import Node
+
+from agra_ros.ros.spin import STARTUP_EXIT_CODE, spin_node
+
+
+class _Raiser(Node):
+    """Raises from its first timer callback, optionally after shutting the context down (as Ctrl-C would)."""
+
+    def __init__(self, shut_down_first: bool) -> None:
+        super().__init__("spin_test")
+        self.destroyed = False
+        self._shut = shut_down_first
+        self.create_timer(0.01, self._tick)
+
+    def _tick(self) -> None:
+        if self._shut:
+            rclpy.shutdown()  # the signal handler's doing; the executor's next call then fails
+        raise RuntimeError("the given context is not valid")
+
+    def destroy_node(self) -> None:
+        self.destroyed = True
+        super().destroy_node()
+
+
+def _run(shut_down_first: bool) -> _Raiser:
+    made: list[_Raiser] = []
+
+    def factory() -> _Raiser:
+        made.append(_Raiser(shut_down_first))
+        return made[0]
+
+    try:
+        spin_node("spin_test", factory, args=[])
+    finally:
+        assert made and made[0].destroyed, "destroy_node must always run"
+    return made[0]
+
+
+def test_an_error_after_the_context_was_shut_down_is_the_requested_shutdown():
+    _run(shut_down_first=True)  # returns: exit code 0
+
+
+def test_an_error_while_the_context_lives_is_a_real_failure():
+    with pytest.raises(RuntimeError):
+        _run(shut_down_first=False)
+    assert not rclpy.ok()
+
+
+def test_a_startup_error_exits_with_code_2_without_a_traceback():
+    class BadSetting(ValueError):
+        pass
+
+    def factory() -> Node:
+        raise BadSetting("weights file is corrupt")
+
+    with pytest.raises(SystemExit) as exc:
+        spin_node("spin_test", factory, (BadSetting,), args=[])
+    assert exc.value.code == STARTUP_EXIT_CODE
+    assert not rclpy.ok()
