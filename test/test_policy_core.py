@@ -166,6 +166,14 @@ def test_lagrange_multipliers_dual_ascent():
     b0, g0 = lm.beta, lm.gamma
     lm.update(np.full(10, 0.2), np.zeros(10))
     assert lm.beta > b0 and lm.gamma < g0
+    # beta prices the share of steps that miss the target: 1 of 100 missing is within the allowed rate
+    b1 = lm.beta
+    lm.update(np.r_[np.zeros(99), 0.5], np.zeros(100))
+    assert lm.beta < b1
+    lm.update(np.r_[np.zeros(80), np.full(20, 0.05)], np.zeros(100))  # 20 % of steps miss by 5 %
+    assert lm.beta > b1 + 0.2
+    with pytest.raises(ValueError, match="NaN"):
+        lm.update(np.array([0.0, np.nan]), np.zeros(2))
 
 
 @pytest.mark.parametrize("name", [n for n in POLICY_NAMES if n != "oracle"])

@@ -3,7 +3,7 @@
 DESIGN.md: ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
 fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
 
-    E[FPS shortfall] <= fps_tolerance          E[accuracy loss] <= accuracy_tolerance
+    P[FPS shortfall > fps_miss_threshold] <= fps_miss_rate          E[accuracy loss] <= accuracy_tolerance
 
 learned by dual ascent: after every batch of experience the learner raises a multiplier in proportion to how far
 its constraint was violated on that batch and lowers it (never below zero) when the constraint holds with slack.
@@ -51,8 +51,14 @@ class DualAscentSettings:
     """Step size of the FPS multiplier per unit of mean constraint violation."""
     lr_gamma: float = 4.0
     """Step size of the accuracy multiplier per unit of mean constraint violation."""
-    fps_tolerance: float = 0.01
-    """Allowed mean FPS shortfall (share of the target) before beta rises."""
+    fps_miss_threshold: float = 0.01
+    """A step misses the target when its FPS shortfall exceeds this share of the target (the benchmarks' test)."""
+    fps_miss_rate: float = 0.03
+    """Allowed share of steps that miss the target before beta rises (the goal is <= 5 %; a margin for new traces).
+
+    Why a share of missed steps and not the mean shortfall: with a mean-shortfall tolerance of 1 %, training traces
+    looked feasible while 11-21 % of held-out steps missed the target by a little, beta decayed to ~1-2.5 with more
+    training and the policy grew cheaper and less punctual. Pricing the miss *rate* ties beta to what is measured."""
     accuracy_tolerance: float = 0.005
     """Allowed mean accuracy loss below the floor before gamma rises."""
     min_value: float = 0.5
@@ -83,10 +89,11 @@ class LagrangeMultipliers:
     def update(self, fps_shortfall: np.ndarray, accuracy_loss: np.ndarray) -> tuple[float, float]:
         """One dual-ascent step from a batch of per-step constraint terms; returns the new (beta, gamma)."""
         s = self.settings
-        fps_violation = float(np.mean(fps_shortfall)) - s.fps_tolerance
-        acc_violation = float(np.mean(accuracy_loss)) - s.accuracy_tolerance
-        if not (np.isfinite(fps_violation) and np.isfinite(acc_violation)):
+        fps_shortfall, accuracy_loss = np.asarray(fps_shortfall, float), np.asarray(accuracy_loss, float)
+        if not (np.all(np.isfinite(fps_shortfall)) and np.all(np.isfinite(accuracy_loss))):
             raise ValueError("constraint terms contain NaN or inf; refusing to update the Lagrange multipliers")
+        fps_violation = float(np.mean(fps_shortfall > s.fps_miss_threshold)) - s.fps_miss_rate
+        acc_violation = float(np.mean(accuracy_loss)) - s.accuracy_tolerance
         self.weights.beta = float(np.clip(self.weights.beta + s.lr_beta * fps_violation, s.min_value, s.max_value))
         self.weights.gamma = float(np.clip(self.weights.gamma + s.lr_gamma * acc_violation, s.min_value, s.max_value))
         return self.weights.beta, self.weights.gamma
