@@ -110,3 +110,24 @@ def test_long_random_rollout_stays_finite(tables):
         assert np.all(np.isfinite(obs)) and np.isfinite(reward)
         if term or trunc:
             env.reset()
+
+
+def test_without_a_remote_node_every_action_runs_locally_and_the_oracle_knows(tables):
+    from agra_ros.policy.oracle import OraclePolicy
+
+    env = make_env(tables, allow_remote=False)
+    twin = make_env(tables)
+    env.reset(seed=3)
+    twin.reset(seed=3)
+    action = env.action_space.sample()
+    action[-1] = 1  # ask for remote
+    local = action.copy()
+    local[-1] = 0
+    _, r, _, _, info = env.step(action)
+    _, r_local, _, _, info_local = twin.step(local)
+    assert not info["remote"] and r == pytest.approx(r_local) and info["fps"] == pytest.approx(info_local["fps"])
+    oracle = OraclePolicy(env)
+    for _ in range(20):
+        a = oracle.act()
+        assert a[-1] == 0
+        env.step(a)

@@ -24,7 +24,7 @@ from agra_ros.policy.baselines import a2c_settings
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.ppo import PPOSettings, PPOTrainer
-from agra_ros.policy.registry import GPNPolicy, make_policy, shipped_policy_path
+from agra_ros.policy.registry import GPNPolicy, layout_from_checkpoint, make_policy, shipped_policy_path
 from agra_ros.sim.env import AgraEnv
 
 DOCS = Path("docs")
@@ -190,29 +190,47 @@ def bench_sb3(steps: int, seeds: tuple[int, ...], trace: str = "default") -> dic
 
 
 # ------------------------------------------------------------------------------------------------- compare
-def bench_compare(baseline_steps: int, trace: str = "heldout", episodes: int = 3) -> dict[str, dict]:
-    env = AgraEnv(trace=trace)
-    if not shipped_policy_path().is_file():
-        raise SystemExit(f"no shipped policy at {shipped_policy_path()}: run python -m agra_ros.bench.policy_train")
+def _load_agra(path: Path) -> GPNPolicy:
+    layout, n_layers = layout_from_checkpoint(path)
+    pol = GPNPolicy("agra", layout, n_layers)
+    pol.load(path)
+    return pol
+
+
+def bench_compare(
+    baseline_steps: int,
+    trace: str = "heldout",
+    episodes: int = 3,
+    policy: str | None = None,
+    allow_remote: bool = False,
+) -> dict[str, dict]:
+    """agra (``policy``: a policy_train output, default the shipped one) against the oracle and the baselines, all
+    trained and judged in the same world: local execution only unless ``allow_remote``."""
+    from agra_ros.bench.policy_train import SHIPPED_ENV, TRAIN_TRACES
+
+    sim = dict(SHIPPED_ENV, allow_remote=allow_remote)
+    env = AgraEnv(trace=trace, **sim)
+    path = Path(policy) if policy else shipped_policy_path()
+    if not path.is_file():
+        raise SystemExit(f"no policy at {path}: run python -m agra_ros.bench.policy_train")
     pols = {
-        "agra": make_policy("agra"),
+        "agra": _load_agra(path),
         "oracle": make_policy("oracle", env=env),
         "rule": make_policy("rule", env=env),
         "static": make_policy("static", env=env),
         "random": RandomPolicy(env),
     }
-    from agra_ros.bench.policy_train import TRAIN_TRACES
-
-    fns = [lambda t=t: AgraEnv(trace=t) for t in TRAIN_TRACES] * 2
+    fns = [lambda t=t: AgraEnv(trace=t, **sim) for t in TRAIN_TRACES] * 2
     a2c = PPOTrainer(fns, a2c_settings(baseline_steps))
     a2c.train()
     pols["a2c"] = GPNPolicy("a2c", env.layout, env.n_layers, gpn=a2c.gpn)
     bandit = make_policy("bandit", env=env)
     for i, t in enumerate(TRAIN_TRACES):
-        bandit.train(AgraEnv(trace=t), baseline_steps // len(TRAIN_TRACES), seed=i)
+        bandit.train(AgraEnv(trace=t, **sim), baseline_steps // len(TRAIN_TRACES), seed=i)
     pols["bandit"] = bandit
     res = {name: evaluate(p, env, episodes=episodes, seed=20_000) for name, p in pols.items()}
     r_or, r_rand = res["oracle"].mean_return, res["random"].mean_return
+    print(f"{'remote allowed' if allow_remote else 'local execution only'}; policy {path}")
     print(f"held-out trace {trace!r}, {episodes} episodes x {env.settings.max_steps} decisions, same seeds")
     print(
         f"{'policy':8s} {'return':>9s} {'oracle/R':>9s} {'norm':>6s} {'FPS met':>8s} {'J/frame':>8s} "
@@ -277,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--ewc-strength", type=float, default=10.0, help="pull of an average parameter (mean-normalised Fisher)"
     )
+    ap.add_argument("--policy", help="compare: agra policy file (default: the shipped one)")
+    ap.add_argument("--allow-remote", action="store_true", help="compare: with a remote perception node")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.which in ("sim", "all"):
@@ -286,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.which in ("sb3", "all"):
         bench_sb3(args.steps, tuple(args.seeds))
     if args.which in ("compare", "all"):
-        bench_compare(args.steps)
+        bench_compare(args.steps, policy=args.policy, allow_remote=args.allow_remote)
     if args.which in ("continual", "all"):
         bench_continual(args.steps, args.seeds[0], args.ewc_strength)
     return 0

@@ -21,8 +21,10 @@ from agra_ros.policy.ppo import PPOSettings, PPOTrainer
 from agra_ros.policy.registry import GPNPolicy, shipped_policy_path
 from agra_ros.sim.env import AgraEnv
 
-TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench")
+TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "train_mix")
 """Traces the shipped policy is trained on (``heldout`` is kept for evaluation)."""
+SHIPPED_ENV: dict[str, object] = {"allow_remote": False}
+"""Simulator settings of the shipped policy: the robot policy_node serves by default, which has no remote node."""
 
 
 def env_factory(trace: str, **kw) -> Callable[[], AgraEnv]:
@@ -69,10 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(shipped_policy_path()))
     ap.add_argument("--plot", default="docs/policy_train_curve.png")
+    ap.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="train for a robot with a remote perception node (default: local only, as policy_node's default)",
+    )
     args = ap.parse_args(argv)
+    sim = dict(SHIPPED_ENV, allow_remote=True) if args.allow_remote else dict(SHIPPED_ENV)
     torch.set_num_threads(1)
     t0 = time.time()
-    policy, trainer = train_agra(args.steps, args.seed, log=lambda m: None)
+    policy, trainer = train_agra(args.steps, args.seed, log=lambda m: None, **sim)
     states, _, _ = trainer.memory.sample(256)
     policy.ewc = OnlineEWC()
     policy.ewc.consolidate(policy.gpn, states, seed=args.seed)
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "seed": args.seed,
         "traces": list(TRAIN_TRACES),
+        "sim": sim,
         "cost_table": str(trainer.envs.envs[0].settings.cost_table or "default"),
     }
     policy.save(args.out)

@@ -66,7 +66,8 @@ class OraclePolicy:
             )
         cand, lat, macs, byt, acc, sc = self._cand
         best_r, best = -np.inf, (0, 0)
-        for target in (0, 1):
+        remote_ok = getattr(getattr(env, "settings", None), "allow_remote", True)
+        for target in (0, 1) if remote_ok else (0,):
             r = env.evaluate(lat, macs, byt, acc, sc, target, self.weights)["reward"]
             j = int(np.argmax(r))
             if r[j] > best_r:

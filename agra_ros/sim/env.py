@@ -56,6 +56,10 @@ class SimSettings:
     """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
     density_sensitivity: tuple[float, float] = (0.5, 1.5)
     """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
+    allow_remote: bool = True
+    """False: the execution target is always local, whatever the action says, as perception_node does when no
+    remote perception node exists (policy_node's default). A policy meant for such a robot is trained this way:
+    its layer heads then learn choices that fit local execution, instead of choices made for a remote run."""
     link_rtt_s: float = 0.03
     """Mean round-trip time of the link to the remote perception node."""
     link_rtt_sd: float = 0.4
@@ -324,7 +328,7 @@ class AgraEnv(gym.Env):
         if len(key) != L + 2 or not all(0 <= k < n for k, n in zip(key, self._nvec)):
             raise ValueError(f"action {key} is not in {self.action_space}")
         lat, macs, byt, acc = self.model.lookup(key[: L + 1])
-        remote = key[L + 1] == 1
+        remote = key[L + 1] == 1 and self.settings.allow_remote
         out = self._evaluate_one(lat, macs, byt, acc, key[L], remote)
         info = dict(
             out,
