@@ -1,9 +1,11 @@
 """Policy benchmarks in the simulator (real cost table and accuracy model): ``python -m agra_ros.bench.policy_bench
-{latency,sb3,compare,continual,all}``. Each prints its numbers and writes a PNG under docs/.
+{sim,latency,sb3,compare,continual,all}``. Each prints its numbers; sb3 and continual write a PNG under docs/.
 
+- sim: simulator steps per second with random actions (median of 5 runs; the issue asks for >= 5,000).
 - latency: GPN decision time for one state on this CPU (p50/p99, 1 thread).
 - sb3: our PPO against stable-baselines3 PPO (dev dependency) on the same env, step budget, seeds and settings.
-- compare: agra against the oracle, rule-based, static, A2C and the bandit on the held-out trace.
+- compare: agra against the oracle, rule-based, static, A2C and the bandit on the held-out trace, all trained and
+  judged in one world: local execution only (the shipped setting) or, with ``--allow-remote``, with a remote node.
 - continual: train on trace_a, then trace_b, with and without EWC; return on trace_a before and after.
 
 Returns are negative costs, so "x % of the oracle" is reported two ways: the oracle's return over the policy's
