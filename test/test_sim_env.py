@@ -131,3 +131,26 @@ def test_without_a_remote_node_every_action_runs_locally_and_the_oracle_knows(ta
         a = oracle.act()
         assert a[-1] == 0
         env.step(a)
+
+
+def test_workload_cache_prefers_the_shipped_copy_and_writes_new_traces_to_the_user_cache(tmp_path, monkeypatch):
+    from agra_ros.sim import workload_cache as wc
+    from agra_ros.workload.trace import Trace
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    shipped = Trace.load("bench")
+    name = f"{shipped.name}-{wc._trace_key(shipped, 0)}.npz"
+    assert (wc.shipped_cache_dir() / name).is_file(), "the package's traces ship their workload cache"
+    wc.phase_workloads(shipped)
+    assert not (wc.user_cache_dir()).exists(), "a shipped trace must not be rendered again"
+
+    trace_file = tmp_path / "tiny.yaml"
+    trace_file.write_text(
+        "name: tiny\nphases:\n  - {name: a, duration_s: 1, density: 3, resolution: [160, 120], target_fps: 5}\n"
+    )
+    tiny = Trace.load(str(trace_file))
+    first = wc.phase_workloads(tiny)
+    written = list(wc.user_cache_dir().glob("tiny-*.npz"))
+    assert len(written) == 1 and not list(wc.shipped_cache_dir().glob("tiny-*.npz"))
+    again = wc.phase_workloads(tiny)
+    assert np.array_equal(first[0].embeddings, again[0].embeddings)

@@ -4,14 +4,16 @@ The simulator's W must come from the same workload encoder the policy node uses 
 made-up vectors. For every phase of a trace, :func:`phase_workloads` renders a short video clip with the synthetic
 scene generator in that phase's settings (density, resolution, scene overrides), embeds every frame with
 :class:`agra_ros.workload.features.WorkloadEncoder` and measures motion the way ``WorkloadTracker`` does. The
-result is cached as ``.npz`` under ``agra_ros/data/sim_workload/`` (keyed by a hash of the trace and the encoder
-seed, so an edited trace is re-rendered) and shipped for the package's traces.
+result is cached as ``.npz`` (keyed by a hash of the trace and the encoder seed, so an edited trace is re-rendered):
+shipped under ``agra_ros/data/sim_workload/`` for the package's traces, in the user's cache for any other trace.
+A new package trace is shipped by rendering it with ``cache_dir=shipped_cache_dir()``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,16 +78,32 @@ def render_phase_workloads(trace: Trace, seed: int = 0, encoder_seed: int = 0) -
     return out
 
 
+def shipped_cache_dir() -> Path:
+    """Where the package's own traces are cached (shipped, read-only once installed)."""
+    return data_dir() / "sim_workload"
+
+
+def user_cache_dir() -> Path:
+    """Where renderings of other traces go: ``$XDG_CACHE_HOME/agra_ros/sim_workload`` (~/.cache by default), never
+    the installed package, which may be read-only and is not the user's to change."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agra_ros" / "sim_workload"
+
+
 def phase_workloads(trace: Trace, seed: int = 0, cache_dir: Path | None = None) -> list[PhaseWorkload]:
-    """Cached :func:`render_phase_workloads` (reads or writes ``<cache_dir>/<trace>-<hash>.npz``)."""
-    folder = Path(cache_dir) if cache_dir is not None else data_dir() / "sim_workload"
-    path = folder / f"{trace.name}-{_trace_key(trace, seed)}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return [
-                PhaseWorkload(z[f"emb{i}"], z[f"motion{i}"], z[f"objects{i}"], float(z[f"mpix{i}"]))
-                for i in range(len(trace.phases))
-            ]
+    """Cached :func:`render_phase_workloads`: ``<dir>/<trace>-<hash>.npz`` read from ``cache_dir`` if given, else
+    from the shipped cache, then the user cache; a new rendering is written to ``cache_dir`` or the user cache."""
+    name = f"{trace.name}-{_trace_key(trace, seed)}.npz"
+    folders = [Path(cache_dir)] if cache_dir is not None else [shipped_cache_dir(), user_cache_dir()]
+    for folder in folders:
+        if (folder / name).is_file():
+            with np.load(folder / name) as z:
+                return [
+                    PhaseWorkload(z[f"emb{i}"], z[f"motion{i}"], z[f"objects{i}"], float(z[f"mpix{i}"]))
+                    for i in range(len(trace.phases))
+                ]
+    folder = folders[-1]
+    path = folder / name
     phases = render_phase_workloads(trace, seed)
     arrays: dict[str, np.ndarray] = {}
     for i, p in enumerate(phases):
