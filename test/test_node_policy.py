@@ -81,11 +81,14 @@ class FakeGraph:
         self.rng = np.random.default_rng(0)
         self.frames = [self.rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(4)]
         self.i = 0
+        self.frames_paused = False
+        """While True no good frames go out, so a bad one cannot be replaced in the node's depth-1 reader unseen."""
         node.create_timer(1.0 / fps, self._tick)
 
     def _tick(self) -> None:
         self.i += 1
-        self.img_pub.publish(rgb_to_msg(self.frames[self.i % 4], Header(frame_id="cam")))
+        if not self.frames_paused:
+            self.img_pub.publish(rgb_to_msg(self.frames[self.i % 4], Header(frame_id="cam")))
         self.feedback([20.0 + (self.i % 5), 30.0, 0.3, 8.0, 0.95 if self.i % 10 == 0 else float("nan"), 6.0, 0.6])
 
     def feedback(self, values: list[float], label: str = FEEDBACK_LABEL) -> None:
@@ -145,7 +148,10 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
         graph.cat_pub.publish(String(data="{not json"))
         bad_img = rgb_to_msg(graph.frames[0], Header())
         bad_img.encoding = "weird16"
+        graph.frames_paused = True
         graph.img_pub.publish(bad_img)
+        assert wait_for(lambda: watch.num("rejected.image") >= 1, 15), f"bad image not counted: {watch.status}"
+        graph.frames_paused = False
 
         def counted() -> bool:
             return (
