@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from agra_ros.detection.tables import ACCURACY_FORMAT, COST_FORMAT, TABLE_VERSION
+from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES, WIDTHS
-from agra_ros.sim.device_sim import DeviceParams
 
 LAYERS = ("stem", "b1", "b2")
 
@@ -77,7 +77,7 @@ def write_fixture_tables(folder: Path) -> tuple[Path, Path]:
     return cp, ap
 
 
-FIXTURE_DEVICE = DeviceParams(
+FIXTURE_DEVICE = DeviceProfile(
     name="fixture",
     speed=1.0,
     cores=2,

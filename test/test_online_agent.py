@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
 from agra_ros.online.agent import AgentSettings, OnlineAgent
 from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
@@ -14,11 +15,11 @@ from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import LearnerSettings, OnlineLearner
 from agra_ros.online.reference import SimReference
 from agra_ros.policy.observation import ObservationLayout
-from agra_ros.sim.device_sim import DEVICE_DIM, DeviceParams, DeviceSim, device_bounds
+from agra_ros.sim.device_sim import DEVICE_DIM, DeviceSim, device_bounds
 from agra_ros.workload.features import WORKLOAD_DIM
 
 N_LAYERS = 4
-PARAMS = DeviceParams(
+PARAMS = DeviceProfile(
     name="test_device", speed=1.0, cores=2, p_idle_w=5.0, p_max_w=30.0, j_per_busy_s=10.0, j_per_gmac=0.1,
     j_per_mb=0.01, tx_j_per_mb=0.05, voltage_v=1.0, t_ambient_c=30.0, thermal_r_c_per_w=2.0, thermal_tau_s=60.0,
     t_throttle_c=80.0, t_critical_c=95.0, clock_steps=(1.0, 0.8, 0.6),

@@ -21,22 +21,28 @@ class ProfileError(ValueError):
     """A device profile that does not exist or cannot be used (missing or absurd fields)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeviceProfile:
-    """One device: speed relative to the cost table's device, power model coefficients, thermal RC model, DVFS steps."""
+    """One device: speed relative to the cost table's device, power model coefficients, thermal RC model, DVFS steps.
+
+    The device monitor, the power model, the thermal model and the simulator all read this one type.
+    """
 
     name: str
-    description: str
-    arch: str
+    description: str = ""
+    arch: str = "generic"
     speed: float
+    """Throughput relative to the reference device (x86_generic = 1.0)."""
     cores: int
-    gpu: bool
+    gpu: bool = False
     p_idle_w: float
     p_max_w: float
     j_per_busy_s: float
+    """Dynamic energy per second of inference busy time."""
     j_per_gmac: float
     j_per_mb: float
     tx_j_per_mb: float
+    """Radio energy per megabyte sent to a remote perception node."""
     voltage_v: float
     t_ambient_c: float
     thermal_r_c_per_w: float
@@ -44,6 +50,7 @@ class DeviceProfile:
     t_throttle_c: float
     t_critical_c: float
     clock_steps: tuple[float, ...]
+    """DVFS clock ratios, fastest first; throttling walks down this list."""
 
     def __post_init__(self) -> None:
         positive = ("speed", "p_max_w", "voltage_v", "thermal_r_c_per_w", "thermal_tau_s")

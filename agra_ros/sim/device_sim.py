@@ -14,41 +14,14 @@ adapts them to what the simulator needs per decision:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from agra_ros.device.keys import DEVICE_DIM, DEVICE_KEYS, DeviceState
 from agra_ros.device.power_model import PowerModel
+from agra_ros.device.profiles import DeviceProfile, ProfileError, load_profile
 from agra_ros.device.thermal import ThermalModel
 
-__all__ = ["DEVICE_DIM", "DEVICE_KEYS", "DeviceParams", "DeviceSim", "device_bounds", "load_device_params"]
-
-
-@dataclass(frozen=True)
-class DeviceParams:
-    """What the simulator reads from a device profile."""
-
-    name: str
-    speed: float
-    """Throughput relative to the reference device (x86_generic = 1.0)."""
-    cores: int
-    p_idle_w: float
-    p_max_w: float
-    j_per_busy_s: float
-    """Dynamic energy per second of inference busy time."""
-    j_per_gmac: float
-    j_per_mb: float
-    tx_j_per_mb: float
-    """Radio energy per megabyte sent to a remote perception node."""
-    voltage_v: float
-    t_ambient_c: float
-    thermal_r_c_per_w: float
-    thermal_tau_s: float
-    t_throttle_c: float
-    t_critical_c: float
-    clock_steps: tuple[float, ...]
-    """DVFS clock ratios, fastest first; throttling walks down this list."""
+__all__ = ["DEVICE_DIM", "DEVICE_KEYS", "DeviceProfile", "DeviceSim", "device_bounds"]
 
 
 def device_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -59,14 +32,14 @@ def device_bounds() -> tuple[np.ndarray, np.ndarray]:
 class DeviceSim:
     """One device: parameters from its profile plus the evolving thermal and clock state."""
 
-    def __init__(self, profile: str | DeviceParams, table_device: str = "x86_generic", table_threads: int = 2) -> None:
-        self.p = profile if isinstance(profile, DeviceParams) else load_device_params(profile)
-        ref = self.p if table_device == self.p.name else _try_params(table_device)
+    def __init__(self, profile: str | DeviceProfile, table_device: str = "x86_generic", table_threads: int = 2) -> None:
+        self.p = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+        ref = self.p if table_device == self.p.name else _try_profile(table_device)
         self.nominal_mult = (ref.speed if ref is not None else 1.0) / self.p.speed
         self.table_threads = max(1, int(table_threads))
         self.p_idle_w = self.p.p_idle_w
-        self.power = PowerModel(self.p)  # duck-typed like the thermal model
-        self.thermal = ThermalModel(self.p)  # duck-typed: DeviceParams has the thermal fields of a DeviceProfile
+        self.power = PowerModel(self.p)
+        self.thermal = ThermalModel(self.p)
         self.last_power_w = self.p.p_idle_w
         self.last_util = 0.0
 
@@ -140,36 +113,8 @@ class DeviceSim:
         return np.asarray(state.vector(), dtype=np.float32)
 
 
-def load_device_params(name: str) -> DeviceParams:
-    """Read a device profile through :mod:`agra_ros.device` and keep what the simulator needs."""
-    from agra_ros.device import load_profile  # the device layer owns the profile format
-
-    prof = load_profile(name)
-    return params_from_profile(prof)
-
-
-def _try_params(name: str) -> DeviceParams | None:
+def _try_profile(name: str) -> DeviceProfile | None:
     try:
-        return load_device_params(name)
-    except Exception:  # noqa: BLE001 - an unknown reference device means "same speed"
+        return load_profile(name)
+    except ProfileError:  # an unknown reference device means "same speed"
         return None
-
-
-def params_from_profile(prof) -> DeviceParams:
-    """Map a device profile (an object with attributes or a mapping) onto :class:`DeviceParams` by field name.
-
-    Raises ValueError naming every field the profile lacks, so a format change shows up as one clear message.
-    """
-    import dataclasses
-
-    get = prof.get if isinstance(prof, dict) else (lambda k, d=None: getattr(prof, k, d))
-    values, missing = {}, []
-    for f in dataclasses.fields(DeviceParams):
-        v = get(f.name, None)
-        if v is None:
-            missing.append(f.name)
-        else:
-            values[f.name] = tuple(float(x) for x in v) if f.name == "clock_steps" else v
-    if missing:
-        raise ValueError(f"device profile {get('name', '?')!r} lacks what the simulator needs: {', '.join(missing)}")
-    return DeviceParams(**values)

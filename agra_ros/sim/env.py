@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
 from agra_ros.paths import data_dir
 from agra_ros.policy.observation import MAX_LOAD, ObservationLayout, performance_vector
@@ -38,9 +39,9 @@ class SimSettings:
 
     trace: str = "default"
     """Workload trace (config/traces/<name>.yaml or a path): density, resolution and target FPS over time."""
-    device: str = "x86_generic"
-    """Device profile of the robot's computer (config/devices/<name>.yaml)."""
-    remote_device: str = "x86_generic"
+    device: str | DeviceProfile = "x86_generic"
+    """Device profile of the robot's computer (a config/devices/<name>.yaml name, or a profile)."""
+    remote_device: str | DeviceProfile = "x86_generic"
     """Device profile of the remote perception node the execution target 'remote' sends frames to."""
     cost_table: str | None = None
     """Cost table path (default: agra_ros/data/cost_tables/x86_generic.json)."""
