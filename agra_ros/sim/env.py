@@ -266,25 +266,9 @@ class AgraEnv(gym.Env):
         fps = np.minimum(target, 1.0 / latency)
         e_local = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
         e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local)
-        power = dev.p_idle_w + e_dyn * fps
-        energy = power / fps
         acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
-        fps_short = (target - fps) / target
         acc_loss = np.maximum(0.0, s.accuracy_floor - acc_ratio)
-        energy_norm = energy / ctx["e_ref"]
-        reward = -w.alpha * energy_norm - w.beta * fps_short - w.gamma * acc_loss
-        return {
-            "latency_s": latency,
-            "fps": fps,
-            "power_w": power,
-            "energy_j": energy,
-            "energy_norm": energy_norm,
-            "fps_shortfall": fps_short,
-            "accuracy_ratio": acc_ratio,
-            "accuracy_loss": acc_loss,
-            "reward": reward,
-            "busy_s": np.where(remote, 0.0, lat_local),
-        }
+        return self._outcome(latency, fps, e_dyn, acc_ratio, acc_loss, np.where(remote, 0.0, lat_local), w)
 
     def _evaluate_one(
         self, latency_s: float, macs: float, bytes_moved: float, accuracy: float, scale_index: int, remote: bool
@@ -303,11 +287,18 @@ class AgraEnv(gym.Env):
             e_dyn = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
             busy = lat_local
         fps = min(target, 1.0 / latency)
-        power = dev.p_idle_w + e_dyn * fps
-        energy = power / fps
         acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
-        fps_short = (target - fps) / target
         acc_loss = max(0.0, s.accuracy_floor - acc_ratio)
+        return self._outcome(latency, fps, e_dyn, acc_ratio, acc_loss, busy, w)
+
+    def _outcome(self, latency, fps, e_dyn, acc_ratio, acc_loss, busy, w: RewardWeights) -> dict[str, Any]:
+        """Power, energy and the reward terms from one or many configurations' latency, FPS, dynamic energy and
+        accuracy (plain arithmetic: floats and numpy arrays alike), so both evaluation paths share one reward."""
+        ctx = self.ctx
+        target = ctx["target_fps"]
+        power = self.device.p_idle_w + e_dyn * fps
+        energy = power / fps
+        fps_short = (target - fps) / target
         energy_norm = energy / ctx["e_ref"]
         reward = -w.alpha * energy_norm - w.beta * fps_short - w.gamma * acc_loss
         return {
