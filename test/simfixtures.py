@@ -95,3 +95,18 @@ FIXTURE_DEVICE = DeviceProfile(
     t_critical_c=90.0,
     clock_steps=(1.0, 0.85, 0.7, 0.55),
 )
+
+
+def make_env(tables: tuple[Path, Path], **kw):
+    """An AgraEnv over the fixture tables and device (``tables`` from :func:`write_fixture_tables`)."""
+    from agra_ros.sim.env import AgraEnv
+
+    cp, ap = tables
+    return AgraEnv(
+        cost_table=str(cp),
+        accuracy_model=str(ap),
+        device=FIXTURE_DEVICE,
+        remote_device=FIXTURE_DEVICE,
+        trace="bench",
+        **kw,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from simfixtures import FIXTURE_DEVICE, write_fixture_tables
+from simfixtures import make_env, write_fixture_tables
 
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.ewc import OnlineEWC, WorkloadShift
@@ -15,7 +15,6 @@ from agra_ros.policy.observation import InvalidObservationError
 from agra_ros.policy.ppo import PPOSettings, PPOTrainer, compute_gae, policy_loss, value_loss
 from agra_ros.policy.registry import POLICY_NAMES, make_policy
 from agra_ros.policy.reward import LagrangeMultipliers
-from agra_ros.sim.env import AgraEnv
 
 torch.set_num_threads(1)
 
@@ -23,18 +22,6 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     return write_fixture_tables(tmp_path_factory.mktemp("tables"))
-
-
-def make_env(tables, **kw) -> AgraEnv:
-    cp, ap = tables
-    return AgraEnv(
-        cost_table=str(cp),
-        accuracy_model=str(ap),
-        device=FIXTURE_DEVICE,
-        remote_device=FIXTURE_DEVICE,
-        trace="bench",
-        **kw,
-    )
 
 
 def test_gae_hand_computed():

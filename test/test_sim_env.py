@@ -5,29 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from simfixtures import FIXTURE_DEVICE, write_fixture_tables
+from simfixtures import make_env, write_fixture_tables
 
 from agra_ros.detection.tables import AccuracyModel, CostTable
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.sim.configs import ConfigModel, SearchSpace
-from agra_ros.sim.env import AgraEnv
 
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     return write_fixture_tables(tmp_path_factory.mktemp("tables"))
-
-
-def make_env(tables, **kw) -> AgraEnv:
-    cp, ap = tables
-    return AgraEnv(
-        cost_table=str(cp),
-        accuracy_model=str(ap),
-        device=FIXTURE_DEVICE,
-        remote_device=FIXTURE_DEVICE,
-        trace="bench",
-        **kw,
-    )
 
 
 def test_env_checker(tables):
