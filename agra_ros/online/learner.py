@@ -39,7 +39,7 @@ from torch import nn
 from agra_ros.policy.ewc import OnlineEWC, WorkloadShift
 from agra_ros.policy.gpn import GPN, GPNSpec
 from agra_ros.policy.memory import PrioritisedMemory
-from agra_ros.policy.ppo import PPOSettings, compute_gae, normalise_advantages, policy_loss, value_loss
+from agra_ros.policy.ppo import PPOSettings, compute_gae, ppo_epochs
 from agra_ros.policy.reward import DualAscentSettings, LagrangeMultipliers, RewardWeights
 
 
@@ -280,13 +280,16 @@ class OnlineLearner:
             rewards[:, None], values[:, None], b.starts[:, None], next_value, np.zeros(1), s.gamma, s.gae_lambda
         )
         self.memory.add(b.obs, b.actions, rewards)
-        m = self._ppo_epochs(
+        batch = (
             obs_t,
             torch.as_tensor(b.actions),
             torch.as_tensor(b.logprobs, dtype=torch.float32),
             torch.as_tensor(advantages[:, 0], dtype=torch.float32),
             torch.as_tensor(returns[:, 0], dtype=torch.float32),
             torch.as_tensor(values, dtype=torch.float32),
+        )
+        m = ppo_epochs(
+            self.gpn, self.optimizer, s, batch, self.ewc if s.ewc else None, self.rng.shuffle, min_minibatch=2
         )
         if s.dual_ascent:
             beta, gamma = self.multipliers.update(b.fps_shortfall, b.accuracy_loss)
@@ -299,46 +302,6 @@ class OnlineLearner:
         self.updates += 1
         self.metrics = m
         return m
-
-    def _ppo_epochs(self, b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values) -> dict[str, float]:
-        """Shuffled minibatches, clipped policy and value losses, entropy bonus, EWC, grad clip, KL early stop."""
-        s = self.s
-        batch = len(b_obs)
-        mb = max(2, batch // s.num_minibatches)
-        inds = np.arange(batch)
-        clipfracs: list[float] = []
-        approx_kl = torch.tensor(0.0)
-        pg = vl = ent = pen = torch.tensor(0.0)
-        for _epoch in range(s.update_epochs):
-            self.rng.shuffle(inds)
-            for start in range(0, batch, mb):
-                idx = torch.as_tensor(inds[start : start + mb])
-                _, newlogprob, entropy, newvalue = self.gpn.get_action_and_value(b_obs[idx], b_actions[idx])
-                adv = b_advantages[idx]
-                if s.norm_adv and len(idx) > 1:
-                    adv = normalise_advantages(adv)
-                pg, approx_kl, _, clipfrac = policy_loss(newlogprob, b_logprobs[idx], adv, s.clip_coef)
-                clipfracs.append(float(clipfrac))
-                vl = value_loss(newvalue, b_values[idx], b_returns[idx], s.clip_coef, s.clip_vloss)
-                ent = entropy.mean()
-                loss = pg - s.ent_coef * ent + s.vf_coef * vl
-                if s.ewc and self.ewc.ready:
-                    pen = self.ewc.penalty(self.gpn)
-                    loss = loss + pen
-                self.optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.gpn.parameters(), s.max_grad_norm)
-                self.optimizer.step()
-            if s.target_kl is not None and float(approx_kl) > s.target_kl:
-                break
-        return {
-            "losses/policy_loss": float(pg.detach()),
-            "losses/value_loss": float(vl.detach()),
-            "losses/entropy": float(ent.detach()),
-            "losses/approx_kl": float(approx_kl),
-            "losses/clipfrac": float(np.mean(clipfracs)) if clipfracs else 0.0,
-            "losses/ewc_penalty": float(pen.detach()),
-        }
 
 
 # ------------------------------------------------------------------------------------------ the child process

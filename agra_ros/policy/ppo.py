@@ -160,6 +160,63 @@ def normalise_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.T
     return (advantages - advantages.mean()) / (advantages.std() + eps)
 
 
+def ppo_epochs(
+    gpn: GPN,
+    optimizer: torch.optim.Optimizer,
+    s,
+    batch: tuple[torch.Tensor, ...],
+    ewc: OnlineEWC | None,
+    shuffle: Callable[[np.ndarray], None],
+    min_minibatch: int = 1,
+) -> dict[str, float]:
+    """The PPO update on one batch, shared by the simulator trainer and the on-robot learner.
+
+    ``batch`` = (obs, actions, logprobs, advantages, returns, values); ``s`` has the PPO fields of
+    :class:`PPOSettings` (epochs, minibatches, clipping, loss weights, grad clip, KL stop); ``ewc`` adds its
+    penalty once consolidated; ``shuffle`` permutes the indices in place (the caller's random stream). Shuffled
+    minibatches, clipped policy and value losses, entropy bonus, grad-norm clip, KL early stop. Returns the last
+    minibatch's losses and the mean clip fraction.
+    """
+    b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values = batch
+    n = len(b_obs)
+    mb = max(min_minibatch, n // s.num_minibatches)
+    inds = np.arange(n)
+    clipfracs: list[float] = []
+    approx_kl = old_approx_kl = torch.tensor(0.0)
+    pg = vl = ent = pen = torch.tensor(0.0)
+    for _epoch in range(s.update_epochs):
+        shuffle(inds)
+        for start in range(0, n, mb):
+            idx = torch.as_tensor(inds[start : start + mb])
+            _, newlogprob, entropy, newvalue = gpn.get_action_and_value(b_obs[idx], b_actions[idx])
+            adv = b_advantages[idx]
+            if s.norm_adv and len(idx) > 1:  # one sample has no spread to normalise by
+                adv = normalise_advantages(adv)
+            pg, approx_kl, old_approx_kl, clipfrac = policy_loss(newlogprob, b_logprobs[idx], adv, s.clip_coef)
+            clipfracs.append(float(clipfrac))
+            vl = value_loss(newvalue, b_values[idx], b_returns[idx], s.clip_coef, s.clip_vloss)
+            ent = entropy.mean()
+            loss = pg - s.ent_coef * ent + s.vf_coef * vl
+            if ewc is not None and ewc.ready:
+                pen = ewc.penalty(gpn)
+                loss = loss + pen
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(gpn.parameters(), s.max_grad_norm)
+            optimizer.step()
+        if s.target_kl is not None and float(approx_kl) > s.target_kl:
+            break
+    return {
+        "losses/policy_loss": float(pg.detach()),
+        "losses/value_loss": float(vl.detach()),
+        "losses/entropy": float(ent.detach()),
+        "losses/old_approx_kl": float(old_approx_kl),
+        "losses/approx_kl": float(approx_kl),
+        "losses/clipfrac": float(np.mean(clipfracs)) if clipfracs else 0.0,
+        "losses/ewc_penalty": float(pen.detach()),
+    }
+
+
 # --------------------------------------------------------------------------------------------- environments
 class EnvBatch:
     """A few gymnasium environments stepped in turn, autoreset in the same step.
@@ -357,47 +414,20 @@ class PPOTrainer:
         b_advantages = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32)
         b_returns = torch.as_tensor(returns.reshape(-1), dtype=torch.float32)
         b_values = torch.as_tensor(values.reshape(-1), dtype=torch.float32)
-        batch = len(b_obs)
-        mb = max(1, batch // s.num_minibatches)
-        b_inds = np.arange(batch)
-        clipfracs: list[float] = []
-        approx_kl = old_approx_kl = torch.tensor(0.0)
-        pg_loss = v_loss = entropy_loss = ewc_pen = torch.tensor(0.0)
-        for _epoch in range(s.update_epochs):
-            np.random.shuffle(b_inds)
-            for start in range(0, batch, mb):
-                mb_inds = b_inds[start : start + mb]
-                _, newlogprob, entropy, newvalue = self.gpn.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds])
-                mb_adv = b_advantages[mb_inds]
-                if s.norm_adv:
-                    mb_adv = normalise_advantages(mb_adv)
-                pg_loss, approx_kl, old_approx_kl, clipfrac = policy_loss(
-                    newlogprob, b_logprobs[mb_inds], mb_adv, s.clip_coef
-                )
-                clipfracs.append(float(clipfrac))
-                v_loss = value_loss(newvalue, b_values[mb_inds], b_returns[mb_inds], s.clip_coef, s.clip_vloss)
-                entropy_loss = entropy.mean()
-                loss = pg_loss - s.ent_coef * entropy_loss + v_loss * s.vf_coef
-                if self.ewc is not None and self.ewc.ready:
-                    ewc_pen = self.ewc.penalty(self.gpn)
-                    loss = loss + ewc_pen
-                self.optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.gpn.parameters(), s.max_grad_norm)
-                self.optimizer.step()
-            if s.target_kl is not None and float(approx_kl) > s.target_kl:
-                break
+        losses = ppo_epochs(
+            self.gpn,
+            self.optimizer,
+            s,
+            (b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values),
+            self.ewc,
+            np.random.shuffle,
+        )
         y_pred, y_true = b_values.numpy(), b_returns.numpy()
         var_y = np.var(y_true)
         explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
-        self._record("losses/policy_loss", pg_loss.item())
-        self._record("losses/value_loss", v_loss.item())
-        self._record("losses/entropy", entropy_loss.item())
-        self._record("losses/old_approx_kl", float(old_approx_kl))
-        self._record("losses/approx_kl", float(approx_kl))
-        self._record("losses/clipfrac", float(np.mean(clipfracs)) if clipfracs else 0.0)
+        for key, value in losses.items():
+            self._record(key, value)
         self._record("losses/explained_variance", float(explained_var))
-        self._record("losses/ewc_penalty", ewc_pen.item())
 
     def close(self) -> None:
         self.envs.close()
