@@ -8,14 +8,10 @@ the node does the publishing work it skips while nobody listens. Prints one JSON
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, String
@@ -25,6 +21,7 @@ from agra_ros.ros import params as P
 from agra_ros.ros.detections import detection_msg_type
 from agra_ros.ros.diagnostics import array_to_dicts
 from agra_ros.ros.qos import command_qos, image_qos
+from agra_ros.ros.spin import spin_probe
 
 SPECS = [
     P.ParamSpec("duration", 10.0, "Seconds to record after the warm-up.", range=(0.5, 3600.0, 0.0)),
@@ -122,28 +119,16 @@ class FeedbackProbe(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FeedbackProbe()
-        last, seen = time.monotonic(), 0
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-            if node.received != seen:
-                last, seen = time.monotonic(), node.received
-            if time.monotonic() - last > node.p["timeout"]:
-                node.get_logger().error(f"no agra/feedback for {node.p['timeout']:.0f} s: giving up")
-                break
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            line = json.dumps(node.stats())
-            print(line, flush=True)
-            if node.p["out_json"]:
-                Path(node.p["out_json"]).write_text(line + "\n")
-            node.destroy_node()
-        rclpy.try_shutdown()
+    last = {"t": time.monotonic(), "seen": 0}
+
+    def give_up(node: FeedbackProbe) -> str | None:
+        if node.received != last["seen"]:
+            last["t"], last["seen"] = time.monotonic(), node.received
+        if time.monotonic() - last["t"] > node.p["timeout"]:
+            return f"no agra/feedback for {node.p['timeout']:.0f} s: giving up"
+        return None
+
+    spin_probe(FeedbackProbe, give_up, args)
 
 
 if __name__ == "__main__":

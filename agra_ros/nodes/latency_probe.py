@@ -6,19 +6,16 @@ JSON line with the statistics and writes it to ``out_json`` when set.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from agra_ros.ros import params as P
 from agra_ros.ros.qos import image_qos
+from agra_ros.ros.spin import spin_probe
 
 SPECS = [
     P.ParamSpec("topic", "image_raw", "Image topic to measure."),
@@ -70,24 +67,14 @@ class LatencyProbe(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LatencyProbe()
-        deadline = time.monotonic() + node.p["duration"] + node.p["warmup"] + 30.0
-        while rclpy.ok() and not node.done and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            s = node.stats()
-            line = json.dumps(s)
-            print(line, flush=True)
-            if node.p["out_json"]:
-                Path(node.p["out_json"]).write_text(line + "\n")
-            node.destroy_node()
-        rclpy.try_shutdown()
+    deadline: list[float] = []
+
+    def give_up(node: LatencyProbe) -> str | None:
+        if not deadline:
+            deadline.append(time.monotonic() + node.p["duration"] + node.p["warmup"] + 30.0)
+        return "the measurement did not end in time: giving up" if time.monotonic() > deadline[0] else None
+
+    spin_probe(LatencyProbe, give_up, args)
 
 
 if __name__ == "__main__":

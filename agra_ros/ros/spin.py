@@ -9,7 +9,10 @@ right once, here, keeps every node's exit code honest for ``agra-ros launch`` (n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -51,3 +54,35 @@ def spin_node(
         rclpy.try_shutdown()
     if code:
         raise SystemExit(code)
+
+
+def spin_probe(factory: Callable[[], Any], give_up: Callable[[Any], str | None], args: list[str] | None = None) -> None:
+    """Spin a measuring probe until ``node.done`` or ``give_up(node)`` names a reason (logged as an error), then
+    print ``node.stats()`` as one JSON line (and write it to the ``out_json`` parameter's file, when set).
+
+    The statistics are printed however the probe ends (done, gave up, Ctrl-C), because a benchmark that
+    started the probe reads them from its output. Shutdown errors are treated as in :func:`spin_node`.
+    """
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+            reason = give_up(node)
+            if reason:
+                node.get_logger().error(reason)
+                break
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if node is None or node.context.ok():
+            raise
+    finally:
+        if node is not None:
+            line = json.dumps(node.stats())
+            print(line, flush=True)
+            if node.p["out_json"]:
+                Path(node.p["out_json"]).write_text(line + "\n")
+            node.destroy_node()
+        rclpy.try_shutdown()
