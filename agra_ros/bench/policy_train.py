@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         help="train for a robot with a remote perception node (default: local only, as policy_node's default)",
     )
     args = ap.parse_args(argv)
-    sim = dict(SHIPPED_ENV, allow_remote=True) if args.allow_remote else dict(SHIPPED_ENV)
+    sim = dict(SHIPPED_ENV, allow_remote=args.allow_remote)
     torch.set_num_threads(1)
     t0 = time.time()
     policy, trainer = train_agra(args.steps, args.seed, log=lambda m: None, **sim)

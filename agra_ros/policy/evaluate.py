@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agra_ros.policy.reward import RewardWeights
+from agra_ros.policy.reward import FPS_MET_SHORTFALL, RewardWeights
 
 
 @dataclass
@@ -41,7 +41,7 @@ def evaluate(policy, env, episodes: int = 3, seed: int = 1000, weights: RewardWe
                     - weights.gamma * info["accuracy_loss"]
                 )
             ret += float(r)
-            met.append(info["fps_shortfall"] <= 0.01)
+            met.append(info["fps_shortfall"] <= FPS_MET_SHORTFALL)
             energy.append(info["energy_j"])
             acc.append(info["accuracy_ratio"])
             short.append(info["fps_shortfall"])
