@@ -28,9 +28,18 @@ def _ros_arg(value: Any) -> str:
 
 
 @contextmanager
-def node_process(module: str, params: dict[str, Any] | None = None, log_dir: Path | None = None, name: str = ""):
-    """Run ``python -m agra_ros.nodes.<module>`` with parameters; stop it with SIGINT (then SIGKILL) at the end."""
-    cmd = [sys.executable, "-m", f"agra_ros.nodes.{module}", "--ros-args"]
+def node_process(
+    module: str,
+    params: dict[str, Any] | None = None,
+    log_dir: Path | None = None,
+    name: str = "",
+    ros_args: tuple[str, ...] = (),
+):
+    """Run ``python -m agra_ros.nodes.<module>`` with parameters; stop it with SIGINT (then SIGKILL) at the end.
+
+    ``ros_args`` go first after ``--ros-args`` (e.g. ``("-r", "__ns:=/robot1", "--params-file", path)``); the
+    ``params`` follow and so override a params file."""
+    cmd = [sys.executable, "-m", f"agra_ros.nodes.{module}", "--ros-args", *ros_args]
     for k, v in (params or {}).items():
         cmd += ["-p", f"{k}:={_ros_arg(v)}"]
     log_path = (log_dir or Path("/tmp")) / f"{name or module}-{os.getpid()}-{time.monotonic_ns()}.log"
