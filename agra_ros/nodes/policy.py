@@ -26,11 +26,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray, UInt32
 
-from agra_ros.device.keys import DEVICE_STATUS_NAME
 from agra_ros.granularity.levels import LEVELS
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, quarantine, save_checkpoint
-from agra_ros.online.device_input import DeviceInputError, parse_device_status
+from agra_ros.online.device_input import DeviceInputError, DeviceInputs, parse_device_status
 from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_feedback, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
@@ -141,6 +140,7 @@ class PolicyNode(Node):
         self._catalogue_ok: bool | None = None
         self._catalogue_error = ""
         self._device_seen = False
+        self._device_inputs = DeviceInputs()
         self._last_config = ""
         # checkpoints
         self._ckpt_path: Path | None = None
@@ -284,10 +284,10 @@ class PolicyNode(Node):
         self.attainment.add(fb.fps, self.agent.target_fps)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name != DEVICE_STATUS_NAME:  # other nodes' statuses may carry e.g. their own power_w
-                continue
-            kv = {v.key: v.value for v in status.values}
+        # device_monitor's device status (other nodes' statuses may carry e.g. their own power_w), with a jtop
+        # node's measured power and temperature preferred over modelled values
+        statuses = [(s.name, s.message, {v.key: v.value for v in s.values}) for s in msg.status]
+        for kv in self._device_inputs.device_key_values(statuses, time.monotonic()):
             try:
                 reading = parse_device_status(kv)
             except DeviceInputError as exc:

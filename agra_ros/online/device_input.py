@@ -1,20 +1,23 @@
 """Device state D from one /diagnostics status, for the policy: parsed by the device layer, checked here.
 
-The key names and their parsing belong to :mod:`agra_ros.device.keys` (``DeviceState.from_key_values`` reads our
-device_monitor's numeric keys or a jetson-stats jtop node's statuses; ``DeviceState.vector()`` is the D block the
-simulator's device model produces). This adapter only decides which statuses carry a device state at all and refuses
-readings the policy must not act on (NaN or infinite values), naming the key.
+The key names and their parsing belong to the device layer: :mod:`agra_ros.device.keys` (``DeviceState.from_key_values``
+reads device_monitor's numeric keys; ``DeviceState.vector()`` is the D block the simulator's device model produces) and
+:mod:`agra_ros.device.jtop_reader` (an isaac_ros_jetson_stats jtop node's statuses with unit strings). This adapter
+decides which statuses carry a device state (:class:`DeviceInputs`: device_monitor's status, with a jtop node's
+measured power, voltage and temperature laid over its modelled ones; the jtop node alone when no device_monitor is
+heard) and refuses readings the policy must not act on (NaN or infinite values), naming the key.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from agra_ros.device.keys import DEVICE_KEYS, DeviceState
+from agra_ros.device.jtop_reader import JtopInput, Status
+from agra_ros.device.keys import DEVICE_KEYS, DEVICE_STATUS_NAME, DeviceState
 
 
 class DeviceInputError(ValueError):
@@ -57,3 +60,22 @@ def parse_device_status(kv: Mapping[str, str]) -> DeviceReading | None:
     critical = getattr(state, "temp_critical_c", None)
     critical = float(critical) if critical is not None and math.isfinite(float(critical)) else None
     return DeviceReading(vec, temp, bool(getattr(state, "throttling", False)), critical)
+
+
+class DeviceInputs:
+    """Picks the device key/values of each /diagnostics array (see the module docstring)."""
+
+    def __init__(self, monitor_timeout_s: float = 5.0) -> None:
+        self.jtop = JtopInput(max_age_s=monitor_timeout_s)
+        self.monitor_timeout_s = monitor_timeout_s
+        self._monitor_t = -math.inf
+
+    def device_key_values(self, statuses: Sequence[Status], now: float) -> list[dict[str, str]]:
+        """Key/values to give :func:`parse_device_status`, one per device state in this array (usually 0 or 1)."""
+        had_jtop = self.jtop.update(statuses, now)
+        kvs = [self.jtop.merge(kv, now) for name, _, kv in statuses if name == DEVICE_STATUS_NAME]
+        if kvs:
+            self._monitor_t = now
+        elif had_jtop and now - self._monitor_t > self.monitor_timeout_s:
+            kvs = [self.jtop.merge({}, now)]
+        return kvs
