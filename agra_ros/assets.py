@@ -94,6 +94,9 @@ def fetch_npm_package(name: str, version: str, dest: Path | None = None, timeout
 def fetch_deb_package(name: str, dest: Path | None = None, timeout_s: float = 900.0) -> Path:
     """``apt-get download NAME`` and unpack it with ``dpkg-deb -x`` (nothing is installed); returns the root folder.
 
+    When apt cannot locate the package (no package lists yet), ``apt-get update -q`` runs once and the download is
+    retried.
+
     Cached: a second call returns at once. ``dest`` defaults to ``cache_dir("deb", NAME)``.
     """
     folder = dest or cache_dir("deb", name)
@@ -102,7 +105,14 @@ def fetch_deb_package(name: str, dest: Path | None = None, timeout_s: float = 90
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as work:
         w = Path(work)
-        _run(["apt-get", "download", name], w, f"Debian package {name}", timeout_s)
+        try:
+            _run(["apt-get", "download", name], w, f"Debian package {name}", timeout_s)
+        except AssetError as exc:
+            if "locate package" not in str(exc):
+                raise
+            # a fresh machine may have no package lists yet: read them once (needs root), then try again
+            _run(["apt-get", "update", "-q"], w, f"Debian package {name} (apt-get update, to find it)", timeout_s)
+            _run(["apt-get", "download", name], w, f"Debian package {name}", timeout_s)
         debs = sorted(w.glob("*.deb"))
         if not debs:
             raise AssetError(f"apt-get download {name} wrote no .deb")

@@ -42,14 +42,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="<command>")
 
-    d = sub.add_parser("demo", help="run the live closed-loop demo (synthetic camera, shipped weights)")
+    d = sub.add_parser("demo", help="run the live closed-loop demo (real video camera, shipped weights)")
     d.add_argument("--duration", type=float, default=60.0, help="seconds before the demo ends by itself (default 60)")
-    d.add_argument("--trace", default="default", help="workload trace name or path (default: default)")
+    d.add_argument(
+        "--source",
+        choices=("video", "synthetic"),
+        default="video",
+        help="camera: real video clips (synthetic when they cannot be fetched) or the synthetic scene (default video)",
+    )
+    d.add_argument(
+        "--trace", default=None, help="workload trace name or path (default: video, or default if synthetic)"
+    )
     d.add_argument("--profile", default=None, help="device profile for modelled power (default: from config)")
     d.add_argument("--algorithm", default=None, help="policy algorithm: agra, a2c, bandit, rule, static")
     d.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the summary, plot and node logs")
     d.add_argument("--no-live", action="store_true", help="no live console view (logs only)")
     d.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the demo's processes")
+
+    fm = sub.add_parser(
+        "fetch-media",
+        help="fetch the real camera clips and photos (Debian opencv-doc, darknet) into the cache",
+        description="Download the Debian packages opencv-doc and darknet with apt-get download (nothing is "
+        "installed), unpack them into the user's cache and lay out videos/{vtest,Megamind,tree}.avi and "
+        "photos/*.jpg under $XDG_CACHE_HOME/agra_ros/media (~/.cache/agra_ros/media). Quick when already fetched.",
+    )
+    fm.add_argument("--force", action="store_true", help="lay the media out again even when they are complete")
 
     la = sub.add_parser("launch", help="start the graph, each node in its own process (Ctrl-C stops all)")
     la.add_argument("--params-file", type=Path, default=None, help="ROS parameters YAML (default config/agra.yaml)")
@@ -73,6 +90,21 @@ def _run_module(module: str, argv: Sequence[str]) -> int:
     return int(rc or 0)
 
 
+def _fetch_media(force: bool) -> int:
+    from agra_ros.assets import AssetError
+    from agra_ros.workload.real_media import describe_media, fetch_real_media
+
+    try:
+        root = fetch_real_media(force=force)
+    except AssetError as exc:
+        print(f"agra-ros fetch-media: {exc}", file=sys.stderr)
+        return 1
+    print(f"real camera media in {root}:")
+    for line in describe_media(root):
+        print("  " + line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
@@ -94,12 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown node(s) {sorted(unknown)}; known: {', '.join(GRAPH)}")
         return launch(nodes, args.params_file, duration=args.duration, log_dir=args.log_dir)
+    if args.command == "fetch-media":
+        return _fetch_media(args.force)
     if args.command == "demo":
         from agra_ros.demo import DemoOptions, run_demo
 
         return run_demo(
             DemoOptions(
                 duration=args.duration,
+                source=args.source,
                 trace=args.trace,
                 profile=args.profile,
                 algorithm=args.algorithm,

@@ -2,7 +2,9 @@
 
 Core code (no rclpy): it only starts processes. The nodes of the graph that this installation has are started
 from config/agra.yaml with the demo's overrides; the dashboard node runs in the foreground and ends the demo
-after the duration (or Ctrl-C), writing summary.md, series.csv and run.png.
+after the duration (or Ctrl-C), writing summary.md, series.csv and run.png. The camera plays the real clips of
+trace ``video`` (fetched once, :mod:`agra_ros.workload.real_media`); where they are absent and cannot be fetched,
+the demo says why in one warning and runs the synthetic camera with trace ``default`` instead.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from agra_ros.assets import AssetError
 from agra_ros.launcher import GRAPH, Supervisor, node_command
 from agra_ros.paths import config_file
+from agra_ros.workload.real_media import fetch_real_media
 
 log = logging.getLogger("agra_ros.demo")
 
@@ -22,8 +26,10 @@ log = logging.getLogger("agra_ros.demo")
 class DemoOptions:
     duration: float = 60.0
     """Seconds before the demo ends by itself."""
-    trace: str = "default"
-    """Workload trace driving the camera (scene density, resolution) and the target FPS."""
+    source: str = "video"
+    """Camera source: ``video`` (real clips) or ``synthetic`` (the scene generator)."""
+    trace: str | None = None
+    """Workload trace driving the camera and the target FPS; None: ``video`` for real video, else ``default``."""
     profile: str | None = None
     """Device profile for modelled power; None keeps config/agra.yaml's."""
     algorithm: str | None = None
@@ -40,11 +46,24 @@ def available_nodes() -> list[str]:
     return [n for n in GRAPH if importlib.util.find_spec(f"agra_ros.nodes.{n}") is not None]
 
 
+def camera_settings(source: str, trace: str | None) -> dict[str, str]:
+    """The camera's source and trace; real video falls back to the synthetic camera (one warning) without media."""
+    if source == "video":
+        try:
+            fetch_real_media()  # at once when already fetched
+        except AssetError as exc:
+            fallback = "default" if trace in (None, "video") else trace
+            log.warning("demo: no real video, so the synthetic camera with trace %r runs instead: %s", fallback, exc)
+            return {"source": "synthetic", "trace": fallback}
+    return {"source": source, "trace": trace or ("video" if source == "video" else "default")}
+
+
 def run_demo(opts: DemoOptions) -> int:
     if opts.duration <= 0:
         raise ValueError("--duration must be positive")
     params_file = config_file("agra.yaml")
-    overrides: dict[str, dict] = {"camera_source": {"trace": opts.trace}}
+    camera = camera_settings(opts.source, opts.trace)
+    overrides: dict[str, dict] = {"camera_source": camera}
     if opts.profile:
         overrides["device_monitor"] = {"device_profile": opts.profile}
         overrides["perception"] = {"power_profile": opts.profile}
@@ -55,7 +74,12 @@ def run_demo(opts: DemoOptions) -> int:
     out = opts.out.resolve()
     sup = Supervisor(log_dir=out / "logs", domain_id=opts.domain_id)
     log.info(
-        "demo: %s for %.0f s, trace %r; node logs in %s", ", ".join(nodes), opts.duration, opts.trace, out / "logs"
+        "demo: %s for %.0f s, %s camera, trace %r; node logs in %s",
+        ", ".join(nodes),
+        opts.duration,
+        camera["source"],
+        camera["trace"],
+        out / "logs",
     )
     for name in nodes:
         sup.start(name, node_command(name, params_file, overrides.get(name)))
@@ -63,7 +87,7 @@ def run_demo(opts: DemoOptions) -> int:
         "duration": float(opts.duration),
         "out_dir": str(out),
         "live": bool(opts.live),
-        "title": f"agra_ros demo ({opts.trace})",
+        "title": f"agra_ros demo ({camera['source']}, {camera['trace']})",
     }
     sup.start("dashboard", node_command("dashboard", None, dash), foreground=True)
     rc = sup.run(duration=opts.duration + 60.0, watch="dashboard")

@@ -61,4 +61,9 @@ fi
 echo "[setup] installing agra_ros (editable) with dev extras" >&2
 "${PIP[@]}" install -q -e "$ROOT[dev]"
 echo "$want" > "$VENV/.agra_stamp"
+# real camera clips and photos for the demo (Debian packages, into ~/.cache/agra_ros/media); not fatal: without
+# them the demo runs the synthetic camera
+if ! "$VENV/bin/agra-ros" fetch-media >&2; then
+  echo "[setup] WARNING: the real camera media could not be fetched (see above); the demo will use the synthetic camera" >&2
+fi
 echo "[setup] done" >&2

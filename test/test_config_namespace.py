@@ -32,13 +32,14 @@ def _get(node, target: str, names: list[str], timeout: float = 30.0) -> list:
 @pytest.mark.ros
 def test_namespaced_node_reads_the_params_file(tmp_path):
     expected = yaml.safe_load(PARAMS.read_text())["/**/camera_source"]["ros__parameters"]
-    assert expected["trace"] == "default" and expected["frame_id"] == "camera", "the YAML changed: pick other values"
+    assert expected["trace"] == "video" and expected["frame_id"] == "camera", "the YAML changed: pick other values"
     ros_args = ("-r", "__ns:=/robot1", "--params-file", str(PARAMS))
-    # a low rate and small frames keep the node light; the -p values come after the file and override it
-    params = {"fps": 2.0, "width": 64, "height": 48}
+    # a low rate and small synthetic frames keep the node light (and need no fetched video); the -p values come
+    # after the file and override it
+    params = {"fps": 2.0, "width": 64, "height": 48, "source": "synthetic"}
     with node_process("camera_source", params, tmp_path, ros_args=ros_args) as proc, probe("ns_probe") as pr:
         values = _get(pr.node, "/robot1/camera_source", ["trace", "frame_id", "fps", "publish_ground_truth"])
         got = [values[0].string_value, values[1].string_value, values[2].double_value, values[3].bool_value]
-        assert got == ["default", "camera", 2.0, True], got + [read_log(proc)]
+        assert got == ["video", "camera", 2.0, True], got + [read_log(proc)]
         names = pr.node.get_node_names_and_namespaces()
         assert ("camera_source", "/robot1") in names, names

@@ -13,10 +13,13 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, wait_for
 from sensor_msgs.msg import Image
+from std_msgs.msg import Float32
 from visualization_msgs.msg import MarkerArray
 
+from agra_ros.assets import AssetError
 from agra_ros.ros.detections import parse_detections
 from agra_ros.ros.qos import command_qos, image_qos
+from agra_ros.workload.real_media import fetch_real_media
 from agra_ros.workload.scene import CLASS_NAMES, SceneGenerator, SceneParams
 
 pytestmark = pytest.mark.ros
@@ -153,3 +156,39 @@ def test_ctrl_c_while_publishing_fast_exits_cleanly(tmp_path):
             code = proc.wait(timeout=20)
         log = read_log(proc)
         assert code == 0 and "Traceback" not in log, f"attempt {attempt}: exit {code}\n{log}"
+
+
+def test_unknown_source_is_a_startup_error_exit_2(tmp_path):
+    """source:=foo must not quietly publish synthetic frames (issue 11): one fatal line naming the choices, exit 2."""
+    with node_process("camera_source", {"source": "foo"}, tmp_path) as proc:
+        code = proc.wait(timeout=60)
+    log = read_log(proc)
+    assert code == 2, f"exit {code}\n{log}"
+    assert "source='foo'" in log and "synthetic, video, folder" in log and "Traceback" not in log, log
+
+
+def test_real_video_switches_clip_size_and_target_by_phase(tmp_path):
+    try:
+        fetch_real_media()
+    except AssetError as exc:
+        pytest.skip(f"real media absent and unfetchable: {exc}")
+    trace = tmp_path / "clips.yaml"
+    trace.write_text(
+        "phases:\n"
+        "  - {clip: vtest, duration_s: 3, density: 5, resolution: [320, 240], target_fps: 8}\n"
+        "  - {clip: tree, duration_s: 3, density: 0, resolution: [160, 128], target_fps: 20}\n"
+    )
+    params = {"source": "video", "path": "", "trace": str(trace), "fps": 10.0, "reliability": "reliable"}
+    with node_process("camera_source", params, tmp_path) as proc, probe("video_probe") as pr:
+        rec = ImageRecorder(pr.node)
+        targets: list[float] = []
+        pr.node.create_subscription(Float32, "agra/target_fps", lambda m: targets.append(m.data), command_qos())
+        sizes = lambda: {(m.width, m.height) for _, m in rec.msgs}  # noqa: E731
+        assert wait_for(lambda: {(320, 240), (160, 128)} <= sizes(), 90), f"{sizes()}\n{read_log(proc)}"
+        assert wait_for(lambda: {8.0, 20.0} <= set(targets), 30), f"{targets}\n{read_log(proc)}"
+        with rec.lock:
+            hall = [np.frombuffer(bytes(m.data), np.uint8) for _, m in rec.msgs if m.width == 320]
+        assert len(hall) >= 2 and hall[0].std() > 10, "blank frames"
+        assert any(not np.array_equal(hall[0], h) for h in hall[1:]), "the video does not play"
+        assert proc.poll() is None, read_log(proc)
+    assert "clips vtest, tree" in read_log(proc)

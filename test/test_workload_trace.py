@@ -33,7 +33,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["default", "trace_a", "trace_b", "heldout", "bench"])
+@pytest.mark.parametrize("name", ["default", "trace_a", "trace_b", "heldout", "bench", "video"])
 def test_shipped_traces_load_and_make_valid_scenes(name: str) -> None:
     assert name in available_traces()
     trace = Trace.load(name)

@@ -1,8 +1,10 @@
-"""camera_source_node: publishes frames on ``image_raw`` from the synthetic scene generator, a video or a folder.
+"""camera_source_node: publishes frames on ``image_raw`` from the synthetic scene generator, real video or a folder.
 
 The synthetic source is the project's own workload: with a trace, scene density and resolution follow the
-trace's phases, and (by default) the trace's target FPS is published on ``agra/target_fps`` so one YAML file
-drives the whole closed loop. Ground truth of synthetic frames goes out on ``image_raw/ground_truth``.
+trace's phases. ``source: video`` plays the real clips (vtest, Megamind, tree; ``agra-ros fetch-media``) or any
+video file, looping at the ``fps`` rate; with a trace, the phases set the resolution and may switch the clip. Either
+way (by default) the trace's target FPS is published on ``agra/target_fps`` so one YAML file drives the whole closed
+loop. Ground truth of synthetic frames goes out on ``image_raw/ground_truth``.
 """
 
 from __future__ import annotations
@@ -22,14 +24,20 @@ from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.qos import command_qos, image_qos
 from agra_ros.ros.spin import spin_node
 from agra_ros.workload.scene import CLASS_NAMES, SceneParams
-from agra_ros.workload.sources import ImageFolderSource, SourceError, SyntheticSource, VideoFileSource
-from agra_ros.workload.trace import Trace
+from agra_ros.workload.sources import ClipSource, ImageFolderSource, SourceError, SyntheticSource, open_source
+from agra_ros.workload.trace import Trace, TraceError
 
 SPECS = [
     P.ParamSpec(
         "source", "synthetic", "Where frames come from.", choices=("synthetic", "video", "folder"), read_only=True
     ),
-    P.ParamSpec("path", "", "Video file or image folder for source=video/folder.", read_only=True),
+    P.ParamSpec(
+        "path",
+        "",
+        "source=video: a clip name (vtest, Megamind, tree), a video file, or a comma-separated playlist; empty: the "
+        "clips the trace's phases name (vtest if none). source=folder: an image folder; empty: the fetched photos.",
+        read_only=True,
+    ),
     P.ParamSpec("fps", 30.0, "Publishing rate of image_raw in Hz.", range=(0.5, 120.0, 0.0)),
     P.ParamSpec(
         "width", 640, "Frame width in pixels (synthetic source; a trace phase overrides it).", range=(32, 3840, 1)
@@ -59,6 +67,9 @@ class CameraSourceNode(Node):
         super().__init__("camera_source", **kwargs)
         self._specs = P.declare(self, SPECS)
         p = P.values(self, self._specs)
+        given = P.check_choices(self._specs, [self.get_parameter(name) for name in self._specs])
+        if not given.successful:  # rclpy checks ranges of start-up values, not choices: source:=foo ends here
+            raise SourceError(given.reason)
         self._source = self._open_source(p)  # raises SourceError: a clear error at start-up, not a crash loop
         self._image_pub = self.create_publisher(Image, "image_raw", image_qos(p["reliability"]))
         self._target_pub = self.create_publisher(Float32, "agra/target_fps", command_qos())
@@ -75,23 +86,23 @@ class CameraSourceNode(Node):
         self._diag.add("camera", self._check)
         self.get_logger().info(
             f"publishing {p['source']} frames on {self.resolve_topic_name('image_raw')} at {p['fps']:.1f} Hz"
+            + (f", clips {', '.join(self._source.playlist)}" if isinstance(self._source, ClipSource) else "")
             + (f", trace {p['trace']!r}" if p["trace"] else "")
         )
 
     # ------------------------------------------------------------------ set-up
     def _open_source(self, p: dict):
-        if p["source"] == "video":
-            return VideoFileSource(p["path"])
-        if p["source"] == "folder":
-            return ImageFolderSource(p["path"])
-        trace = Trace.load(p["trace"]) if p["trace"] else None
-        return SyntheticSource(int(p["seed"]), SceneParams(width=int(p["width"]), height=int(p["height"])), trace=trace)
+        trace = Trace.load(p["trace"]) if p["trace"] and p["source"] != "folder" else None
+        scene = SceneParams(width=int(p["width"]), height=int(p["height"]))
+        return open_source(p["source"], int(p["seed"]), p["path"], scene, trace)
 
     def _validate(self, params: list[Parameter]) -> SetParametersResult:
         for prm in params:
             if prm.name == "trace" and prm.value:
                 try:
-                    Trace.load(prm.value)
+                    trace = Trace.load(prm.value)
+                    if isinstance(self._source, ClipSource):  # the clips the new trace names must open
+                        ClipSource(self._source.playlist if not self._source.follow_trace else (), trace).close()
                 except (OSError, ValueError) as exc:
                     return SetParametersResult(successful=False, reason=f"trace: {exc}")
         return SetParametersResult(successful=True)
@@ -105,11 +116,13 @@ class CameraSourceNode(Node):
             self._timer = self.create_timer(1.0 / p["fps"], self._tick)
             self._rate_window.clear()
             self.get_logger().info(f"rate set to {p['fps']:.2f} Hz")
-        if names & {"width", "height", "seed", "trace"} and isinstance(self._source, SyntheticSource):
+        restart = {"width", "height", "seed", "trace"} if isinstance(self._source, SyntheticSource) else {"trace"}
+        if names & restart and not isinstance(self._source, ImageFolderSource):
+            self._source.close()
             self._source = self._open_source(p)
             self._t0 = time.monotonic()
             self.get_logger().info(
-                f"synthetic source restarted ({p['width']}x{p['height']}, seed {p['seed']}, trace {p['trace']!r})"
+                f"{p['source']} source restarted ({p['width']}x{p['height']}, seed {p['seed']}, trace {p['trace']!r})"
             )
 
     # ------------------------------------------------------------------ work
@@ -123,7 +136,7 @@ class CameraSourceNode(Node):
         self._image_pub.publish(rgb_to_msg(frame.image, header))
         if self.get_parameter("publish_ground_truth").value and isinstance(self._source, SyntheticSource):
             self._gt_pub.publish(header, frame.boxes, None, frame.labels)
-        phase = self._source.phase_at(t) if isinstance(self._source, SyntheticSource) else None
+        phase = self._source.phase_at(t) if isinstance(self._source, (SyntheticSource, ClipSource)) else None
         self._phase = phase
         if phase is not None and self.get_parameter("publish_target_fps").value:
             if self._last_target != phase.target_fps or self._published % 30 == 0:
@@ -146,6 +159,8 @@ class CameraSourceNode(Node):
         status.add("rate_hz", rate)
         status.add("target_rate_hz", want)
         phase = self._phase
+        if isinstance(self._source, ClipSource):
+            status.add("clip", self._source.current)
         if phase is not None:
             status.add("trace_phase", phase.name)
             status.add("trace_target_fps", phase.target_fps)
@@ -156,7 +171,7 @@ class CameraSourceNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    spin_node("camera_source", CameraSourceNode, (SourceError,), args)
+    spin_node("camera_source", CameraSourceNode, (SourceError, TraceError), args)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 ``scene``: the project's own detection data set and camera workload (exact ground truth, deterministic from a seed).
 ``trace``: YAML workload traces (config/traces/) - phases of scene density, resolution and target FPS.
-``sources``: frame sources for the camera node (synthetic, video file, image folder).
+``sources``: frame sources for the camera node (synthetic, real video clips, image folder).
+``real_media``: the real clips and photos (Debian packages) in the user's cache (``agra-ros fetch-media``).
 ``features``: the workload profile W (frozen CNN embedding + scalars); imported on its own because it needs torch.
 """
 
 from agra_ros.workload.scene import CLASS_NAMES, Frame, SceneGenerator, SceneParams, make_dataset, render_frame
 from agra_ros.workload.sources import (
+    ClipSource,
     FrameSource,
     ImageFolderSource,
     SourceError,
@@ -15,10 +17,12 @@ from agra_ros.workload.sources import (
     VideoFileSource,
     open_source,
 )
-from agra_ros.workload.trace import Phase, Trace, TraceError, available_traces
+from agra_ros.workload.trace import ClipPhase, Phase, Trace, TraceError, available_traces
 
 __all__ = [
     "CLASS_NAMES",
+    "ClipPhase",
+    "ClipSource",
     "Frame",
     "FrameSource",
     "ImageFolderSource",

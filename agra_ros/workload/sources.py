@@ -1,21 +1,25 @@
-"""Frame sources for the camera: the synthetic scene generator, a video file, or a folder of images.
+"""Frame sources for the camera: the synthetic scene generator, real video clips, or a folder of images.
 
 All sources share one small protocol, ``read(t) -> Frame | None`` (``t``: seconds since the stream started), so the
 camera node does not care where frames come from. Only the synthetic source has ground truth; the others return
 frames with empty boxes. Images are RGB uint8. A video or folder that cannot be read fails in the constructor with a
-``SourceError`` that says why, so a node reports it once at start-up instead of crash-looping.
+``SourceError`` that says why, so a node reports it once at start-up instead of crash-looping. The real clips
+(vtest, Megamind, tree) and photos come from :mod:`agra_ros.workload.real_media` (``agra-ros fetch-media``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from agra_ros.assets import AssetError
+from agra_ros.workload import real_media
 from agra_ros.workload.scene import Frame, SceneGenerator, SceneParams
 from agra_ros.workload.trace import Phase, Trace
 
@@ -68,7 +72,22 @@ def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
-class SyntheticSource:
+class _Traced:
+    """The trace side of a source: the phase, and its target FPS, at stream time ``t``."""
+
+    trace: Trace | None
+
+    def phase_at(self, t: float) -> Phase | None:
+        """The trace phase at ``t``, or None without a trace."""
+        return self.trace.phase_at(t) if self.trace is not None else None
+
+    def target_fps(self, t: float) -> float | None:
+        """The performance target of the phase at ``t``, or None without a trace."""
+        phase = self.phase_at(t)
+        return phase.target_fps if phase is not None else None
+
+
+class SyntheticSource(_Traced):
     """Video-mode synthetic scenes; with a trace, the scene follows the phase active at each ``read(t)``.
 
     Without a trace the scene uses ``params`` throughout. With one, each phase's density, resolution and scene
@@ -83,15 +102,6 @@ class SyntheticSource:
         self._phase_index: int | None = None
         if self.trace is not None:
             self._enter_phase(0.0)
-
-    def phase_at(self, t: float) -> Phase | None:
-        """The trace phase at ``t``, or None without a trace."""
-        return self.trace.phase_at(t) if self.trace is not None else None
-
-    def target_fps(self, t: float) -> float | None:
-        """The performance target of the phase at ``t``, or None without a trace."""
-        phase = self.phase_at(t)
-        return phase.target_fps if phase is not None else None
 
     def set_params(self, **changes: object) -> None:
         """Change the base scene settings (e.g. resolution from a node parameter); a trace phase still overrides."""
@@ -155,7 +165,7 @@ class VideoFileSource:
             if not ok:
                 if not self.loop:
                     return None
-                self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                self.rewind()
                 ok, image = self._capture.read()
                 if not ok:
                     raise SourceError(f"video {self.path} could not be rewound to loop")
@@ -163,8 +173,100 @@ class VideoFileSource:
         self._index += 1
         return frame
 
+    def rewind(self) -> None:
+        """Play from the first frame again (the next ``read`` returns it)."""
+        self._pending = None
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+
     def close(self) -> None:
         self._capture.release()
+
+
+def resolve_clip(name: str | Path) -> Path:
+    """The file of a clip name (vtest, Megamind, tree: the fetched copy) or a video path as given."""
+    if isinstance(name, str) and real_media.canonical_clip(name) is not None:
+        try:
+            return real_media.video_path(name)
+        except AssetError as exc:
+            raise SourceError(str(exc)) from None
+    return Path(name)
+
+
+class ClipSource(_Traced):
+    """Real video clips played in order, looping; with a trace, its phases set the target FPS, size and clip.
+
+    ``clips`` is a playlist of clip names (:data:`agra_ros.workload.real_media.CLIPS`) or video files. Empty: the
+    clips the trace's phases name (a phase naming a clip switches to it, one naming none keeps the clip playing),
+    starting with the first one named, or :data:`~agra_ros.workload.real_media.DEFAULT_CLIP`. A playlist of several
+    clips moves to the next clip at every phase change (with a trace) or whenever a clip ends (without one); each
+    clip carries on where it left off. With a trace, frames are resized to the phase's resolution; without one, to
+    ``size`` if given. Every clip is opened in the constructor, so a missing one is a start-up error.
+    """
+
+    def __init__(
+        self, clips: Sequence[str | Path] = (), trace: Trace | str | None = None, size: tuple[int, int] | None = None
+    ) -> None:
+        self.trace = Trace.load(trace) if isinstance(trace, str) else trace
+        self.size = _check_size(size)
+        self.follow_trace = not clips
+        """True when the trace's phases choose the clip (no playlist given)."""
+        if self.follow_trace:
+            named = [p.clip for p in self.trace.phases if p.clip] if self.trace is not None else []
+            clips = list(dict.fromkeys(named)) or [real_media.DEFAULT_CLIP]
+        self.playlist = [str(c) for c in clips]
+        self._videos: dict[str, VideoFileSource] = {}
+        try:
+            for clip in self.playlist:
+                if clip not in self._videos:
+                    self._videos[clip] = VideoFileSource(resolve_clip(clip), loop=False)
+        except SourceError:
+            self.close()
+            raise
+        self._cursor = 0
+        self.current = self.playlist[0]
+        """The clip playing now."""
+        self._phase_index: int | None = None
+        self._index = 0
+
+    def read(self, t: float) -> Frame:
+        size = self.size
+        if self.trace is not None:
+            size = self._enter_phase(t).resolution
+        video = self._videos[self.current]
+        frame = video.read(t)
+        if frame is None:  # the clip ended: rewind it, and without a trace a playlist moves on
+            video.rewind()
+            if self.trace is None:
+                self._advance()
+            video = self._videos[self.current]
+            frame = video.read(t)
+            if frame is None:
+                raise SourceError(f"video {video.path} could not be rewound to loop")
+        if size is not None and frame.image.shape[1::-1] != tuple(size):
+            frame.image = cv2.resize(frame.image, tuple(size), interpolation=cv2.INTER_AREA)
+        frame.index = self._index
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        for video in self._videos.values():
+            video.close()
+
+    def _advance(self) -> None:
+        self._cursor = (self._cursor + 1) % len(self.playlist)
+        self.current = self.playlist[self._cursor]
+
+    def _enter_phase(self, t: float) -> Phase:
+        assert self.trace is not None
+        index = self.trace.phase_index_at(t)
+        phase = self.trace.phases[index]
+        if index != self._phase_index:
+            if self.follow_trace:
+                self.current = phase.clip or self.current
+            elif self._phase_index is not None:
+                self._advance()
+            self._phase_index = index
+        return phase
 
 
 class ImageFolderSource:
@@ -219,14 +321,21 @@ def open_source(
     params: SceneParams | None = None,
     trace: Trace | str | None = None,
     size: tuple[int, int] | None = None,
-) -> SyntheticSource | VideoFileSource | ImageFolderSource:
-    """The source the camera's ``source`` parameter names: ``synthetic`` | ``video`` | ``folder``."""
+) -> SyntheticSource | ClipSource | ImageFolderSource:
+    """The source the camera's ``source`` parameter names: ``synthetic`` | ``video`` | ``folder``.
+
+    ``video``: ``path`` is a clip name, a video file, or a comma-separated playlist of them; empty: the clips the
+    trace names (:class:`ClipSource`). ``folder``: ``path`` is an image folder; empty: the fetched photos.
+    """
     if kind == "synthetic":
         return SyntheticSource(seed, params, trace)
-    if kind in ("video", "folder") and not str(path):
-        raise SourceError(f"source={kind} needs a path")
     if kind == "video":
-        return VideoFileSource(path, size=size)
+        return ClipSource([c.strip() for c in str(path).split(",") if c.strip()], trace, size)
     if kind == "folder":
+        if not str(path):
+            try:
+                path = real_media.photos_dir()
+            except AssetError as exc:
+                raise SourceError(str(exc)) from None
         return ImageFolderSource(path, size=size)
     raise SourceError(f"unknown source kind {kind!r}; use synthetic, video or folder")

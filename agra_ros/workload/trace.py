@@ -13,6 +13,7 @@ of them see the same workload. A trace is a YAML file in ``config/traces/``::
         resolution: [640, 480]
         target_fps: 15
         scene: {noise: 4.0}       # optional SceneParams overrides for this phase
+        clip: vtest               # optional: the real video clip source=video plays (vtest, Megamind, tree, a file)
 
 ``Trace.load("default")`` reads ``config/traces/default.yaml``; a path to a file works too.
 """
@@ -24,7 +25,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -53,6 +54,8 @@ class Phase:
     """Frame rate the robot asks for in this phase (the performance target P)."""
     scene: Mapping[str, float] = field(default_factory=dict)
     """Extra SceneParams overrides (noise, blur, lighting, clutter, occlusion, sizes, speed)."""
+    clip: ClassVar[str] = ""
+    """Real video clip of the phase (:class:`ClipPhase`); empty: the phase names none."""
 
     @property
     def mean_density(self) -> float:
@@ -68,6 +71,18 @@ class Phase:
             "max_objects": self.density[1],
             **dict(self.scene),
         }
+
+
+@dataclass(frozen=True)
+class ClipPhase(Phase):
+    """A phase that also names the real video clip the camera plays in it (``clip:`` in the YAML).
+
+    A subclass, not a field of :class:`Phase`, so phases without a clip serialise (and hash) exactly as before: the
+    simulator keys its shipped workload renderings by a hash of the phases' fields.
+    """
+
+    clip: str = ""
+    """A clip name of :data:`agra_ros.workload.real_media.CLIPS` or a video file path."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,7 @@ def _parse_phase(data: Any, index: int, source: str) -> Phase:
     missing = required - set(data)
     if missing:
         raise TraceError(f"{where} is missing {sorted(missing)}")
-    unknown = set(data) - required - {"name", "scene"}
+    unknown = set(data) - required - {"name", "scene", "clip"}
     if unknown:
         raise TraceError(f"{where} has unknown key(s) {sorted(unknown)}")
     name = str(data.get("name", f"phase{index}"))
@@ -205,12 +220,27 @@ def _parse_phase(data: Any, index: int, source: str) -> Phase:
     bad = set(scene) - allowed
     if bad:
         raise TraceError(f"{where}: scene keys {sorted(bad)} not allowed; use {sorted(allowed)}")
-    phase = Phase(name, duration, density, (res[0], res[1]), fps, dict(scene))
+    args = (name, duration, density, (res[0], res[1]), fps, dict(scene))
+    phase = ClipPhase(*args, clip=_parse_clip(data["clip"], where)) if "clip" in data else Phase(*args)
     try:
         SceneParams(**phase.scene_changes())
     except (TypeError, ValueError) as exc:
         raise TraceError(f"{where}: {exc}") from exc
     return phase
+
+
+def _parse_clip(value: Any, where: str) -> str:
+    """A known clip's canonical name, or a video file path (checked when the camera opens it)."""
+    from agra_ros.workload.real_media import CLIPS, canonical_clip  # local: keeps trace parsing cheap to import
+
+    if not isinstance(value, str) or not value.strip():
+        raise TraceError(f"{where}: clip must be a clip name ({', '.join(CLIPS)}) or a video file path, got {value!r}")
+    clip = canonical_clip(value.strip())
+    if clip is not None:
+        return clip
+    if "/" in value or Path(value).suffix:
+        return value
+    raise TraceError(f"{where}: unknown clip {value!r}; use one of {', '.join(CLIPS)} or a video file path")
 
 
 def _parse_density(value: Any, where: str) -> tuple[int, int]:
