@@ -1,14 +1,34 @@
-"""ros2 launch agra_ros agra.launch.py [trace:=default] [profile:=x86_generic] [algorithm:=agra]
+"""ros2 launch agra_ros agra.launch.py [camera:=synthetic|video|none] [image_topic:=/camera/image_raw]
+[namespace:=robot1] [profile:=auto] [algorithm:=agra] [target_fps:=20.0] [trace:=default] [localhost_only:=false]
 
 The same graph as `agra-ros launch` / `agra-ros demo`: each node in its own process, parameters from
-config/agra.yaml, the project's Fast DDS profile and localhost-only discovery. Any node exiting ends the launch
-(non-zero exit), and Ctrl-C stops every node.
+config/agra.yaml (its `/**/<node>` keys apply under any namespace), the launch arguments on top. Any node exiting
+ends the launch (non-zero exit), and Ctrl-C stops every node.
+
+- ``camera``: ``synthetic`` (the project's scene generator) or ``video`` (config/agra.yaml's clips) start
+  camera_source; ``none`` starts none, for a robot whose own camera driver publishes the images.
+- ``image_topic``: the topic perception and policy read images from (and the one camera_source publishes on),
+  e.g. ``/camera/color/image_raw``; default ``image_raw`` in the launch namespace.
+- ``namespace``: pushed onto every node (``/diagnostics`` stays global).
+- ``profile``: device profile of the modelled power and heat and of the energy model; ``auto`` picks by CPU
+  architecture (x86_generic, jetson_orin_nano on ARM). Real sensors (jtop, NVML, RAPL) win over it where present.
+- ``target_fps``: the policy's target FPS parameter; empty keeps config/agra.yaml's. When given, the camera's trace
+  no longer publishes its own target.
+- ``localhost_only``: ``true`` keeps DDS discovery on this host and loads the project's Fast DDS profile (shared
+  memory + 127.0.0.1: fast large images, invisible to other machines). ``false`` (default) leaves the DDS
+  environment as the shell set it, so rviz, rqt or Foxglove on another machine see the topics.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler, SetEnvironmentVariable
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    OpaqueFunction,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+)
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
@@ -23,46 +43,89 @@ EXECUTABLES = {
     "perception": "perception_node",
     "policy": "policy_node",
 }
+CAMERAS = ("synthetic", "video", "none")
+ARGUMENTS = (
+    ("camera", "synthetic", "synthetic | video | none (none: the robot's own camera driver publishes image_topic)"),
+    ("image_topic", "image_raw", "image topic perception and policy subscribe to (camera_source publishes on it)"),
+    ("namespace", "", "ROS namespace of every node (/diagnostics stays global)"),
+    ("profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
+    ("algorithm", "agra", "agra | a2c | bandit | rule | static"),
+    ("target_fps", "", "policy target FPS; empty: config/agra.yaml's (the trace may change it)"),
+    ("trace", "default", "workload trace of the synthetic/video camera (config/traces); empty: none"),
+    ("localhost_only", "false", "true: DDS on this host only, with the project's Fast DDS profile"),
+)
+TRUE = ("true", "1", "yes", "on")
 
 
-def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory("agra_ros")
-    params = os.path.join(share, "config", "agra.yaml")
-    args = [
-        DeclareLaunchArgument("trace", default_value="default", description="workload trace (config/traces)"),
-        DeclareLaunchArgument("profile", default_value="x86_generic", description="device profile (config/devices)"),
-        DeclareLaunchArgument("algorithm", default_value="agra", description="agra | a2c | bandit | rule | static"),
-    ]
+def _environment(share: str) -> list:
+    """DDS settings for localhost_only:=true: discovery on this host and the shared-memory Fast DDS profile.
+    Values the shell already set win."""
+    profile = os.path.join(share, "config", "fastdds.xml")
     env = [
         SetEnvironmentVariable(
             "ROS_AUTOMATIC_DISCOVERY_RANGE", os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        ),
+        )
     ]
     # Fast DDS 3 (Kilted+) reads FASTDDS_DEFAULT_PROFILES_FILE, Fast DDS 2.x (Humble, Jazzy) FASTRTPS_DEFAULT_PROFILES_FILE
-    profile = os.path.join(share, "config", "fastdds.xml")
     for var in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):
         env.append(SetEnvironmentVariable(var, os.environ.get(var, profile)))
+    return env
+
+
+def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tuple[str, str]]]]]:
+    """For the launch arguments' values: (localhost_only, [(node, parameter overrides, remappings), ...])."""
+    arg = {name: str(arg.get(name, default)).strip() for name, default, _ in ARGUMENTS}
+    camera = arg["camera"].lower()
+    if camera not in CAMERAS:
+        raise ValueError(f"camera:={arg['camera']} is not one of {' | '.join(CAMERAS)}")
     overrides = {
-        "camera_source": {"trace": LaunchConfiguration("trace")},
-        "device_monitor": {"device_profile": LaunchConfiguration("profile")},
-        "perception": {"power_profile": LaunchConfiguration("profile")},
-        "policy": {"algorithm": LaunchConfiguration("algorithm"), "device_profile": LaunchConfiguration("profile")},
+        "camera_source": {"source": camera, "trace": arg["trace"]},
+        "device_monitor": {"device_profile": arg["profile"]},
+        "perception": {"power_profile": arg["profile"]},
+        "policy": {"algorithm": arg["algorithm"], "device_profile": arg["profile"]},
     }
+    if arg["target_fps"]:
+        try:
+            overrides["policy"]["target_fps"] = float(arg["target_fps"])
+        except ValueError:
+            raise ValueError(f"target_fps:={arg['target_fps']} is not a number") from None
+        overrides["camera_source"]["publish_target_fps"] = False  # the user's target, not the trace's
+    remap = [("image_raw", arg["image_topic"])] if arg["image_topic"] not in ("", "image_raw") else []
+    spec = [
+        (name, overrides[name], remap if name != "device_monitor" else [])
+        for name in NODES
+        if not (name == "camera_source" and camera == "none")
+    ]
+    return arg["localhost_only"].lower() in TRUE, spec
+
+
+def _graph(context, share: str) -> list:
+    localhost_only, spec = graph_spec({name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS})
+    namespace = LaunchConfiguration("namespace").perform(context).strip()
+    params = os.path.join(share, "config", "agra.yaml")
     nodes = [
         Node(
             package="agra_ros",
             executable=EXECUTABLES[name],
             name=name,
-            parameters=[params, overrides[name]],
+            namespace=namespace,
+            parameters=[params, overrides],
+            remappings=remappings,
             output="screen",
             emulate_tty=True,
         )
-        for name in NODES
+        for name, overrides, remappings in spec
     ]
     stop_on_exit = [
         RegisterEventHandler(
             OnProcessExit(target_action=n, on_exit=[EmitEvent(event=Shutdown(reason=f"{name} exited"))])
         )
-        for name, n in zip(NODES, nodes)
+        for (name, _, _), n in zip(spec, nodes)
     ]
-    return LaunchDescription([*args, *env, *nodes, *stop_on_exit])
+    return [*(_environment(share) if localhost_only else []), *nodes, *stop_on_exit]
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory("agra_ros")
+    args = [DeclareLaunchArgument(name, default_value=d, description=text) for name, d, text in ARGUMENTS]
+    return LaunchDescription([*args, OpaqueFunction(function=_graph, kwargs={"share": share})])
