@@ -60,6 +60,16 @@ fi
 
 echo "[setup] installing agra_ros (editable) with dev extras" >&2
 "${PIP[@]}" install -q -e "$ROOT[dev]"
+# launch, launch_ros and ros2cli (`ros2 launch`, test/test_launch.py) are on no package registry; the developers'
+# machines and CI have them in ../shared/ros2-launch (its README: install.sh VENV, idempotent). Not fatal: without
+# them the launch test reports a skip. With a sourced ROS distro its own launch stack is used.
+LAUNCH_INSTALLER="$ROOT/../shared/ros2-launch/install.sh"
+if [[ $use_system_ros == 0 && -f "$LAUNCH_INSTALLER" ]]; then
+  echo "[setup] adding the ROS 2 launch stack from $LAUNCH_INSTALLER" >&2
+  if ! bash "$LAUNCH_INSTALLER" "$VENV" >&2; then
+    echo "[setup] WARNING: the launch stack could not be installed (see above); the launch test will be skipped" >&2
+  fi
+fi
 echo "$want" > "$VENV/.agra_stamp"
 # real camera clips and photos for the demo (Debian packages, into ~/.cache/agra_ros/media); not fatal: without
 # them the demo runs the synthetic camera
