@@ -43,6 +43,17 @@ def config_file(name: str) -> Path:
     return config_dir() / name
 
 
+def run_dir(name: str) -> Path:
+    """``runs/<name>`` under the working directory: where training, profiling, evaluation and benchmarks write by
+    default. Never the installed package: shipped artefacts change only with a tool's explicit ``--ship``."""
+    return Path("runs") / name
+
+
+def docs_dir() -> Path:
+    """The source tree's docs/ (README figures); tools write there only with ``--ship``."""
+    return PACKAGE_DIR.parent / "docs"
+
+
 def data_dir() -> Path:
     """Package data shipped inside the Python package (weights, cost tables, pretrained policy)."""
     return PACKAGE_DIR / "data"

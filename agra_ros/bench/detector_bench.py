@@ -25,8 +25,10 @@ from agra_ros.detection.model import load_detector
 from agra_ros.detection.profile import measure_end_to_end
 from agra_ros.detection.tables import CostTable
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
-from agra_ros.paths import data_dir
+from agra_ros.paths import data_dir, docs_dir, run_dir
 from agra_ros.workload.scene import make_dataset
+
+PLOT_NAME = "detector_accuracy_cost_measured.png"
 
 
 def switch_cost_us(model, n: int = 20000) -> dict[str, float]:
@@ -107,10 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--device-name", default="x86_generic")
     p.add_argument("--weights", default=None)
-    p.add_argument(
-        "--out", default=str(Path(__file__).resolve().parents[2] / "docs" / "detector_accuracy_cost_measured.png")
-    )
+    p.add_argument("--out", default=None, help="plot (default runs/detector_bench/detector_accuracy_cost_measured.png)")
+    p.add_argument("--ship", action="store_true", help="draw the plot into docs/ (the README figure)")
     args = p.parse_args(argv)
+    args.out = args.out or str((docs_dir() if args.ship else run_dir("detector_bench")) / PLOT_NAME)
     torch.set_num_threads(args.threads)
     model = load_detector(args.weights)
     frame = make_dataset(123_456, 1)[0].image

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agra_ros.paths import docs_dir, run_dir
 from agra_ros.policy.baselines import a2c_settings
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.ewc import OnlineEWC
@@ -29,7 +30,8 @@ from agra_ros.policy.ppo import PPOSettings, PPOTrainer
 from agra_ros.policy.registry import GPNPolicy, layout_from_checkpoint, make_policy, shipped_policy_path
 from agra_ros.sim.env import AgraEnv
 
-DOCS = Path("docs")
+PLOTS = run_dir("policy_bench")
+"""Where sb3 and continual draw their PNGs (docs/ with --ship)."""
 
 
 class RandomPolicy:
@@ -187,7 +189,7 @@ def bench_sb3(steps: int, seeds: tuple[int, ...], trace: str = "default") -> dic
         f"ours {np.mean(results['ours']):.2f} +- {np.std(results['ours']):.2f}, "
         f"sb3 {np.mean(results['sb3']):.2f} +- {np.std(results['sb3']):.2f}"
     )
-    _plot(curves, DOCS / "policy_ppo_vs_sb3.png", f"PPO: ours vs stable-baselines3 ({trace})")
+    _plot(curves, PLOTS / "policy_ppo_vs_sb3.png", f"PPO: ours vs stable-baselines3 ({trace})")
     return results
 
 
@@ -285,7 +287,7 @@ def bench_continual(steps: int, seed: int = 0, strength: float = 10.0, episodes:
     print(f"continual A=trace_a -> B=trace_b, {steps} steps each, seed {seed}, EWC strength {strength}")
     for k, v in out.items():
         print(f"  {k:16s} {v:9.3f}")
-    _plot(curves, DOCS / "policy_continual.png", "Training on B after A (episodic return on B)")
+    _plot(curves, PLOTS / "policy_continual.png", "Training on B after A (episodic return on B)")
     return out
 
 
@@ -299,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--policy", help="compare: agra policy file (default: the shipped one)")
     ap.add_argument("--allow-remote", action="store_true", help="compare: with a remote perception node")
+    ap.add_argument("--ship", action="store_true", help="draw the PNGs into docs/ (default runs/policy_bench/)")
     args = ap.parse_args(argv)
+    global PLOTS
+    PLOTS = docs_dir() if args.ship else PLOTS
     torch.set_num_threads(1)
     if args.which in ("sim", "all"):
         bench_sim()

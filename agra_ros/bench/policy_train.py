@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agra_ros.paths import docs_dir, run_dir
 from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.ppo import PPOSettings, PPOTrainer
 from agra_ros.policy.registry import GPNPolicy, shipped_policy_path
@@ -69,14 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(shipped_policy_path()))
-    ap.add_argument("--plot", default="docs/policy_train_curve.png")
+    ap.add_argument("--out", default=None, help="policy file (default runs/policy_train/policy_agra.pt)")
+    ap.add_argument("--plot", default=None, help="training curve (default runs/policy_train/policy_train_curve.png)")
+    ap.add_argument(
+        "--ship",
+        action="store_true",
+        help="overwrite the shipped policy (agra_ros/data) and docs/policy_train_curve.png",
+    )
     ap.add_argument(
         "--allow-remote",
         action="store_true",
         help="train for a robot with a remote perception node (default: local only, as policy_node's default)",
     )
     args = ap.parse_args(argv)
+    args.out = args.out or str(shipped_policy_path() if args.ship else run_dir("policy_train") / "policy_agra.pt")
+    args.plot = args.plot or str((docs_dir() if args.ship else run_dir("policy_train")) / "policy_train_curve.png")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     sim = dict(SHIPPED_ENV, allow_remote=args.allow_remote)
     torch.set_num_threads(1)
     t0 = time.time()

@@ -28,7 +28,7 @@ from agra_ros.detection.data import VAL_SEED, to_tensor, validation_frames
 from agra_ros.detection.model import DETECTOR_NAME, AgraDetector, Detections, load_detector, resize_image
 from agra_ros.detection.tables import AccuracyModel, CostTable, TableError, fit_accuracy_model
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
-from agra_ros.paths import data_dir
+from agra_ros.paths import data_dir, run_dir
 from agra_ros.workload.scene import Frame
 
 
@@ -247,9 +247,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--n-random", type=int, default=120, help="random mixed configurations")
     p.add_argument("--seed", type=int, default=0, help="seed of the random configurations")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out-dir", default=str(data_dir()), help="where accuracy_model.json and the CSV go")
+    p.add_argument(
+        "--out-dir",
+        default=str(run_dir("evaluate")),
+        help="where accuracy_model.json and the CSV go (the shipped ones: agra_ros/data)",
+    )
     p.add_argument("--cost-table", default=None, help="cost table for the plot (default: the shipped one)")
-    p.add_argument("--plot", default="docs/accuracy_cost.png", help="accuracy-cost plot ('' for none)")
+    p.add_argument(
+        "--plot", default=str(run_dir("evaluate") / "accuracy_cost.png"), help="accuracy-cost plot ('' for none)"
+    )
     p.add_argument(
         "--measured",
         default=None,

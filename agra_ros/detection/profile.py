@@ -38,7 +38,7 @@ from agra_ros.detection.model import (
 from agra_ros.detection.tables import COST_FORMAT, TABLE_VERSION, CostTable, write_json_atomic
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
 from agra_ros.granularity.switchable import channels_at
-from agra_ros.paths import data_dir
+from agra_ros.paths import run_dir
 from agra_ros.workload.scene import make_dataset
 
 
@@ -235,11 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=25, help="timed runs per entry (median reported)")
     p.add_argument("--check-configs", type=int, default=30, help="random configurations for the additive check")
     p.add_argument("--weights", default=None, help="detector weights (default: shipped)")
-    p.add_argument("--out", default=None, help="output file (default: agra_ros/data/cost_tables/<device>.json)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output file (default: runs/profile/<device>.json; the shipped table: agra_ros/data/cost_tables/<device>.json)",
+    )
     args = p.parse_args(argv)
     model = load_detector(args.weights)
     data = build_cost_table(model, args.device_name, args.threads, args.repeats, args.check_configs)
-    out = Path(args.out) if args.out else data_dir() / "cost_tables" / f"{args.device_name}.json"
+    out = Path(args.out) if args.out else run_dir("profile") / f"{args.device_name}.json"
     write_json_atomic(out, data)
     CostTable.load(out)  # the reader accepts what we wrote
     n = len(model.switchable_layers())

@@ -47,9 +47,10 @@ from torch import nn
 
 from agra_ros.detection.data import CachedFrames, augment, build_targets, train_seed
 from agra_ros.detection.losses import detection_loss, distillation_loss
-from agra_ros.detection.model import AgraDetector, ArchConfig, default_weights_path, save_detector
+from agra_ros.detection.model import AgraDetector, ArchConfig, save_detector
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES
 from agra_ros.granularity.switchable import collect_pair_statistics
+from agra_ros.paths import run_dir
 from agra_ros.workload.scene import CLASS_NAMES, SceneParams, make_dataset
 
 WIDTH_LEVELS: tuple[str, ...] = tuple(lv for lv in LEVELS if lv != "partitioned")
@@ -104,7 +105,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     """Steps between atomic checkpoints."""
     out: str = ""
-    """Weights file to write (empty: the shipped agra_ros/data/detector.pt)."""
+    """Weights file to write (empty: runs/train_detector/detector.pt; the shipped ones: agra_ros/data/detector.pt)."""
     checkpoint: str = ""
     """Checkpoint file (empty: ``<out>.ckpt``)."""
     resume: bool = False
@@ -251,7 +252,7 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError("steps, batch_size and chunk_frames must be >= 1 and pool_frames >= chunk_frames")
     torch.set_num_threads(cfg.threads)
     device = _device(cfg.device)
-    out = Path(cfg.out) if cfg.out else default_weights_path()
+    out = Path(cfg.out) if cfg.out else run_dir("train_detector") / "detector.pt"
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else out.with_suffix(out.suffix + ".ckpt")
     torch.manual_seed(cfg.seed)
     model = AgraDetector(CLASS_NAMES, cfg.arch).to(device)

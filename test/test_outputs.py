@@ -1,0 +1,56 @@
+"""Reproduction commands write to a run folder by default, never into the installed package or docs/: training,
+profiling, evaluation and benchmarks change shipped artefacts only when asked (``--ship`` or an explicit path)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = [
+    "agra_ros/cli.py",
+    "agra_ros/bench/detector_bench.py",
+    "agra_ros/bench/policy_bench.py",
+    "agra_ros/bench/policy_train.py",
+    "agra_ros/detection/profile.py",
+    "agra_ros/detection/evaluate.py",
+    "agra_ros/detection/train.py",
+]
+SHIPPED = ("data_dir", "shipped_policy_path", "default_weights_path", "docs_dir")
+
+
+def test_no_argument_default_points_at_shipped_files():
+    """No ``add_argument(..., default=...)`` and no dataclass default names the package's data or docs/."""
+    offenders = []
+    for rel in TOOLS:
+        tree = ast.parse((ROOT / rel).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+                for kw in node.keywords:
+                    if kw.arg == "default":
+                        text = ast.unparse(kw.value)
+                        if any(s in text for s in SHIPPED) or "docs" in text or "data/" in text:
+                            offenders.append(f"{rel}:{node.lineno} default={text}")
+    assert not offenders, offenders
+
+
+def test_policy_train_writes_a_run_folder_and_leaves_the_shipped_policy(tmp_path):
+    from agra_ros.policy.registry import shipped_policy_path
+
+    shipped = shipped_policy_path()
+    before = shipped.stat().st_mtime_ns, shipped.read_bytes()
+    docs_before = sorted((ROOT / "docs").iterdir()) if (ROOT / "docs").is_dir() else []
+    out = subprocess.run(
+        [sys.executable, "-m", "agra_ros.bench.policy_train", "--steps", "64"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "runs" / "policy_train"
+    assert (run / "policy_agra.pt").is_file() and (run / "policy_train_curve.png").is_file(), out.stdout
+    assert (shipped.stat().st_mtime_ns, shipped.read_bytes()) == before, "the shipped policy was overwritten"
+    assert (sorted((ROOT / "docs").iterdir()) if (ROOT / "docs").is_dir() else []) == docs_before
