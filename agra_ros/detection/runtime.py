@@ -107,9 +107,12 @@ def decode_granularity_command(data: Sequence[int], n_layers: int) -> Granularit
     return GranularityConfig.from_indices(idx, n_layers)
 
 
-def parse_safe_configuration(text: str, n_layers: int) -> GranularityConfig:
-    """The safe configuration from its short form; empty means every layer at SAFE_LEVEL, scale 1.0, local."""
+def parse_safe_configuration(text: str, n_layers: int, default: str = "") -> GranularityConfig:
+    """The safe configuration from its short form; empty means the detector's ``default`` (its measured safe
+    configuration), else every layer at SAFE_LEVEL, scale 1.0, local."""
     if not text.strip():
+        if default:
+            return parse_safe_configuration(default, n_layers)
         return GranularityConfig.uniform(SAFE_LEVEL, n_layers)
     cfg = GranularityConfig.from_short(text)
     if cfg.n_layers != n_layers:

@@ -27,7 +27,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray
 
-from agra_ros.detection.model import DETECTOR_NAME, WeightsError, load_detector
+from agra_ros.detection import registry
+from agra_ros.detection.model import WeightsError
 from agra_ros.detection.runtime import (
     FEEDBACK_FIELDS,
     BadInputCounter,
@@ -53,7 +54,19 @@ SPECS = [
     P.ParamSpec(
         "device", "cpu", "Where the detector runs (cuda only where a CUDA GPU is usable).", choices=("cpu", "cuda")
     ),
-    P.ParamSpec("weights", "", "Detector weights file; empty: the weights shipped in the package.", read_only=True),
+    P.ParamSpec(
+        "detector",
+        registry.DEFAULT_DETECTOR,
+        "Detector: ssd (real SSD-MobileNetV2, 23 Open Images classes) or synthetic (test double of synthetic shapes).",
+        choices=tuple(registry.DETECTORS),
+        read_only=True,
+    ),
+    P.ParamSpec(
+        "weights",
+        "",
+        "Detector weights file; empty: the detector's weights shipped in the package.",
+        read_only=True,
+    ),
     P.ParamSpec("score_threshold", 0.3, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)),
     P.ParamSpec(
         "shadow_share",
@@ -70,7 +83,8 @@ SPECS = [
     P.ParamSpec(
         "safe_configuration",
         "",
-        "Safe granularity configuration in short form (e.g. 555555555/1/local); empty: every layer at neuron-50.",
+        "Safe granularity configuration in short form (e.g. 555555555/1/local); empty: the detector's measured "
+        "safe configuration.",
     ),
     P.ParamSpec("power_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."),
     P.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
@@ -140,12 +154,15 @@ class PerceptionNode(Node):
             raise StartupError(f"device=cuda rejected: {cuda_problem()}")
         torch.set_num_threads(int(p["threads"]))
         try:
-            detector = load_detector(p["weights"] or None, device=p["device"])
+            detector, why = registry.load_with_fallback(p["detector"], p["weights"] or None, device=p["device"])
         except WeightsError as exc:
             raise StartupError(str(exc)) from None
+        self._detector_entry = registry.entry(detector.registry_name)
+        detector_name = self._detector_entry.network
+        (self.get_logger().info if detector.registry_name == p["detector"] else self.get_logger().warning)(why)
         n_layers = len(detector.switchable_layer_names())
         try:
-            safe = parse_safe_configuration(p["safe_configuration"], n_layers)
+            safe = parse_safe_configuration(p["safe_configuration"], n_layers, self._detector_entry.safe_configuration)
             energy = make_energy_meter(p["power_profile"])
         except (GranularityError, EnergyModelError) as exc:
             raise StartupError(str(exc)) from None
@@ -156,7 +173,7 @@ class PerceptionNode(Node):
             shadow_share=p["shadow_share"],
             fallback_timeout_s=p["fallback_timeout_s"],
             energy=energy,
-            detector_name=DETECTOR_NAME,
+            detector_name=detector_name,
             busy_clock=busy_clock(int(p["threads"])),
         )
         self.bad = BadInputCounter()
@@ -193,10 +210,10 @@ class PerceptionNode(Node):
 
         P.on_set(self, self._specs, self._validate)
         self.add_post_set_parameters_callback(self._apply)
-        self._diag = DiagnosticsReporter(self, hardware_id=f"perception:{DETECTOR_NAME}:{p['device']}")
+        self._diag = DiagnosticsReporter(self, hardware_id=f"perception:{detector_name}:{p['device']}")
         self._diag.add("perception", self._check)
         self.get_logger().info(
-            f"{DETECTOR_NAME} on {p['device']} ({p['threads']} thread(s)), {n_layers} switchable layers, "
+            f"{detector_name} on {p['device']} ({p['threads']} thread(s)), {n_layers} switchable layers, "
             f"safe configuration {safe.short()}, energy source {energy.source}; "
             f"listening on {self.resolve_topic_name('image_raw')}"
         )
@@ -208,7 +225,7 @@ class PerceptionNode(Node):
                 return SetParametersResult(successful=False, reason=f"device=cuda rejected: {cuda_problem()}")
             if prm.name == "safe_configuration":
                 try:
-                    parse_safe_configuration(prm.value, self.runtime.n_layers)
+                    parse_safe_configuration(prm.value, self.runtime.n_layers, self._detector_entry.safe_configuration)
                 except GranularityError as exc:
                     return SetParametersResult(successful=False, reason=f"safe_configuration: {exc}")
             if prm.name == "power_profile":
@@ -231,7 +248,9 @@ class PerceptionNode(Node):
             elif name == "fallback_timeout_s":
                 rt.set_fallback_timeout(value)
             elif name == "safe_configuration":
-                rt.set_safe_config(parse_safe_configuration(value, rt.n_layers))
+                rt.set_safe_config(
+                    parse_safe_configuration(value, rt.n_layers, self._detector_entry.safe_configuration)
+                )
                 self._publish_catalogue()
             elif name == "power_profile":
                 rt.energy = make_energy_meter(value)

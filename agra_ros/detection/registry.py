@@ -1,0 +1,137 @@
+"""Detector registry: nodes, profiling, evaluation and the simulator name a detector instead of importing one.
+
+Two detectors sit behind one interface (``class_names``, ``switchable_layer_names()``, ``set_config()``,
+``detect()``):
+
+- ``ssd``: the real, pretrained SSD-MobileNetV2 (Open Images v4, 23 classes) with distilled slim levels: the default.
+- ``synthetic``: the small detector trained on the project's synthetic scenes: a fast test double, and the fallback
+  when the real weights are absent.
+
+Each entry names its shipped weights, cost table and accuracy model, so a table is never read for the wrong network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agra_ros.paths import data_dir
+
+
+@dataclass(frozen=True)
+class DetectorEntry:
+    name: str
+    """Registry name (the perception node's ``detector`` parameter)."""
+    network: str
+    """Network name written into weights files and tables."""
+    weights_file: str
+    """Shipped weights, relative to the package data folder."""
+    cost_table_dir: str
+    """Shipped cost tables (one JSON per device profile), relative to the package data folder."""
+    accuracy_file: str
+    """Shipped accuracy model, relative to the package data folder."""
+    description: str
+    safe_configuration: str = ""
+    """What perception runs without a policy (short form), chosen from the measured tables; empty: neuron-50."""
+
+
+SSD_SAFE_CONFIGURATION = "FFFFFFFFF/1/local"
+"""The real detector's safe configuration (see the README's detector results for how it was chosen)."""
+
+DETECTORS: dict[str, DetectorEntry] = {
+    "ssd": DetectorEntry(
+        "ssd",
+        "ssd-mobilenetv2-oidv4",
+        "ssd_mobilenetv2_oidv4.pt",
+        "cost_tables/ssd",
+        "accuracy_model_ssd.json",
+        "SSD-MobileNetV2, Open Images v4 (23 classes), pretrained (MediaPipe, Apache-2.0), distilled slim levels",
+        SSD_SAFE_CONFIGURATION,
+    ),
+    "synthetic": DetectorEntry(
+        "synthetic",
+        "agra-det-v1",
+        "detector.pt",
+        "cost_tables",
+        "accuracy_model.json",
+        "small CenterNet-style detector of the project's synthetic shapes (test double)",
+    ),
+}
+DEFAULT_DETECTOR = "ssd"
+
+
+class UnknownDetectorError(ValueError):
+    pass
+
+
+def entry(name: str) -> DetectorEntry:
+    try:
+        return DETECTORS[name]
+    except KeyError:
+        raise UnknownDetectorError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+
+
+def shipped_weights(name: str) -> Path:
+    return data_dir() / entry(name).weights_file
+
+
+def shipped_cost_table(name: str, device: str) -> Path:
+    return data_dir() / entry(name).cost_table_dir / f"{device}.json"
+
+
+def shipped_accuracy_model(name: str) -> Path:
+    return data_dir() / entry(name).accuracy_file
+
+
+def _loader(name: str) -> Callable:
+    if name == "ssd":
+        from agra_ros.detection.ssd_weights import load_ssd
+
+        return load_ssd
+    from agra_ros.detection.model import load_detector
+
+    return load_detector
+
+
+def load(name: str, weights: str | Path | None = None, device: str = "cpu"):
+    """Load detector ``name`` from ``weights`` (default: its shipped weights); WeightsError when unusable."""
+    path = Path(weights) if weights else shipped_weights(name)
+    model = _loader(entry(name).name)(path, device=device)
+    model.registry_name = name
+    return model
+
+
+def load_with_fallback(name: str, weights: str | Path | None = None, device: str = "cpu") -> tuple[object, str]:
+    """Load ``name``; when its *shipped* weights are missing or unusable, fall back to the synthetic test double.
+
+    Returns (model, a log line saying which detector runs and why). Explicit ``weights`` never fall back: a user who
+    names a file wants that file, and a WeightsError says what is wrong with it.
+    """
+    from agra_ros.detection.model import WeightsError
+
+    e = entry(name)
+    if weights or name == "synthetic":
+        return load(name, weights, device), f"detector {name} ({e.network}) from {weights or shipped_weights(name)}"
+    try:
+        return load(name, None, device), f"detector {name} ({e.network}): {e.description}"
+    except WeightsError as exc:
+        model = load("synthetic", None, device)
+        return model, (
+            f"detector {name} unavailable ({exc}); running the synthetic test double instead, which only knows "
+            "synthetic shapes: run `agra-ros import-detector` or reinstall the package to get the real detector"
+        )
+
+
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "DetectorEntry",
+    "UnknownDetectorError",
+    "entry",
+    "load",
+    "load_with_fallback",
+    "shipped_accuracy_model",
+    "shipped_cost_table",
+    "shipped_weights",
+]

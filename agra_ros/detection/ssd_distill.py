@@ -1,0 +1,397 @@
+"""Make the real detector's neuron levels useful: rank channels, refit by least squares, distil from ``full``.
+
+Nothing here needs labels: the teacher is the pretrained network at its ``full`` configuration (which never changes,
+see :mod:`agra_ros.detection.ssd`), the data is unlabelled real footage (videos, image folders, or a robot's own
+recording), so a robot can specialise the slim levels to its own camera with the same command.
+
+Three steps, each measured in the README:
+
+1. **Rank** each producer's channels by (mean |activation| of the channel as its consumers read it) x (L1 norm of
+   the consumers' weights reading it), on calibration frames. Ranking by weight norm alone keeps almost nothing.
+2. **Least squares**: for each slim width, every dense conv that reads a sliced tensor gets the closed-form ridge
+   solution that best reproduces the full conv's pre-activation output from the channels that remain.
+3. **Distillation** (seeded, resumable, time-budgeted, with progress): every step runs the teacher and two students
+   (a uniform slim configuration and a random mix) and matches the teacher's class probabilities (binary cross
+   entropy with soft targets, weighted towards anchors the teacher finds objects in) and box encodings (smooth L1,
+   weighted by the teacher's confidence). Only the slim variants receive gradients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agra_ros.detection.ssd import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, GraphConv, SsdDetector
+from agra_ros.granularity.levels import RESOLUTION_SCALES, WIDTHS
+
+log = logging.getLogger("agra_ros.distill")
+
+WIDTH_LEVEL = {1.0: "full", 0.75: "neuron-75", 0.5: "neuron-50", 0.25: "neuron-25"}
+
+
+# ---------------------------------------------------------------------- data
+@dataclass
+class FrameSplit:
+    """Unlabelled frames (RGB uint8, resized to the native side) for training and the two held-out sets."""
+
+    train: np.ndarray
+    in_domain: np.ndarray
+    out_domain: np.ndarray
+
+
+def read_video_frames(path: str | Path, side: int = NATIVE_SIDE, step: int = 1) -> np.ndarray:
+    """Every ``step``-th frame of a video as (N, side, side, 3) RGB uint8."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"cannot open video {path}")
+    frames, i = [], 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if i % step == 0:
+            frames.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_AREA))
+        i += 1
+    cap.release()
+    if not frames:
+        raise ValueError(f"video {path} has no decodable frame")
+    return np.stack(frames)
+
+
+def read_image_folder(path: str | Path, side: int = NATIVE_SIDE) -> np.ndarray:
+    """The decodable colour images of a folder (sorted) as (N, side, side, 3) RGB uint8."""
+    out = []
+    for p in sorted(Path(path).iterdir()):
+        if p.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp"):
+            continue
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if bgr is None or min(bgr.shape[:2]) < 64:
+            continue
+        out.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_AREA))
+    if not out:
+        raise ValueError(f"image folder {path} holds no decodable image")
+    return np.stack(out)
+
+
+def split_frames(
+    videos: Sequence[str | Path], photo_dirs: Sequence[str | Path], train_share: float = 0.5
+) -> FrameSplit:
+    """In-domain held-out = the later ``1 - train_share`` of every video (never trained on); out-of-domain = photos."""
+    train, held = [], []
+    for v in videos:
+        frames = read_video_frames(v)
+        cut = int(len(frames) * train_share)
+        train.append(frames[:cut])
+        held.append(frames[cut:])
+    photos = [read_image_folder(d) for d in photo_dirs]
+    empty = np.zeros((0, NATIVE_SIDE, NATIVE_SIDE, 3), np.uint8)
+    return FrameSplit(
+        np.concatenate(train) if train else empty,
+        np.concatenate(held) if held else empty,
+        np.concatenate(photos) if photos else empty,
+    )
+
+
+def to_input(frames: np.ndarray, side: int) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, side, side) in [-1, 1], as SsdDetector.preprocess."""
+    if frames.shape[1] != side:
+        frames = np.stack([cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in frames])
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+# ---------------------------------------------------------------------- structure helpers
+def consumers_of(model: SsdDetector) -> dict[str, list[str]]:
+    """Producer output name -> the dense convs that read its (possibly depthwise-filtered) channels."""
+    source: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for op in model.ops:
+        if op["output"] not in model._conv_key:
+            continue
+        conv = model.conv(op["output"])
+        src = source.get(op["inputs"][0])
+        if conv.depthwise and src is not None:
+            source[op["output"]] = src
+            continue
+        if src is not None:
+            out.setdefault(src, []).append(op["output"])
+        if conv.out_group is not None and not conv.depthwise:
+            source[op["output"]] = op["output"]
+    return out
+
+
+def consumer_input(model: SsdDetector, consumer: str) -> str:
+    return next(op["inputs"][0] for op in model.ops if op["output"] == consumer)
+
+
+@torch.no_grad()
+def run_collect(
+    model: SsdDetector, x: torch.Tensor, levels: dict[str, str], names: set[str]
+) -> dict[str, torch.Tensor]:
+    """Forward pass that keeps the named tensors (conv outputs before activation are not exposed: post-activation)."""
+    kept: dict[str, torch.Tensor] = {}
+    model.forward(x, levels, keep=names, kept=kept)
+    return kept
+
+
+# ---------------------------------------------------------------------- 1. ranking
+@torch.no_grad()
+def rank_channels(model: SsdDetector, frames: np.ndarray, batch: int = 16) -> dict[str, torch.Tensor]:
+    """Producer -> its channels by decreasing (mean |activation| as read) x (L1 of the reading weights)."""
+    cons = consumers_of(model)
+    read_tensor = {p: consumer_input(model, c[0]) for p, c in cons.items()}
+    sums: dict[str, torch.Tensor] = {}
+    full = {n: "full" for n in LAYER_NAMES}
+    for i in range(0, len(frames), batch):
+        kept = run_collect(model, to_input(frames[i : i + batch], NATIVE_SIDE), full, set(read_tensor.values()))
+        for p, t in read_tensor.items():
+            a = kept[t].abs().mean(dim=(0, 2, 3))
+            sums[p] = sums.get(p, 0) + a
+    ranks = {}
+    for p, c in cons.items():
+        l1 = sum(model.conv(cn).weight.abs().sum(dim=(0, 2, 3)) for cn in c)
+        ranks[p] = torch.argsort(sums[p] * l1, descending=True)
+    return ranks
+
+
+# ---------------------------------------------------------------------- 2. least squares
+def _im2col(x: torch.Tensor, conv: GraphConv) -> torch.Tensor:
+    """(B, C, H, W) -> (B*Ho*Wo, C*k*k) patches of the conv's padded input."""
+    xp = conv.pad(x)
+    cols = F.unfold(xp, conv.k, stride=conv.stride)  # (B, C*k*k, L)
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+@torch.no_grad()
+def least_squares_refit(
+    model: SsdDetector, frames: np.ndarray, ridge: float = 1e-3, max_rows: int = 40000, batch: int = 16, seed: int = 0
+) -> None:
+    """Refit the slim variants of every dense conv reading a sliced tensor (closed-form ridge regression)."""
+    gen = torch.Generator().manual_seed(seed)
+    cons = consumers_of(model)
+    full = {n: "full" for n in LAYER_NAMES}
+    pairs = [(c, consumer_input(model, c)) for cs in cons.values() for c in cs if model.conv(c).out_group is None]
+    for group in LAYER_NAMES:
+        targets = [(c, t) for c, t in pairs if model.conv(c).in_group == group]
+        for w in SLIM_WIDTHS:
+            levels = dict(full, **{group: WIDTH_LEVEL[w]})
+            xs: dict[str, list[torch.Tensor]] = {c: [] for c, _ in targets}
+            ys: dict[str, list[torch.Tensor]] = {c: [] for c, _ in targets}
+            for i in range(0, len(frames), batch):
+                x = to_input(frames[i : i + batch], NATIVE_SIDE)
+                slim = run_collect(model, x, levels, {t for _, t in targets})
+                ref = run_collect(model, x, full, {t for _, t in targets})
+                for c, t in targets:
+                    conv = model.conv(c)
+                    a = _im2col(slim[t], conv)
+                    y = F.conv2d(conv.pad(ref[t]), conv.weight, conv.bias, conv.stride)
+                    y = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1])
+                    keep = torch.randperm(a.shape[0], generator=gen)[: max(1, max_rows // max(1, len(frames) // batch))]
+                    xs[c].append(a[keep])
+                    ys[c].append(y[keep])
+            for c, _ in targets:
+                conv = model.conv(c)
+                a = torch.cat(xs[c]).double()
+                y = torch.cat(ys[c]).double()
+                a1 = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], 1)
+                gram = a1.T @ a1
+                reg = ridge * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=a.dtype)
+                reg[-1, -1] = 0.0
+                sol = torch.linalg.solve(gram + reg, a1.T @ y)  # (features + 1, out)
+                wv, bv = conv.params_for(w)
+                wv.data.copy_(sol[:-1].T.reshape(wv.shape).float())
+                bv.data.copy_(sol[-1].float())
+        log.info("least squares: layer %s refitted (%d convs x %d widths)", group, len(targets), len(SLIM_WIDTHS))
+
+
+# ---------------------------------------------------------------------- 3. distillation
+@dataclass
+class DistillConfig:
+    minutes: float = 45.0
+    """Wall-clock budget of the distillation loop (the step count follows from the machine's speed)."""
+    batch: int = 8
+    lr: float = 2e-4
+    seed: int = 0
+    box_weight: float = 1.0
+    threads: int = 2
+    checkpoint_every_s: float = 120.0
+
+
+def distill_loss(sb: torch.Tensor, sl: torch.Tensor, tb: torch.Tensor, tl: torch.Tensor) -> torch.Tensor:
+    """Soft-target BCE on class probabilities (anchors weighted by the teacher's confidence) + box smooth L1."""
+    tp = torch.sigmoid(tl)
+    fg = tp[..., 1:].max(dim=-1).values  # (B, N)
+    wa = 0.05 + fg
+    cls = F.binary_cross_entropy_with_logits(sl, tp, reduction="none").sum(-1)
+    cls = (cls * wa).sum() / wa.sum()
+    box = F.smooth_l1_loss(sb, tb, reduction="none", beta=0.1).sum(-1)
+    box = (box * fg).sum() / fg.sum().clamp(min=1e-3)
+    return cls + box
+
+
+def random_levels(rng: random.Random, uniform: float | None = None) -> dict[str, str]:
+    if uniform is not None:
+        return {n: WIDTH_LEVEL[uniform] for n in LAYER_NAMES}
+    return {n: WIDTH_LEVEL[rng.choice(WIDTHS)] for n in LAYER_NAMES}
+
+
+def distill(model: SsdDetector, frames: np.ndarray, cfg: DistillConfig, state_path: Path | None = None) -> dict:
+    """Distil the slim variants from ``full`` for ``cfg.minutes``; resumes from ``state_path`` when it exists."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    params = [p for conv in model.convs.values() for p in conv.variants.values()]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    rng = random.Random(cfg.seed)
+    np_rng = np.random.default_rng(cfg.seed)
+    done_s, step, history = 0.0, 0, []
+    if state_path is not None and state_path.is_file():
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        done_s, step, history = st["done_s"], st["step"], st["history"]
+        rng.setstate(st["rng"])
+        np_rng = st["np_rng"]
+        log.info("resumed distillation at step %d (%.1f of %.1f min)", step, done_s / 60, cfg.minutes)
+    budget = cfg.minutes * 60.0
+    model.train(False)
+    last_ckpt = time.monotonic()
+    t0 = time.monotonic() - done_s
+    bar = tqdm(total=int(budget), initial=int(done_s), unit="s", desc="distil", dynamic_ncols=True)
+    while (elapsed := time.monotonic() - t0) < budget:
+        frac = elapsed / budget
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * frac))
+        idx = np_rng.choice(len(frames), size=cfg.batch, replace=False)
+        batch = frames[idx]
+        if rng.random() < 0.5:
+            batch = batch[:, :, ::-1]
+        scale = rng.choice(RESOLUTION_SCALES)
+        x = to_input(batch, int(round(NATIVE_SIDE * scale)))
+        with torch.no_grad():
+            tb, tl = model(x, {n: "full" for n in LAYER_NAMES})
+        loss = 0.0
+        for levels in (random_levels(rng, rng.choice(SLIM_WIDTHS)), random_levels(rng)):
+            sb, sl = model(x, levels)
+            loss = loss + distill_loss(sb, sl, tb, tl)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        history.append((step, round(elapsed, 1), float(loss.detach())))
+        bar.update(int(time.monotonic() - t0) - bar.n)
+        bar.set_postfix(step=step, loss=f"{float(loss.detach()):.3f}")
+        if state_path is not None and time.monotonic() - last_ckpt > cfg.checkpoint_every_s:
+            _save_state(state_path, model, opt, time.monotonic() - t0, step, history, rng, np_rng)
+            last_ckpt = time.monotonic()
+    bar.close()
+    if state_path is not None:
+        _save_state(state_path, model, opt, budget, step, history, rng, np_rng)
+    return {"steps": step, "minutes": cfg.minutes, "history": history}
+
+
+def _save_state(path: Path, model, opt, done_s, step, history, rng, np_rng) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "done_s": done_s,
+            "step": step,
+            "history": history,
+            "rng": rng.getstate(),
+            "np_rng": np_rng,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------- command line
+def main(argv: Sequence[str] | None = None) -> int:
+    from agra_ros.detection.ssd_weights import import_pretrained, load_ssd, save_ssd
+
+    ap = argparse.ArgumentParser(
+        prog="agra-ros distill-detector",
+        description="Make the real detector's slim (neuron) levels: rank channels, least-squares refit, then "
+        "distil from the full configuration on unlabelled footage. Resumable: rerun the same command.",
+    )
+    ap.add_argument(
+        "--video",
+        action="append",
+        default=[],
+        help="training video (repeatable); the first half of each is trained on, the second half held out",
+    )
+    ap.add_argument("--photos", action="append", default=[], help="folder of photos held out (out-of-domain)")
+    ap.add_argument("--pretrained", default="", help="packed assets file of the npm package (default: fetch it)")
+    ap.add_argument("--init", default="", help="start from this weights file instead of the pretrained import")
+    ap.add_argument("--minutes", type=float, default=DistillConfig.minutes, help="distillation budget (wall clock)")
+    ap.add_argument("--batch", type=int, default=DistillConfig.batch)
+    ap.add_argument("--lr", type=float, default=DistillConfig.lr)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calib", type=int, default=64, help="calibration frames for ranking and least squares")
+    ap.add_argument("--out", default="runs/distill", help="run folder (state, weights, log)")
+    ap.add_argument("--ship", action="store_true", help="also overwrite the weights shipped in the package")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.video:
+        from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
+
+        root = fetch_real_media()
+        args.video = [str(video_path(c, root)) for c in CLIPS]
+        args.photos = args.photos or [str(photos_dir(root))]
+    split = split_frames(args.video, args.photos)
+    log.info(
+        "frames: %d train, %d in-domain held out, %d out-of-domain",
+        len(split.train),
+        len(split.in_domain),
+        len(split.out_domain),
+    )
+    init_path = out / "init.pt"
+    if args.init:
+        model = load_ssd(args.init)
+    elif init_path.is_file():
+        model = load_ssd(init_path)
+    else:
+        model = import_pretrained(args.pretrained or None)
+        rng = np.random.default_rng(args.seed)
+        calib = split.train[rng.choice(len(split.train), size=min(args.calib, len(split.train)), replace=False)]
+        t = time.monotonic()
+        model.build_variants(rank_channels(model, calib))
+        least_squares_refit(model, calib, seed=args.seed)
+        log.info("ranking + least squares: %.0f s", time.monotonic() - t)
+        save_ssd(model, init_path, {"slim_levels": "ranked + least squares"})
+    cfg = DistillConfig(minutes=args.minutes, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads)
+    result = distill(model, split.train, cfg, out / "distill_state.pt")
+    meta = {
+        "slim_levels": "ranked + least squares + distilled from full",
+        "distill": {**asdict(cfg), "steps": result["steps"], "videos": [Path(v).name for v in args.video]},
+    }
+    save_ssd(model, out / "ssd_mobilenetv2_oidv4.pt", meta)
+    (out / "history.json").write_text(json.dumps(result["history"]))
+    if args.ship:
+        from agra_ros.detection.registry import shipped_weights
+
+        save_ssd(model, shipped_weights("ssd"), meta)
+    log.info("wrote %s (%d steps)", out / "ssd_mobilenetv2_oidv4.pt", result["steps"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""Cost table of the real detector (``agra-ros profile --detector ssd``), in the shared cost-table format.
+
+Every switchable layer of the SSD is a group of convolutions whose cost does not depend on the other layers'
+levels (block outputs keep their full width), so one instrumented forward pass per uniform configuration times all
+layers at once: for each level x resolution scale, the median over ``repeats`` passes of each layer's summed op
+time, with MACs, bytes moved and peak activation bytes counted from the actual tensor shapes. The *overhead* per
+scale is the rest of a frame measured directly on a real video frame: resizing the camera frame and normalising it,
+the stem and the projection convs outside the layers, box decoding and NMS. ``in_width`` is 1.0 for every layer
+(no layer's cost depends on another's width); the overhead is listed for every head width with the same numbers.
+
+The table then predicts a frame's latency as the sum of its layers plus the overhead; the profiler checks that
+against end-to-end ``detect`` on random configurations and stores the error (``additive_check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agra_ros.detection.profile import additive_check
+from agra_ros.detection.ssd import LAYER_NAMES, NATIVE_SIDE, SsdDetector
+from agra_ros.detection.tables import COST_FORMAT, TABLE_VERSION, CostTable, write_json_atomic
+from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
+from agra_ros.paths import run_dir
+
+
+def profile_frame() -> np.ndarray:
+    """A real 768x576 frame (vtest.avi frame 500) when the media are present, else a fixed noise frame."""
+    try:
+        import cv2
+
+        from agra_ros.workload.real_media import media_available, video_path
+
+        if media_available():
+            cap = cv2.VideoCapture(str(video_path("vtest")))
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 500)
+            ok, bgr = cap.read()
+            cap.release()
+            if ok:
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    except ImportError:
+        pass
+    return np.random.default_rng(0).integers(0, 256, (576, 768, 3), dtype=np.uint8)
+
+
+@torch.inference_mode()
+def profile_uniform(
+    model: SsdDetector, frame: np.ndarray, level: str, scale: float, repeats: int
+) -> dict[str, list[float]]:
+    """Median per-layer [s, MACs, bytes, peak] (and ``overhead``) over ``repeats`` instrumented detections."""
+    model.set_config(GranularityConfig.uniform(level, len(LAYER_NAMES), scale))
+    runs: list[dict[str, list[float]]] = []
+    for i in range(repeats + 2):
+        stats: dict[str, list[float]] = {}
+        t0 = time.perf_counter()
+        x, sizes = model.preprocess([frame])
+        t1 = time.perf_counter()
+        boxes, logits = model.forward(x, stats=stats)
+        t2 = time.perf_counter()
+        model.decode(boxes, logits, sizes, x.shape[2], 0.3)
+        t3 = time.perf_counter()
+        conv_total = sum(v[0] for v in stats.values())
+        stats["overhead"][0] += (t1 - t0) + (t3 - t2) + max(0.0, (t2 - t1) - conv_total)
+        if i >= 2:  # warm-up runs dropped
+            runs.append(stats)
+    out = {}
+    for key in runs[0]:
+        rows = np.array([r[key] for r in runs])
+        out[key] = [float(statistics.median(rows[:, 0]))] + [float(v) for v in rows[0, 1:]]
+    return out
+
+
+def build_ssd_cost_table(
+    model: SsdDetector, device_name: str, threads: int, repeats: int, n_check: int
+) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    model.eval()
+    frame = profile_frame()
+    t_start = time.perf_counter()
+    entries, overhead = [], []
+    todo = [(lv, s) for s in RESOLUTION_SCALES for lv in LEVELS]
+    for lv, s in tqdm(todo, desc=f"profile ({threads} thread{'s' if threads > 1 else ''})", unit="config"):
+        res = profile_uniform(model, frame, lv, s, repeats)
+        for name in LAYER_NAMES:
+            sec, macs, byts, peak = res[name]
+            entries.append(
+                {
+                    "layer": name,
+                    "level": lv,
+                    "in_width": 1.0,
+                    "scale": s,
+                    "latency_ms": sec * 1e3,
+                    "macs": macs,
+                    "bytes": byts,
+                    "peak_act_bytes": peak,
+                }
+            )
+        if lv == "full":
+            sec, macs, byts, peak = res["overhead"]
+            for w in WIDTHS:
+                overhead.append(
+                    {
+                        "scale": s,
+                        "in_width": w,
+                        "latency_ms": sec * 1e3,
+                        "macs": macs,
+                        "bytes": byts,
+                        "peak_act_bytes": peak,
+                    }
+                )
+    data: dict[str, Any] = {
+        "format": COST_FORMAT,
+        "version": TABLE_VERSION,
+        "device": device_name,
+        "detector": model.detector_name,
+        "input_size": [NATIVE_SIDE, NATIVE_SIDE],
+        "frame_size": [int(frame.shape[0]), int(frame.shape[1])],
+        "threads": threads,
+        "repeats": repeats,
+        "torch": torch.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "resolution_scales": list(RESOLUTION_SCALES),
+        "levels": list(LEVELS),
+        "widths": list(WIDTHS),
+        "layers": [{"name": n, "input_from": None} for n in LAYER_NAMES],
+        "head_input_from": ["head"],
+        "entries": entries,
+        "overhead": overhead,
+    }
+    data["profile_seconds"] = round(time.perf_counter() - t_start, 1)
+    if n_check > 0:
+        data["additive_check"] = additive_check(model, CostTable(data), frame, n_check, repeats)
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from agra_ros.detection import registry
+
+    p = argparse.ArgumentParser(
+        prog="agra-ros profile-ssd",
+        description="Measure the real detector's per-layer, per-level cost table on this machine.",
+    )
+    p.add_argument("--device-name", default="x86_generic", help="device profile name the table is filed under")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads during the measurement")
+    p.add_argument("--repeats", type=int, default=15, help="timed runs per configuration (median reported)")
+    p.add_argument("--check-configs", type=int, default=30, help="random configurations for the additive check")
+    p.add_argument("--weights", default=None, help="detector weights (default: shipped)")
+    p.add_argument("--out", default=None, help="output file (default: runs/profile/ssd-<device>-<threads>t.json)")
+    p.add_argument("--ship", action="store_true", help="write the shipped table of this device instead")
+    args = p.parse_args(argv)
+    model = registry.load("ssd", args.weights)
+    data = build_ssd_cost_table(model, args.device_name, args.threads, args.repeats, args.check_configs)
+    if args.ship:
+        out = registry.shipped_cost_table(
+            "ssd", args.device_name if args.threads == 1 else f"{args.device_name}-{args.threads}t"
+        )
+    else:
+        out = Path(args.out) if args.out else run_dir("profile") / f"ssd-{args.device_name}-{args.threads}t.json"
+    write_json_atomic(out, data)
+    table = CostTable.load(out)
+    print(f"cost table -> {out} ({len(data['entries'])} entries, {data['profile_seconds']} s)")
+    n = len(LAYER_NAMES)
+    for s in RESOLUTION_SCALES:
+        for lv in LEVELS:
+            fc = table.frame_cost(GranularityConfig.uniform(lv, n, s))
+            print(f"  uniform {lv:<12} scale {s:<5} {fc.latency_s * 1e3:7.2f} ms  {fc.macs / 1e6:7.1f} MMAC")
+    if "additive_check" in data:
+        chk = data["additive_check"]
+        print(
+            f"additive model vs end-to-end on {chk['n_configs']} random configurations: median |error| "
+            f"{chk['median_abs_pct_error']:.1f} %, max {chk['max_abs_pct_error']:.1f} %"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
