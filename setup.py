@@ -47,11 +47,12 @@ setup(
         "torchvision",
         "torchmetrics",
         "pycocotools",
+        "tflite",  # flatbuffer reader for `agra-ros import-detector` (no TFLite runtime needed for inference)
     ],
     extras_require={
         "jetson": ["jetson-stats"],  # the jtop power/temperature backend (needs jtop.service on the Jetson)
         "nvidia": ["nvidia-ml-py"],  # the NVML backend on machines with an NVIDIA driver
-        "test": ["pytest", "pytest-timeout"],
+        "test": ["pytest", "pytest-timeout", "ai-edge-litert"],
         "dev": [
             "pytest",
             "pytest-xdist",
@@ -60,6 +61,7 @@ setup(
             "stable-baselines3",
             "colcon-common-extensions",
             "mcap-ros2-support",
+            "ai-edge-litert",  # the TFLite reference interpreter: converter parity test only
         ],
     },
     zip_safe=False,

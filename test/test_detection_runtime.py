@@ -304,7 +304,7 @@ def test_bad_input_counter_throttles_per_kind():
 
 
 def test_annotate_draws_boxes_and_lines_on_a_copy():
-    from agra_ros.ros.annotate import annotate
+    from agra_ros.detection.annotate import annotate
 
     img = np.full((120, 160, 3), 128, np.uint8)
     out = annotate(img, np.array([[40, 50, 100, 110]]), np.array([0.9]), np.array([1]), ["a", "b"], ["12.0 FPS"])

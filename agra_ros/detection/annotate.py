@@ -1,7 +1,7 @@
 """Drawing detections and the node's state onto a frame for image_annotated (rviz / rqt_image_view).
 
-Pure numpy + OpenCV (no rclpy) so it can be tested and reused by the dashboard; it lives beside the other
-message-side helpers because only the ROS graph shows annotated frames.
+Pure numpy + OpenCV (no rclpy), in the core so the node, the dashboard and the detector evaluation's figures all
+draw detections the same way.
 """
 
 from __future__ import annotations

@@ -192,7 +192,12 @@ def default_cost_table() -> Path | None:
     return tables[0] if tables else None
 
 
-def plot_accuracy_cost(rows: Sequence[Measurement], table: CostTable, path: str | Path) -> Path:
+def plot_accuracy_cost(
+    rows: Sequence[Measurement],
+    table: CostTable,
+    path: str | Path,
+    ylabel: str = "mAP@0.5 (held-out synthetic validation)",
+) -> Path:
     """mAP@0.5 against latency and against MACs (additive model of ``table``), one point per configuration.
 
     Uniform configurations are drawn as labelled markers per level, random mixed ones as small grey dots, so the
@@ -224,7 +229,7 @@ def plot_accuracy_cost(rows: Sequence[Measurement], table: CostTable, path: str 
             )
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@0.5 (held-out synthetic validation)")
+    axes[0].set_ylabel(ylabel)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], ls="", marker="o", c=colours[lv], mec="k", label=f"all {lv}") for lv in LEVELS]

@@ -190,6 +190,8 @@ class GraphConv(nn.Module):
         if width >= 1.0:
             return self.weight, self.bias
         key = width_key(width)
+        if key + "_b" not in self.variants:
+            raise GranularityError(f"no slim level of width {width} in these weights (import only, not distilled)")
         bias = self.variants[key + "_b"]
         if key in self._slices:
             w = self._slice_cache.get(key)

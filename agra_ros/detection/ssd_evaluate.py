@@ -1,0 +1,200 @@
+"""Accuracy of the real detector's configurations (``agra-ros evaluate-ssd``): table, accuracy model, plots.
+
+Agreement with the pretrained model, not ground truth (no labelled real data is reachable; see
+:mod:`agra_ros.detection.pseudo_eval`): mAP@0.5 of each configuration's detections against the ``full``
+configuration's on held-out frames, in two columns:
+
+- in-domain: the later half of every distillation video (vtest, Megamind, tree), never trained on;
+- out-of-domain: the photos, never used at all.
+
+Every uniform configuration (5 levels x 3 scales) is measured in both columns, then ``--random`` mixed
+configurations in-domain; the accuracy model the simulator reads is fitted on the in-domain rows (a quarter of the
+random ones held out to report its error). With a cost table it plots accuracy against latency, and it draws
+annotated real frames at ``full`` and at a cheap configuration side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from agra_ros.detection.evaluate import Measurement, plot_accuracy_cost, random_configs, write_measurements
+from agra_ros.detection.pseudo_eval import agreement_map, pseudo_labels
+from agra_ros.detection.tables import CostTable, fit_accuracy_model, write_json_atomic
+from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
+from agra_ros.paths import run_dir
+
+YLABEL = "mAP@0.5 vs full's detections (held-out real frames)"
+
+
+def uniform_configs(n_layers: int) -> list[GranularityConfig]:
+    return [GranularityConfig.uniform(lv, n_layers, s) for s in RESOLUTION_SCALES for lv in LEVELS]
+
+
+def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int, seed: int = 0) -> list[dict]:
+    """Rows {config, kind, split, in_domain, out_domain} (out_domain NaN for the random configurations)."""
+    from tqdm import tqdm
+
+    n = len(model.switchable_layer_names())
+    ref_in = pseudo_labels(model, in_frames)
+    ref_out = pseudo_labels(model, out_frames) if len(out_frames) else []
+    rand = random_configs(n_random, n, seed)
+    n_held = int(round(0.25 * len(rand)))
+    rows = []
+    todo = [(c, "uniform", "train") for c in uniform_configs(n)]
+    todo += [(c, "random", "heldout" if i < n_held else "train") for i, c in enumerate(rand)]
+    for c, kind, split in tqdm(todo, desc="configurations", unit="cfg"):
+        row = {"config": c, "kind": kind, "split": split, "in_domain": agreement_map(model, in_frames, c, ref_in)}
+        row["out_domain"] = (
+            agreement_map(model, out_frames, c, ref_out) if kind == "uniform" and ref_out else float("nan")
+        )
+        rows.append(row)
+    model.set_config(GranularityConfig.uniform("full", n))
+    return rows
+
+
+def write_table(rows: Sequence[dict], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["config", "scale", "kind", "split", "map50_in_domain", "map50_out_of_domain"])
+        for r in rows:
+            c = r["config"]
+            w.writerow(
+                [
+                    c.short(),
+                    c.resolution_scale,
+                    r["kind"],
+                    r["split"],
+                    f"{r['in_domain']:.4f}",
+                    f"{r['out_domain']:.4f}",
+                ]
+            )
+    return path
+
+
+def cheapest_meeting(rows: Sequence[dict], table: CostTable, floor: float, both: bool) -> dict | None:
+    """The cheapest measured configuration whose agreement is >= ``floor`` in-domain (and out-of-domain if ``both``)."""
+    ok = [r for r in rows if r["in_domain"] >= floor and (not both or r["out_domain"] >= floor)]
+    return min(ok, key=lambda r: table.frame_cost(r["config"]).latency_s) if ok else None
+
+
+def annotated_pair(model, frame: np.ndarray, cheap: GranularityConfig, path: Path) -> Path:
+    """PNG: the same real frame annotated at full and at ``cheap``, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agra_ros.detection.annotate import annotate
+
+    n = len(model.switchable_layer_names())
+    panels = []
+    for c in (GranularityConfig.uniform("full", n), cheap):
+        model.set_config(c)
+        det = model.detect([frame], 0.3)[0]
+        panels.append((c, annotate(frame, det.boxes, det.scores, det.labels, model.class_names, [c.short()])))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, (c, img) in zip(axes, panels):
+        ax.imshow(img)
+        ax.set_title(c.short())
+        ax.axis("off")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    model.set_config(GranularityConfig.uniform("full", n))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import torch
+
+    from agra_ros.detection import registry
+    from agra_ros.detection.ssd_distill import split_frames
+    from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
+
+    ap = argparse.ArgumentParser(prog="agra-ros evaluate-ssd", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=None, help="detector weights (default: shipped)")
+    ap.add_argument("--random", type=int, default=100, help="random mixed configurations (in-domain)")
+    ap.add_argument("--every", type=int, default=4, help="use every Nth held-out video frame")
+    ap.add_argument("--cost-table", default=None, help="cost table for the plot and the cheapest-config search")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(run_dir("evaluate-ssd")), help="run folder")
+    ap.add_argument("--ship", action="store_true", help="also write the shipped accuracy model")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = registry.load("ssd", args.weights)
+    root = fetch_real_media()
+    split = split_frames([video_path(c, root) for c in CLIPS], [photos_dir(root)])
+    in_frames = split.in_domain[:: args.every]
+    print(f"held-out frames: {len(in_frames)} in-domain (every {args.every}th), {len(split.out_domain)} out-of-domain")
+    rows = evaluate(model, in_frames, split.out_domain, args.random, args.seed)
+    out = Path(args.out)
+    write_table(rows, out / "accuracy_ssd.csv")
+    names = model.switchable_layer_names()
+    train = [r for r in rows if r["split"] == "train"]
+    held = [r for r in rows if r["split"] == "heldout"]
+    acc = fit_accuracy_model(
+        [r["config"] for r in train],
+        [r["in_domain"] for r in train],
+        names,
+        heldout=([r["config"] for r in held], [r["in_domain"] for r in held]),
+        meta={
+            "detector": registry.entry("ssd").network,
+            "validation": {
+                "metric": "torchmetrics map_50 against the full configuration's detections (pseudo-labels)",
+                "frames": int(len(in_frames)),
+                "domain": "in-domain held-out video frames",
+            },
+        },
+    )
+    write_json_atomic(out / "accuracy_model_ssd.json", acc.data)
+    if args.ship:
+        write_json_atomic(registry.shipped_accuracy_model("ssd"), acc.data)
+    print(f"accuracy model: held-out MAE {acc.data['fit'].get('heldout_mae', float('nan')):.3f}")
+    print(f"{'configuration':<22}{'in-domain':>10}{'out-of-domain':>15}")
+    for r in rows:
+        if r["kind"] == "uniform":
+            print(f"{r['config'].short():<22}{r['in_domain']:>10.3f}{r['out_domain']:>15.3f}")
+    table_path = args.cost_table or registry.shipped_cost_table("ssd", "x86_generic")
+    if Path(table_path).is_file():
+        table = CostTable.load(table_path)
+        meas = [Measurement(r["config"], r["in_domain"], r["kind"], r["split"]) for r in rows]
+        write_measurements(meas, out / "measurements.csv")
+        plot_accuracy_cost(meas, table, out / "accuracy_cost_ssd.png", ylabel=YLABEL)
+        full = table.frame_cost(GranularityConfig.uniform("full", len(names))).latency_s
+        summary = {}
+        for floor, both in ((0.8, False), (0.9, True)):
+            best = cheapest_meeting(rows, table, floor, both)
+            if best is not None:
+                lat = table.frame_cost(best["config"]).latency_s
+                key = f">={floor} {'in and out of domain' if both else 'in-domain'}"
+                summary[key] = {
+                    "config": best["config"].short(),
+                    "latency_ms": lat * 1e3,
+                    "speedup": full / lat,
+                    "in_domain": best["in_domain"],
+                    "out_domain": best["out_domain"],
+                }
+                print(
+                    f"cheapest {key}: {best['config'].short()} {lat * 1e3:.1f} ms ({full / lat:.2f}x faster than full)"
+                )
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        cheap = cheapest_meeting(rows, table, 0.8, False)
+        if cheap is not None:
+            annotated_pair(
+                model, split.in_domain[len(split.in_domain) // 2], cheap["config"], out / "annotated_pair.png"
+            )
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
