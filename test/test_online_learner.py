@@ -150,3 +150,39 @@ def test_supervisor_reports_a_crashing_learner_and_backs_off():
         assert sup.dropped_batches == 1
     finally:
         sup.stop()
+
+
+def _sigint_ignored_in(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as f:
+        ign = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn:"))
+    return bool(ign & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_learner_ignores_ctrl_c_and_stop_is_bounded_and_keeps_the_last_state():
+    """A terminal's Ctrl-C reaches the learner too (same process group): it must not die of it with a traceback, the
+    node stops it. stop() keeps the last state handed back and returns within launch's SIGINT window."""
+    spec, st = _state()
+    gpn = build_gpn(OBS_DIM, NVEC, hidden=32, seed=0)
+    sup = LearnerSupervisor(spec, st, LearnerSettings(rollout_steps=16, nice=0))
+    rng = np.random.default_rng(1)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        sup.start()
+        pid = sup.pid
+        assert pid is not None and _sigint_ignored_in(pid), "the learner starts with SIGINT ignored"
+        assert signal.getsignal(signal.SIGINT) is before, "the node's own handler is back"
+        os.kill(pid, signal.SIGINT)
+        for _ in range(4):
+            assert sup.submit(_rollout(gpn, 8, rng))
+        assert _wait(lambda: (sup.poll(), sup.latest.updates >= 1)[1], 60)
+        assert sup.pid == pid and sup.restarts == 0, "SIGINT did not end the learner"
+        for _ in range(8):  # more work in flight when it is told to stop
+            sup.submit(_rollout(gpn, 8, rng))
+    finally:
+        t0 = time.monotonic()
+        sup.stop()
+        took = time.monotonic() - t0
+    assert sup.status == "stopped" and sup.pid is None
+    assert took < 4.0, f"stop took {took:.1f} s"
+    assert sup.latest.updates >= 1

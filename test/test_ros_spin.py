@@ -1,6 +1,11 @@
-"""spin_node: shutdown-time errors end cleanly, real failures propagate, start-up errors exit 2 (in process)."""
+"""spin_node: shutdown-time errors end cleanly, real failures propagate, start-up errors exit 2, SIGINT stops with the
+context valid and repeated signals are ignored (in process)."""
 
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import pytest
 import rclpy
@@ -63,3 +68,32 @@ def test_a_startup_error_exits_with_code_2_without_a_traceback():
         spin_node("spin_test", factory, (BadSetting,), args=[])
     assert exc.value.code == STARTUP_EXIT_CODE
     assert not rclpy.ok()
+
+
+class _Interrupted(Node):
+    """Gets SIGINT from its first timer callback and again while it shuts down, as a terminal's Ctrl-C under
+    launch does (the process group's copy and launch's own)."""
+
+    def __init__(self) -> None:
+        super().__init__("spin_sigint_test")
+        self.context_ok_in_destroy: bool | None = None
+        self.finished_destroy = False
+        self.create_timer(0.01, lambda: os.kill(os.getpid(), signal.SIGINT))
+
+    def destroy_node(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # a handler raising KeyboardInterrupt would interrupt this
+        self.context_ok_in_destroy = self.context.ok()
+        self.get_logger().info("final words")  # goes to rosout: the context is still valid
+        self.finished_destroy = True
+        super().destroy_node()
+
+
+def test_sigint_stops_the_node_with_its_context_valid_and_later_signals_are_ignored():
+    made: list[_Interrupted] = []
+    before = signal.getsignal(signal.SIGINT)
+    spin_node("spin_test", lambda: made.append(_Interrupted()) or made[0], args=[])  # returns: exit code 0
+    assert made[0].finished_destroy and made[0].context_ok_in_destroy
+    assert not rclpy.ok()
+    assert signal.getsignal(signal.SIGINT) is before, "the previous SIGINT handler is restored"

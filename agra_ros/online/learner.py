@@ -1,7 +1,8 @@
 """The background learner: a separate process that turns on-robot experience into new GPN weights.
 
 Why a process: PPO updates are pure Python and torch work that would hold the GIL of the policy node and, on a
-2-core robot, steal time from perception (DESIGN.md measured a third of the image rate lost to a thread). The
+2-core robot, steal time from perception (a third of the image rate was lost to a learner thread; see
+docs/architecture.md). The
 learner runs in a child started with the *spawn* context (no fork of a process that holds DDS threads), at a
 lower scheduling priority and one torch thread, so perception keeps the cores it needs.
 
@@ -24,11 +25,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -334,6 +337,7 @@ def learner_main(
     argument: spawn writes the arguments into a pipe that the child reads only after importing its modules, so
     large arguments would block the node for those seconds; the queue's feeder thread absorbs that instead.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node stops us (see LearnerSupervisor.start); already so
     _exit_with_parent(parent_pid)
     try:
         if settings.nice:
@@ -364,7 +368,7 @@ def learner_main(
                 return
             if learner.add(ExperienceBatch(**item)):
                 updates.put(("state", learner.state()))
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the node stops us itself
+    except KeyboardInterrupt:  # only if a caller re-enabled SIGINT: the node stops us itself
         return
     except BaseException:
         try:
@@ -376,6 +380,22 @@ def learner_main(
 
 
 # ------------------------------------------------------------------------------------------ the node's side
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while a child is spawned, so the child starts with it ignored (an ignored signal stays ignored
+    across exec, and Python then installs no KeyboardInterrupt handler): a terminal's Ctrl-C, which reaches the
+    whole process group, cannot end the learner with a traceback while it imports torch. The node stops it through
+    the queue. A no-op outside the main thread, where handlers cannot be changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LearnerSupervisor:
     """Owns the learner process: feeds it, collects its states, restarts it when it dies.
 
@@ -429,31 +449,38 @@ class LearnerSupervisor:
             name="agra-learner",
             daemon=True,
         )
-        self._proc.start()
+        with _sigint_ignored():  # inherited through spawn's exec: Ctrl-C on the terminal is for the node
+            self._proc.start()
         self._experience.put(self.latest)  # first item: where to start (see learner_main)
         self.status = "running"
         self._restart_at = None
         self.log("info", f"learner process started (pid {self._proc.pid}, {self.latest.updates} updates so far)")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the learner to finish, wait, then terminate/kill it; collects any last state it sent."""
+    def stop(self, timeout: float = 1.5) -> None:
+        """Ask the learner to finish and collect the last state it sends; terminate it (then kill it) if it has not
+        exited within ``timeout`` s, e.g. in the middle of an update, whose result is then lost. Bounded at about
+        ``timeout`` + 2 s, so a node's shutdown stays inside launch's SIGINT window (5 s)."""
         proc, self._proc = self._proc, None
         self.status = "stopped"
         if proc is None:
             return
         if proc.is_alive() and self._experience is not None:
             try:
-                self._experience.put(None, timeout=0.5)
+                self._experience.put(None, timeout=0.2)
             except queue.Full:
                 pass
-        proc.join(timeout)
-        if proc.is_alive():
+        deadline = time.monotonic() + timeout
+        while proc.is_alive() and time.monotonic() < deadline:
+            self._drain()  # a learner exiting flushes its queue first: it cannot exit while nobody reads
+            proc.join(0.05)
+        if proc.exitcode is not None:  # exited by itself: whatever it wrote is whole
+            self._drain()
+        else:  # killed maybe mid-write: reading on could block for ever; keep the last whole state
             proc.terminate()
-            proc.join(2.0)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(2.0)
-        self._drain()
+            proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
         self._discard_queues()
 
     def _discard_queues(self) -> None:

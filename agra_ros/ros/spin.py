@@ -1,25 +1,60 @@
 """spin_node: the one ``main`` of every long-running agra_ros node (init, spin, Ctrl-C, start-up errors, exit code).
 
-Why shared: Ctrl-C reaches rclpy's signal handler, which shuts the context down from another thread. What the
-executor raises then depends on where it was: KeyboardInterrupt, ExternalShutdownException, or an RCLError from
-building the next wait set ("the given context is not valid"). All three are the shutdown that was asked for and
-must end the process with code 0, while any error with the context still valid is a real failure. Getting that
-right once, here, keeps every node's exit code honest for ``agra-ros launch`` (non-zero exit = a node died).
+Ctrl-C is handled here, not by rclpy. rclpy's own handler shuts the context down from the signal, so whatever the
+node does afterwards in ``destroy_node`` (stop the learner, write the final checkpoint, log that it did) runs on a
+dead context: "Failed to publish log message to rosout", "rcl_trigger_guard_condition() failed", and a second
+SIGINT (a terminal sends one to the whole process group, launch sends another to each node) raises
+KeyboardInterrupt out of whatever ``destroy_node`` was doing. Instead, SIGINT and SIGTERM only set a flag that the
+spin loop checks at least every :data:`POLL_S` seconds; the node is then destroyed with its context still valid,
+and further signals during that shutdown are ignored (launch escalates to SIGKILL if a node ever hangs). Errors
+with the context already shut down (by someone else) are still taken as the requested shutdown, exit code 0, while
+any error with the context valid is a real failure. Getting that right once, here, keeps every node's exit code
+honest for ``agra-ros launch`` and ``ros2 launch`` (non-zero exit = a node died).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 STARTUP_EXIT_CODE = 2
 """Exit code of a node that cannot start with its settings (bad path, profile, weights, device)."""
+
+POLL_S = 0.1
+"""Longest wait of the spin loop between checks of the stop flag (a signal handler runs only between waits)."""
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """While inside: SIGINT and SIGTERM set the yielded event instead of raising; the first one asks for the stop,
+    later ones (the terminal's and launch's copies, a second Ctrl-C) are ignored. The previous handlers come back
+    on exit. Only the main thread can install handlers; elsewhere the event is never set by a signal."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def spin_node(
@@ -34,24 +69,31 @@ def spin_node(
     with :data:`STARTUP_EXIT_CODE`, not a traceback. ``node.destroy_node()`` always runs, so a node that has
     something to finish (a checkpoint, a worker) does it in its ``destroy_node``.
     """
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: Node | None = None
+    executor: SingleThreadedExecutor | None = None
     code = 0
-    try:
-        node = factory()
-        rclpy.spin(node)
-    except startup_errors as exc:
-        rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
-        code = STARTUP_EXIT_CODE
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if node is None or node.context.ok():  # a failure while the context still lives is a real one
-            raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    with stop_on_signals() as stop:
+        try:
+            node = factory()
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=POLL_S)
+        except startup_errors as exc:
+            rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
+            code = STARTUP_EXIT_CODE
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except Exception:
+            if node is None or node.context.ok():  # a failure while the context still lives is a real one
+                raise
+        finally:
+            if executor is not None:
+                executor.shutdown(timeout_sec=POLL_S)
+            if node is not None:
+                node.destroy_node()  # context still valid: its last log lines and final writes go through
+            rclpy.try_shutdown()
     if code:
         raise SystemExit(code)
 
@@ -63,26 +105,27 @@ def spin_probe(factory: Callable[[], Any], give_up: Callable[[Any], str | None],
     The statistics are printed however the probe ends (done, gave up, Ctrl-C), because a benchmark that
     started the probe reads them from its output. Shutdown errors are treated as in :func:`spin_node`.
     """
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
-    try:
-        node = factory()
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-            reason = give_up(node)
-            if reason:
-                node.get_logger().error(reason)
-                break
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if node is None or node.context.ok():
-            raise
-    finally:
-        if node is not None:
-            line = json.dumps(node.stats())
-            print(line, flush=True)
-            if node.p["out_json"]:
-                Path(node.p["out_json"]).write_text(line + "\n")
-            node.destroy_node()
-        rclpy.try_shutdown()
+    with stop_on_signals() as stop:
+        try:
+            node = factory()
+            while rclpy.ok() and not node.done and not stop.is_set():
+                rclpy.spin_once(node, timeout_sec=POLL_S)
+                reason = give_up(node)
+                if reason:
+                    node.get_logger().error(reason)
+                    break
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except Exception:
+            if node is None or node.context.ok():
+                raise
+        finally:
+            if node is not None:
+                line = json.dumps(node.stats())
+                print(line, flush=True)
+                if node.p["out_json"]:
+                    Path(node.p["out_json"]).write_text(line + "\n")
+                node.destroy_node()
+            rclpy.try_shutdown()
