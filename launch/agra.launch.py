@@ -12,8 +12,9 @@ ends the launch (non-zero exit), and Ctrl-C stops every node.
 - ``namespace``: pushed onto every node (``/diagnostics`` stays global).
 - ``profile``: device profile of the modelled power and heat and of the energy model; ``auto`` picks by CPU
   architecture (x86_generic, jetson_orin_nano on ARM). Real sensors (jtop, NVML, RAPL) win over it where present.
-- ``target_fps``: the policy's target FPS parameter; empty keeps config/agra.yaml's. When given, the camera's trace
-  no longer publishes its own target.
+- ``target_fps``: the policy's target FPS parameter; empty keeps config/agra.yaml's and lets the camera's trace
+  drive it. When given, it wins: the policy's ``follow_trace`` starts false, so the trace's target is ignored
+  (``ros2 param set /policy follow_trace true`` follows it again).
 - ``localhost_only``: ``true`` keeps DDS discovery on this host and loads the project's Fast DDS profile (shared
   memory + 127.0.0.1: fast large images, invisible to other machines). ``false`` (default) leaves the DDS
   environment as the shell set it, so rviz, rqt or Foxglove on another machine see the topics.
@@ -50,7 +51,7 @@ ARGUMENTS = (
     ("namespace", "", "ROS namespace of every node (/diagnostics stays global)"),
     ("profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
     ("algorithm", "agra", "agra | a2c | bandit | rule | static"),
-    ("target_fps", "", "policy target FPS; empty: config/agra.yaml's (the trace may change it)"),
+    ("target_fps", "", "policy target FPS, which then wins over the trace's; empty: config/agra.yaml's, trace-driven"),
     ("trace", "default", "workload trace of the synthetic/video camera (config/traces); empty: none"),
     ("localhost_only", "false", "true: DDS on this host only, with the project's Fast DDS profile"),
 )
@@ -89,7 +90,7 @@ def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tu
             overrides["policy"]["target_fps"] = float(arg["target_fps"])
         except ValueError:
             raise ValueError(f"target_fps:={arg['target_fps']} is not a number") from None
-        overrides["camera_source"]["publish_target_fps"] = False  # the user's target, not the trace's
+        overrides["policy"]["follow_trace"] = False  # the user's target wins over the trace's
     remap = [("image_raw", arg["image_topic"])] if arg["image_topic"] not in ("", "image_raw") else []
     spec = [
         (name, overrides[name], remap if name != "device_monitor" else [])

@@ -58,7 +58,7 @@ def test_arguments_and_their_defaults():
 
     _, spec = mod.graph_spec({"camera": "video", "image_topic": "cam", "target_fps": "12.5"})
     over = {n: o for n, o, _ in spec}
-    assert over["camera_source"]["source"] == "video" and over["camera_source"]["publish_target_fps"] is False
+    assert over["camera_source"]["source"] == "video" and over["policy"]["follow_trace"] is False
     assert {n: r for n, _, r in spec}["camera_source"] == [("image_raw", "cam")]
     for bad in ({"camera": "usb"}, {"target_fps": "fast"}):
         with pytest.raises(ValueError, match=next(iter(bad))):

@@ -18,7 +18,7 @@ from visualization_msgs.msg import MarkerArray
 
 from agra_ros.assets import AssetError
 from agra_ros.ros.detections import parse_detections
-from agra_ros.ros.qos import command_qos, image_qos
+from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.workload.real_media import fetch_real_media
 from agra_ros.workload.scene import CLASS_NAMES, SceneGenerator, SceneParams
 
@@ -182,7 +182,7 @@ def test_real_video_switches_clip_size_and_target_by_phase(tmp_path):
     with node_process("camera_source", params, tmp_path) as proc, probe("video_probe") as pr:
         rec = ImageRecorder(pr.node)
         targets: list[float] = []
-        pr.node.create_subscription(Float32, "agra/target_fps", lambda m: targets.append(m.data), command_qos())
+        pr.node.create_subscription(Float32, "agra/trace_target_fps", lambda m: targets.append(m.data), latched_qos())
         sizes = lambda: {(m.width, m.height) for _, m in rec.msgs}  # noqa: E731
         assert wait_for(lambda: {(320, 240), (160, 128)} <= sizes(), 90), f"{sizes()}\n{read_log(proc)}"
         assert wait_for(lambda: {8.0, 20.0} <= set(targets), 30), f"{targets}\n{read_log(proc)}"

@@ -58,7 +58,7 @@ class Recorder:
         node.create_subscription(Image, "image_annotated", self.annotated.append, image_qos("best_effort"))
         self.cmd_pub = node.create_publisher(UInt8MultiArray, "agra/granularity", command_qos(10))
         self.image_pub = node.create_publisher(Image, "image_raw", image_qos("reliable"))
-        self.target_pub = node.create_publisher(Float32, "agra/target_fps", command_qos())
+        self.target_pub = node.create_publisher(Float32, "agra/target_fps", latched_qos())  # as the policy's
         node.create_timer(0.2, self._send_command)
 
     @staticmethod

@@ -76,7 +76,7 @@ class FakeGraph:
         self.img_pub = node.create_publisher(Image, "image_raw", image_qos("reliable"))
         self.fb_pub = node.create_publisher(Float32MultiArray, "agra/feedback", command_qos(50))
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 20)
-        self.target_pub = node.create_publisher(Float32, "agra/target_fps", command_qos())
+        self.target_pub = node.create_publisher(Float32, "agra/trace_target_fps", latched_qos())  # as a trace's
         self.cat_pub = node.create_publisher(String, "agra/granularity_catalogue", latched_qos())
         self.rng = np.random.default_rng(0)
         self.frames = [self.rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(4)]
@@ -124,18 +124,18 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
         n_layers = len(watch.commands[-1][1]) - 2
         GranularityConfig.from_indices(watch.commands[-1][1], n_layers)  # a valid command
 
-        # target FPS: the parameter and the topic both set it, the latest wins; bad values are refused
-        assert _set_params(pr.node, [Parameter("target_fps", value=12.0)])[0].successful
-        assert wait_for(lambda: watch.num("target_fps") == 12.0, 10)
+        # target FPS: a trace's target sets the parameter until someone sets it; bad values are refused
         graph.target_pub.publish(Float32(data=18.0))
-        assert wait_for(lambda: watch.num("target_fps") == 18.0 and watch.get("target_fps.source") == "topic", 10)
+        assert wait_for(lambda: watch.num("target_fps") == 18.0 and watch.get("target_fps.source") == "trace", 10)
         assert _set_params(pr.node, [Parameter("target_fps", value=9.0)])[0].successful
         assert wait_for(lambda: watch.num("target_fps") == 9.0 and watch.get("target_fps.source") == "parameter", 10)
+        assert watch.get("target_fps.follow_trace") == "0"
         for bad in (-5.0, 0.0, 1e6):
             res = _set_params(pr.node, [Parameter("target_fps", value=bad)])[0]
             assert not res.successful and "target_fps" in res.reason
-        for bad in (-5.0, 1e6, float("nan"), float("inf")):
+        for i, bad in enumerate((-5.0, 1e6, float("nan"), float("inf"))):  # one at a time: a depth-1 reader
             graph.target_pub.publish(Float32(data=bad))
+            assert wait_for(lambda i=i: watch.num("rejected.target_fps") >= i + 1, 10), watch.status
         # feedback: wrong length, NaN fps, negative latency, foreign layout
         graph.feedback([1.0, 2.0])
         graph.feedback([float("nan"), 30.0, 0.3, 8.0, 0.9, 6.0, 0.6])

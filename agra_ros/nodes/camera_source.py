@@ -3,8 +3,10 @@
 The synthetic source is the project's own workload: with a trace, scene density and resolution follow the
 trace's phases. ``source: video`` plays the real clips (vtest, Megamind, tree; ``agra-ros fetch-media``) or any
 video file, looping at the ``fps`` rate; with a trace, the phases set the resolution and may switch the clip. Either
-way (by default) the trace's target FPS is published on ``agra/target_fps`` so one YAML file drives the whole closed
-loop. Ground truth of synthetic frames goes out on ``image_raw/ground_truth``.
+way (by default) the trace's target FPS is published on ``agra/trace_target_fps`` (latched), the lower-priority input
+of the policy's ``target_fps`` parameter: the policy follows it until someone sets that parameter (see
+docs/architecture.md), so one YAML file drives the whole closed loop and a user's setting still sticks. Ground
+truth of synthetic frames goes out on ``image_raw/ground_truth``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from agra_ros.ros import params as P
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import rgb_to_msg
-from agra_ros.ros.qos import command_qos, image_qos
+from agra_ros.ros.qos import image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 from agra_ros.workload.scene import CLASS_NAMES, SceneParams
 from agra_ros.workload.sources import ClipSource, ImageFolderSource, SourceError, SyntheticSource, open_source
@@ -55,7 +57,12 @@ SPECS = [
         choices=("best_effort", "reliable"),
         read_only=True,
     ),
-    P.ParamSpec("publish_target_fps", True, "Publish the trace phase's target FPS on agra/target_fps."),
+    P.ParamSpec(
+        "publish_target_fps",
+        True,
+        "Publish the trace phase's target FPS on agra/trace_target_fps (latched): the policy's target_fps follows "
+        "it until someone sets that parameter (the policy's follow_trace).",
+    ),
     P.ParamSpec("publish_ground_truth", True, "Publish synthetic ground truth on image_raw/ground_truth."),
 ]
 
@@ -72,7 +79,7 @@ class CameraSourceNode(Node):
             raise SourceError(given.reason)
         self._source = self._open_source(p)  # raises SourceError: a clear error at start-up, not a crash loop
         self._image_pub = self.create_publisher(Image, "image_raw", image_qos(p["reliability"]))
-        self._target_pub = self.create_publisher(Float32, "agra/target_fps", command_qos())
+        self._target_pub = self.create_publisher(Float32, "agra/trace_target_fps", latched_qos())
         self._gt_pub = DetectionPublisher(self, "image_raw/ground_truth", CLASS_NAMES)
         self._t0 = time.monotonic()
         self._published = 0
@@ -139,7 +146,7 @@ class CameraSourceNode(Node):
         phase = self._source.phase_at(t) if isinstance(self._source, (SyntheticSource, ClipSource)) else None
         self._phase = phase
         if phase is not None and self.get_parameter("publish_target_fps").value:
-            if self._last_target != phase.target_fps or self._published % 30 == 0:
+            if self._last_target != phase.target_fps:  # latched: once per phase reaches late joiners too
                 self._target_pub.publish(Float32(data=float(phase.target_fps)))
                 self._last_target = phase.target_fps
         self._published += 1

@@ -24,7 +24,7 @@ from agra_ros.bench.report import SERIES, RunRecord, mean_width_of
 from agra_ros.device.keys import DEVICE_STATUS_NAME
 from agra_ros.ros import params as P
 from agra_ros.ros.diagnostics import array_to_dicts
-from agra_ros.ros.qos import command_qos
+from agra_ros.ros.qos import command_qos, latched_qos
 
 SPECS = [
     P.ParamSpec(
@@ -66,7 +66,8 @@ class Dashboard(Node):
         self.configuration = ""
         self.t0 = time.monotonic()
         for topic, key in SCALAR_TOPICS.items():
-            self.create_subscription(Float32, topic, lambda m, k=key: self._scalar(k, m), command_qos(10))
+            q = latched_qos() if topic == "agra/target_fps" else command_qos(10)  # the policy latches its target
+            self.create_subscription(Float32, topic, lambda m, k=key: self._scalar(k, m), q)
         self.create_subscription(String, "agra/configuration", self._config, command_qos(10))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 20)
         self.create_timer(self.p["sample_period"], self._sample)

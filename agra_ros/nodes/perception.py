@@ -204,7 +204,8 @@ class PerceptionNode(Node):
 
         self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["reliability"], depth=1))
         self.create_subscription(UInt8MultiArray, "agra/granularity", self._on_granularity, command_qos(10))
-        self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, command_qos())
+        # the policy publishes its target latched (transient local): a perception started later gets it at once
+        self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, latched_qos())
         self._pace_timer = self.create_timer(1.0, self._on_pace_timer, autostart=False)
         self._watch_timer = self.create_timer(0.1, self._check_fallback)
 

@@ -2,10 +2,17 @@
 
 Listens to ``image_raw`` (workload profile W; only the newest frame is kept and embedded once per decision, so W
 costs a millisecond per decision, not per frame), ``/diagnostics`` (device state D, from device_monitor or a jtop
-node), ``agra/target_fps`` and the ``target_fps`` parameter (performance target P; the latest of the two wins),
-``agra/feedback`` (the reward of each decision) and the latched ``agra/granularity_catalogue``. Publishes
-``agra/granularity`` at ``decision_rate_hz`` plus reward, Lagrange weights, target attainment and learner updates
-for rqt_plot, and its status on ``/diagnostics``.
+node), ``agra/trace_target_fps`` (a camera trace's target, the lower-priority input of the ``target_fps``
+parameter, see below), ``agra/feedback`` (the reward of each decision) and the latched
+``agra/granularity_catalogue``. Publishes ``agra/granularity`` at ``decision_rate_hz`` plus reward, Lagrange
+weights, target attainment and learner updates for rqt_plot, and its status on ``/diagnostics``.
+
+The target FPS P has one owner: this node's ``target_fps`` parameter, published on ``agra/target_fps`` with
+transient-local (latched) QoS, so a perception that starts or restarts later gets it at once. Precedence: a value
+set on the parameter by anyone (``ros2 param set``, launch's ``target_fps``, another node's SetParameters call)
+always wins and turns ``follow_trace`` off, so it sticks; while ``follow_trace`` is true the latest trace target
+on ``agra/trace_target_fps`` is written into the parameter. ``ros2 param set /policy follow_trace true`` goes
+back to the trace.
 
 The acting, scoring and experience bookkeeping are in :class:`agra_ros.online.agent.OnlineAgent`; PPO runs in a
 separate process (:class:`agra_ros.online.learner.LearnerSupervisor`) that hands back weights and is restarted
@@ -47,8 +54,15 @@ SPECS = [
     P.ParamSpec(
         "target_fps",
         30.0,
-        "Target FPS; agra/target_fps sets it too (the latest of the two wins).",
+        "Target FPS, published (latched) on agra/target_fps. Set by anyone (ros2 param set, launch), it wins over "
+        "the camera trace and turns follow_trace off; while follow_trace is true, agra/trace_target_fps sets it.",
         range=(*TARGET_RANGE, 0.0),
+    ),
+    P.ParamSpec(
+        "follow_trace",
+        True,
+        "Let a camera trace's target (agra/trace_target_fps) set target_fps; any outside set of target_fps turns "
+        "this off. Set it true to follow the trace again.",
     ),
     P.ParamSpec("decision_rate_hz", 5.0, "Decisions (agra/granularity commands) per second.", range=(0.2, 50.0, 0.0)),
     P.ParamSpec("learning", True, "Learn online (agra/a2c in the background learner process, bandit in place)."),
@@ -93,7 +107,8 @@ SPECS = [
     P.ParamSpec(
         "publish_target_fps",
         True,
-        "Publish the target_fps parameter on agra/target_fps when it is set, so perception paces to it.",
+        "Publish the target_fps parameter on agra/target_fps (transient local: a perception started later gets "
+        "it at once), so perception paces to it.",
     ),
     P.ParamSpec(
         "image_reliability",
@@ -127,8 +142,8 @@ class PolicyNode(Node):
         )
         self.agent.set_target(p["target_fps"])
         self._target_source = "parameter"
-        self._echo_target: float | None = None
-        self._last_target_pub = -math.inf
+        self._trace_target: float | None = None
+        self._setting_from_trace = False
         ro = ParameterDescriptor(read_only=True, description="Switchable layers of the detector, in command order.")
         self.declare_parameter("layer_names", list(self.agent.layer_names), ro)
         ro = ParameterDescriptor(read_only=True, description="Granularity level names; a command holds their indices.")
@@ -167,7 +182,7 @@ class PolicyNode(Node):
         # ROS interfaces
         q = command_qos(10)
         self._pub_cmd = self.create_publisher(UInt8MultiArray, "agra/granularity", q)
-        self._pub_target = self.create_publisher(Float32, "agra/target_fps", command_qos())
+        self._pub_target = self.create_publisher(Float32, "agra/target_fps", latched_qos())
         self._pub_reward = self.create_publisher(Float32, "agra/reward", q)
         self._pub_beta = self.create_publisher(Float32, "agra/lagrange/fps", q)
         self._pub_gamma = self.create_publisher(Float32, "agra/lagrange/accuracy", q)
@@ -175,10 +190,11 @@ class PolicyNode(Node):
         self._pub_updates = self.create_publisher(UInt32, "agra/learner_updates", q)
         self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["image_reliability"], depth=1))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
-        self.create_subscription(Float32, "agra/target_fps", self._on_target, command_qos())
+        self.create_subscription(Float32, "agra/trace_target_fps", self._on_trace_target, latched_qos())
         self.create_subscription(Float32MultiArray, "agra/feedback", self._on_feedback, command_qos(50))
         self.create_subscription(String, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
         P.on_set(self, self._specs)
+        self.add_pre_set_parameters_callback(self._outside_target_stops_trace)
         self.add_post_set_parameters_callback(self._apply)
         self._decision_timer = self.create_timer(1.0 / p["decision_rate_hz"], self._decide)
         self._learner_timer = self.create_timer(0.2, self._service_learner)
@@ -191,16 +207,32 @@ class PolicyNode(Node):
             f"target {p['target_fps']:.1f} FPS, learning {'on' if p['learning'] else 'off'}"
             + (f", started from {self.agent.shipped}" if self.agent.shipped else "")
         )
+        if p["publish_target_fps"]:
+            self._publish_target()
 
     # ------------------------------------------------------------------ parameters
+    def _outside_target_stops_trace(self, params: list[Parameter]) -> list[Parameter]:
+        """Pre-set callback: a target_fps set by anyone but the trace input also sets follow_trace false (in the
+        same atomic change), unless the same request sets follow_trace itself."""
+        names = {prm.name for prm in params}
+        if "target_fps" in names and "follow_trace" not in names and not self._setting_from_trace:
+            params = [*params, Parameter("follow_trace", Parameter.Type.BOOL, False)]
+        return params
+
     def _apply(self, params: list[Parameter]) -> None:
         for prm in params:
             if prm.name == "target_fps":
                 self.agent.set_target(float(prm.value))
-                self._target_source = "parameter"
+                self._target_source = "trace" if self._setting_from_trace else "parameter"
                 if self.get_parameter("publish_target_fps").value:
                     self._publish_target()
-                self.get_logger().info(f"target FPS set to {prm.value:.2f} (parameter)")
+                self.get_logger().info(f"target FPS set to {prm.value:.2f} ({self._target_source})")
+            elif prm.name == "follow_trace":
+                if prm.value and self._trace_target is not None:
+                    self._set_target_from_trace(self._trace_target)
+            elif prm.name == "publish_target_fps":
+                if prm.value:
+                    self._publish_target()
             elif prm.name == "learning":
                 self._set_learning(bool(prm.value))
             elif prm.name == "decision_rate_hz":
@@ -252,26 +284,29 @@ class PolicyNode(Node):
             return
         self._image = msg
 
-    def _on_target(self, msg: Float32) -> None:
+    def _on_trace_target(self, msg: Float32) -> None:
+        """A camera trace's target: the lower-priority input of the target_fps parameter (see the module doc)."""
         try:
             fps = parse_target_fps(msg.data, *TARGET_RANGE)
         except InputRejected as exc:
             self._reject(exc)
             return
-        if fps == self._echo_target and time.monotonic() - self._last_target_pub < 0.5:
-            return  # the echo of our own announcement (even one that lands after another source took over)
-        if fps != self.agent.target_fps:
-            self.get_logger().info(f"target FPS set to {fps:.2f} (agra/target_fps)")
-        self.agent.set_target(fps)
-        self._target_source = "topic"
+        self._trace_target = fps
+        if self.get_parameter("follow_trace").value and fps != self.get_parameter("target_fps").value:
+            self._set_target_from_trace(fps)
+
+    def _set_target_from_trace(self, fps: float) -> None:
+        self._setting_from_trace = True
+        try:
+            result = self.set_parameters([Parameter("target_fps", Parameter.Type.DOUBLE, float(fps))])[0]
+        finally:
+            self._setting_from_trace = False
+        if not result.successful:
+            self._reject(InputRejected("target_fps", result.reason))
 
     def _publish_target(self) -> None:
-        """Announce the parameter's target on agra/target_fps (perception paces to it). Repeated about once a
-        second while the parameter is the source, because the topic is volatile and perception may start later."""
-        value = float(Float32(data=float(self.agent.target_fps)).data)  # as it comes back through float32
-        self._echo_target = value
-        self._last_target_pub = time.monotonic()
-        self._pub_target.publish(Float32(data=value))
+        """Announce the target on agra/target_fps: latched, so one message per change reaches late joiners too."""
+        self._pub_target.publish(Float32(data=float(self.agent.target_fps)))
 
     def _on_feedback(self, msg: Float32MultiArray) -> None:
         label = msg.layout.dim[0].label if msg.layout.dim else None
@@ -321,12 +356,6 @@ class PolicyNode(Node):
     # ------------------------------------------------------------------ deciding
     def _decide(self) -> None:
         t0 = time.perf_counter()
-        if (
-            self._target_source == "parameter"
-            and self.get_parameter("publish_target_fps").value
-            and time.monotonic() - self._last_target_pub >= 1.0
-        ):
-            self._publish_target()
         if self._image is not None:
             msg, self._image = self._image, None
             try:
@@ -433,6 +462,8 @@ class PolicyNode(Node):
         status.add("decision_latency_ms_p99", p99)
         status.add("target_fps", a.target_fps)
         status.add("target_fps.source", self._target_source)
+        status.add("target_fps.follow_trace", bool(self.get_parameter("follow_trace").value))
+        status.add("trace_target_fps", self._trace_target if self._trace_target is not None else math.nan)
         status.add("target_attainment", self.attainment.share())
         status.add("reward", a.last_reward if a.last_reward is not None else math.nan)
         status.add("lagrange_fps", a.multipliers.beta)
