@@ -37,10 +37,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
+def stop_on_signals(restore: bool = True) -> Iterator[threading.Event]:
     """While inside: SIGINT and SIGTERM set the yielded event instead of raising; the first one asks for the stop,
-    later ones (the terminal's and launch's copies, a second Ctrl-C) are ignored. The previous handlers come back
-    on exit. Only the main thread can install handlers; elsewhere the event is never set by a signal."""
+    later ones (the terminal's and launch's copies, a second Ctrl-C) are ignored. On exit the previous handlers come
+    back, or with ``restore=False`` both signals stay ignored: a process on its way out (threads joining, the
+    interpreter finalising) must not die of a late copy with exit code -2. Only the main thread can install
+    handlers; elsewhere the event is never set by a signal."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -54,7 +56,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
         yield stop
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler if restore else signal.SIG_IGN)
 
 
 def spin_node(
@@ -67,13 +69,14 @@ def spin_node(
 
     ``startup_errors`` raised while the node is created or spun are logged once as fatal and end the process
     with :data:`STARTUP_EXIT_CODE`, not a traceback. ``node.destroy_node()`` always runs, so a node that has
-    something to finish (a checkpoint, a worker) does it in its ``destroy_node``.
+    something to finish (a checkpoint, a worker) does it in its ``destroy_node``. SIGINT and SIGTERM stop the
+    spin (see :func:`stop_on_signals`) and stay ignored after it returns: the process is about to exit.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: Node | None = None
     executor: SingleThreadedExecutor | None = None
     code = 0
-    with stop_on_signals() as stop:
+    with stop_on_signals(restore=False) as stop:
         try:
             node = factory()
             executor = SingleThreadedExecutor()
@@ -107,7 +110,7 @@ def spin_probe(factory: Callable[[], Any], give_up: Callable[[Any], str | None],
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
-    with stop_on_signals() as stop:
+    with stop_on_signals(restore=False) as stop:
         try:
             node = factory()
             while rclpy.ok() and not node.done and not stop.is_set():
