@@ -87,7 +87,9 @@ SPECS = [
     P.ParamSpec(
         "critical_temp_c",
         95.0,
-        "Temperature at which the coarsest configuration is forced (unless the device reports its own critical level).",
+        "Temperature at which the coarsest configuration is forced. The device's own critical level wins whenever "
+        "it is reported (device_monitor's temp_critical_c: a thermal zone's trip point, else its device profile's), "
+        "so this is the fallback for a device state without one (e.g. D from a jtop node alone).",
         range=(20.0, 150.0, 0.0),
     ),
     P.ParamSpec(
