@@ -1,4 +1,4 @@
-"""The core never imports rclpy or ROS message packages (DESIGN.md: only nodes/ and ros/ may)."""
+"""The core never imports rclpy or ROS message packages (docs/architecture.md: only nodes/ and ros/ may)."""
 
 from __future__ import annotations
 

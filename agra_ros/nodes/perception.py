@@ -1,6 +1,6 @@
 """perception_node: runs the granularity-switchable detector on the newest frame at the commanded configuration.
 
-Topics (TOPICS.md): subscribes ``image_raw`` (depth 1: never a backlog), ``agra/granularity`` and
+Topics (docs/architecture.md): subscribes ``image_raw`` (depth 1: never a backlog), ``agra/granularity`` and
 ``agra/target_fps``; publishes ``detections``, ``image_annotated``, the scalar feedback topics, the per-frame
 ``agra/feedback`` vector, the latched ``agra/granularity_catalogue`` and its status on ``/diagnostics``.
 
