@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,17 @@ BENCHES: dict[str, tuple[str, str]] = {
 }
 
 
+def _positive(text: str) -> float:
+    """argparse type of a duration: a finite number above 0 (else one usage line and exit code 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="agra-ros",
@@ -53,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="<command>")
 
     d = sub.add_parser("demo", help="run the live closed-loop demo (real video camera, shipped weights)")
-    d.add_argument("--duration", type=float, default=60.0, help="seconds before the demo ends by itself (default 60)")
+    d.add_argument(
+        "--duration", type=_positive, default=60.0, help="seconds before the demo ends by itself (default 60)"
+    )
     d.add_argument(
         "--source",
         choices=("video", "synthetic"),
@@ -81,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     la = sub.add_parser("launch", help="start the graph, each node in its own process (Ctrl-C stops all)")
     la.add_argument("--params-file", type=Path, default=None, help="ROS parameters YAML (default config/agra.yaml)")
     la.add_argument("--nodes", default=None, help="comma-separated subset of nodes to start")
-    la.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run)")
+    la.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds (default: run)")
     la.add_argument("--log-dir", type=Path, default=None, help="write each node's output to a file here")
 
     b = sub.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHES))

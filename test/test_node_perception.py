@@ -120,6 +120,7 @@ def graph(tmp_path_factory):
         "annotate_every": 1,
         "threads": 1,
         "score_threshold": 0.3,
+        "detector": "synthetic",  # the fast test double, whatever the default detector is
     }
     with (
         node_process("perception", perception, logs) as proc,
@@ -302,6 +303,30 @@ def test_pacing_to_target_fps_and_parameter_validation(graph):
     res = _set_params(pr.node, [Parameter("safe_configuration", value="222222222/0.5/local")])[0]
     assert res.successful, res.reason
     assert wait_for(lambda: rec.diag.get("safe_configuration") == "222222222/0.5/local", 5)
+
+
+def test_target_fps_outside_the_bounds_is_counted_logged_and_ignored(graph):
+    """Issue 11: a target below ~5e-11 crashed the node (timer period overflow), 0.01 stopped detection silently.
+    Every target outside agra_ros.limits.TARGET_FPS_RANGE is refused: counted, logged, pacing unchanged."""
+    proc, _, pr, rec = graph
+    assert _set_params(pr.node, [Parameter("pace_to_target", value=True)])[0].successful
+    rec.target_pub.publish(Float32(data=5.0))
+    assert wait_for(lambda: float(rec.diag.get("target_fps", "nan")) == 5.0, 10), rec.diag
+    for value in (1e-12, 0.01, 0.49, 241.0, 1e30, -3.0, float("inf")):
+        n = rec.diag_int("bad_input.target_fps")
+        # one at a time: the reader keeps only the newest sample, so a burst could be counted as one
+        assert wait_for(
+            lambda n=n, v=value: rec.target_pub.publish(Float32(data=v)) or rec.diag_int("bad_input.target_fps") > n,
+            15,
+            0.5,
+        ), (value, rec.diag)
+    t0 = time.monotonic()
+    assert wait_for(lambda: rec.frames_since(t0) >= 4, 15), "detection stopped after out-of-bounds targets"
+    assert float(rec.diag["target_fps"]) == 5.0 and float(rec.diag["pacing_hz"]) == 5.0, rec.diag
+    assert proc.poll() is None
+    log = read_log(proc)
+    assert "agra/target_fps ignored" in log and "outside [0.5, 240]" in log and "Traceback" not in log
+    rec.target_pub.publish(Float32(data=30.0))  # leave the pace above the camera for the tests after this one
 
 
 def test_clean_ctrl_c(graph):

@@ -19,6 +19,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
+from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.ros import params as P
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
@@ -67,6 +68,18 @@ SPECS = [
 ]
 
 
+def load_trace(name: str) -> Trace:
+    """A trace whose every phase target is one the policy and perception accept (agra_ros.limits), else
+    TraceError: a target they would refuse is refused here, where the file is named."""
+    trace = Trace.load(name)
+    for phase in trace.phases:
+        try:
+            parse_target_fps(phase.target_fps)
+        except InputRejected as exc:
+            raise TraceError(f"trace {name!r}, phase {phase.name!r}: {exc}") from None
+    return trace
+
+
 class CameraSourceNode(Node):
     """Publishes camera frames at a configurable rate; parameters change at runtime."""
 
@@ -74,9 +87,6 @@ class CameraSourceNode(Node):
         super().__init__("camera_source", **kwargs)
         self._specs = P.declare(self, SPECS)
         p = P.values(self, self._specs)
-        given = P.check_choices(self._specs, [self.get_parameter(name) for name in self._specs])
-        if not given.successful:  # rclpy checks ranges of start-up values, not choices: source:=foo ends here
-            raise SourceError(given.reason)
         self._source = self._open_source(p)  # raises SourceError: a clear error at start-up, not a crash loop
         self._image_pub = self.create_publisher(Image, "image_raw", image_qos(p["reliability"]))
         self._target_pub = self.create_publisher(Float32, "agra/trace_target_fps", latched_qos())
@@ -99,7 +109,7 @@ class CameraSourceNode(Node):
 
     # ------------------------------------------------------------------ set-up
     def _open_source(self, p: dict):
-        trace = Trace.load(p["trace"]) if p["trace"] and p["source"] != "folder" else None
+        trace = load_trace(p["trace"]) if p["trace"] and p["source"] != "folder" else None
         scene = SceneParams(width=int(p["width"]), height=int(p["height"]))
         return open_source(p["source"], int(p["seed"]), p["path"], scene, trace)
 
@@ -107,7 +117,7 @@ class CameraSourceNode(Node):
         for prm in params:
             if prm.name == "trace" and prm.value:
                 try:
-                    trace = Trace.load(prm.value)
+                    trace = load_trace(prm.value)
                     if isinstance(self._source, ClipSource):  # the clips the new trace names must open
                         ClipSource(self._source.playlist if not self._source.follow_trace else (), trace).close()
                 except (OSError, ValueError) as exc:

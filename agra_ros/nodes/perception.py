@@ -28,6 +28,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray
 
 from agra_ros.detection import registry
+from agra_ros.detection.annotate import annotate
 from agra_ros.detection.model import WeightsError
 from agra_ros.detection.runtime import (
     FEEDBACK_FIELDS,
@@ -42,8 +43,8 @@ from agra_ros.detection.runtime import (
     parse_safe_configuration,
 )
 from agra_ros.granularity.levels import GranularityConfig, GranularityError
+from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.ros import params as P
-from agra_ros.detection.annotate import annotate
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg
@@ -287,9 +288,10 @@ class PerceptionNode(Node):
             )
 
     def _on_target_fps(self, msg: Float32) -> None:
-        value = float(msg.data)
-        if not (math.isfinite(value) and value > 0):
-            self._bad_input("target_fps", f"agra/target_fps must be a positive number, got {value}")
+        try:  # the bounds of the policy's target_fps parameter: a target outside them would stall or crash pacing
+            value = parse_target_fps(msg.data)
+        except InputRejected as exc:
+            self._bad_input("target_fps", f"agra/target_fps ignored: {exc}")
             return
         if value != self._target_fps:
             self._target_fps = value

@@ -33,7 +33,9 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray, UInt32
 
+from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
+from agra_ros.limits import TARGET_FPS_RANGE
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, quarantine, save_checkpoint
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, parse_device_status
@@ -47,7 +49,7 @@ from agra_ros.ros.image import ENCODINGS, ImageConversionError, msg_to_rgb
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
-TARGET_RANGE = (0.5, 240.0)
+TARGET_RANGE = TARGET_FPS_RANGE
 
 SPECS = [
     P.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
@@ -520,7 +522,7 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    spin_node("policy", PolicyNode, (), args)
+    spin_node("policy", PolicyNode, (ProfileError,), args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agra_ros.feedback import FEEDBACK_FIELDS
+from agra_ros.limits import TARGET_FPS_MAX, TARGET_FPS_MIN
 
 FEEDBACK_LABEL = ",".join(FEEDBACK_FIELDS)
 
@@ -86,8 +87,9 @@ def parse_feedback(values: Sequence[float], label: str | None = None) -> Feedbac
     )
 
 
-def parse_target_fps(value: float, lo: float, hi: float) -> float:
-    """A target FPS from agra/target_fps, inside the same range the ``target_fps`` parameter accepts."""
+def parse_target_fps(value: float, lo: float = TARGET_FPS_MIN, hi: float = TARGET_FPS_MAX) -> float:
+    """A target FPS from a topic, inside the range the ``target_fps`` parameter accepts
+    (:data:`agra_ros.limits.TARGET_FPS_RANGE`)."""
     return _bounded("target_fps", "target FPS", float(value), lo, hi)
 
 

@@ -1,7 +1,10 @@
 """Declaring parameters with descriptors (description, range, choices) and validating them in one place.
 
-rclpy enforces FloatingPointRange/IntegerRange itself on every set; string choices and cross-field rules are
-checked here in the on-set callback, which returns the reason so ``ros2 param set`` shows it.
+One check, :func:`problem`, decides whether a value fits its spec (type, NaN, range, choices). It runs on the
+start-up values (``--ros-args -p``, a params file) before each parameter is declared, where a bad value raises
+:class:`ParameterError` (``spin_node`` turns that into one fatal line and exit code 2, never a traceback), and in
+the on-set callback at runtime, where it returns the reason so ``ros2 param set`` shows it. Node-specific and
+cross-field rules follow it in the on-set callback. rclpy also enforces FloatingPointRange/IntegerRange itself.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+
+
+class ParameterError(ValueError):
+    """A start-up parameter value that does not fit its spec; the message names the parameter and the rule."""
 
 
 @dataclass(frozen=True)
@@ -48,31 +56,67 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
+def _type_problem(spec: ParamSpec, value: Any) -> str | None:
+    if spec.dynamic_typing or isinstance(spec.default, list):
+        return None
+    want = type(spec.default)
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return None  # an integer for a float parameter is the same number (declare converts it)
+    if type(value) is not want:
+        names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+        return f"{spec.name}={value!r} is not {names.get(want, want.__name__)}"
+    return None
+
+
+def problem(spec: ParamSpec, value: Any) -> str | None:
+    """Why ``value`` does not fit ``spec`` (type, NaN, range, choices), or None when it does.
+
+    The one check of start-up values (:func:`declare`) and runtime changes (:func:`on_set`)."""
+    why = _type_problem(spec, value)
+    if why:
+        return why
+    if isinstance(value, float) and value != value:  # NaN
+        return f"{spec.name} must be a number, got NaN"
+    if spec.range is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        lo, hi, _ = spec.range
+        if not lo <= value <= hi:
+            return f"{spec.name}={value} is outside [{lo}, {hi}]"
+    if spec.choices and value not in spec.choices:
+        return f"{spec.name}={value!r} is not one of {', '.join(spec.choices)}"
+    return None
+
+
 def declare(node: Node, specs: Iterable[ParamSpec]) -> dict[str, ParamSpec]:
-    """Declare every spec on ``node`` and return them by name (for :func:`check_choices`)."""
+    """Declare every spec on ``node`` and return them by name (for :func:`on_set`).
+
+    Start-up values are checked with :func:`problem` first; a bad one raises :class:`ParameterError`."""
+    overrides: dict[str, Parameter] = getattr(node, "_parameter_overrides", {})
     out = {}
     for s in specs:
-        node.declare_parameter(s.name, s.default, _descriptor(s))
+        given = overrides.get(s.name)
+        if given is not None and given.type_ != Parameter.Type.NOT_SET:
+            value = given.value
+            if isinstance(s.default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                overrides[s.name] = Parameter(s.name, Parameter.Type.DOUBLE, value)
+            why = problem(s, value)
+            if why:
+                raise ParameterError(why)
+        try:
+            node.declare_parameter(s.name, s.default, _descriptor(s))
+        except ParameterException as exc:  # a rule rclpy knows and the check above missed: its own words
+            raise ParameterError(f"{s.name}: {exc}") from None
         out[s.name] = s
     return out
 
 
-def check_choices(specs: dict[str, ParamSpec], params: list[Parameter]) -> SetParametersResult:
-    """Reject values outside a spec's choices, and NaN/inf floats, with a reason naming the parameter."""
+def check(specs: dict[str, ParamSpec], params: list[Parameter]) -> SetParametersResult:
+    """Refuse a change with the first :func:`problem` of its values, with the reason naming the parameter."""
     for p in params:
         spec = specs.get(p.name)
-        if spec is None:
-            continue
-        if spec.choices and p.value not in spec.choices:
-            return SetParametersResult(
-                successful=False, reason=f"{p.name}={p.value!r} is not one of {', '.join(spec.choices)}"
-            )
-        if isinstance(p.value, float) and p.value != p.value:  # NaN
-            return SetParametersResult(successful=False, reason=f"{p.name} must be a number, got NaN")
-        if spec.range is not None and isinstance(p.value, (int, float)) and not isinstance(p.value, bool):
-            lo, hi, _ = spec.range
-            if not lo <= p.value <= hi:
-                return SetParametersResult(successful=False, reason=f"{p.name}={p.value} outside [{lo}, {hi}]")
+        why = problem(spec, p.value) if spec is not None else None
+        if why:
+            return SetParametersResult(successful=False, reason=why)
     return SetParametersResult(successful=True)
 
 
@@ -86,10 +130,10 @@ def on_set(
     specs: dict[str, ParamSpec],
     extra: Callable[[list[Parameter]], SetParametersResult] | None = None,
 ) -> None:
-    """Install the validation callback: choices/ranges first, then the node's own cross-field checks."""
+    """Install the validation callback: :func:`check` first, then the node's own cross-field checks."""
 
     def _cb(params: list[Parameter]) -> SetParametersResult:
-        res = check_choices(specs, params)
+        res = check(specs, params)
         if res.successful and extra is not None:
             res = extra(params)
         return res

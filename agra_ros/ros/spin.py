@@ -27,6 +27,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from agra_ros.ros.params import ParameterError
+
 STARTUP_EXIT_CODE = 2
 """Exit code of a node that cannot start with its settings (bad path, profile, weights, device)."""
 
@@ -68,7 +70,8 @@ def spin_node(
     """Create the node with ``factory`` and spin it until Ctrl-C or external shutdown.
 
     ``startup_errors`` raised while the node is created or spun are logged once as fatal and end the process
-    with :data:`STARTUP_EXIT_CODE`, not a traceback. ``node.destroy_node()`` always runs, so a node that has
+    with :data:`STARTUP_EXIT_CODE`, not a traceback; so does a :class:`ParameterError` (a start-up parameter
+    outside its spec) from any node. ``node.destroy_node()`` always runs, so a node that has
     something to finish (a checkpoint, a worker) does it in its ``destroy_node``. SIGINT and SIGTERM stop the
     spin (see :func:`stop_on_signals`) and stay ignored after it returns: the process is about to exit.
     """
@@ -83,7 +86,7 @@ def spin_node(
             executor.add_node(node)
             while not stop.is_set() and rclpy.ok():
                 executor.spin_once(timeout_sec=POLL_S)
-        except startup_errors as exc:
+        except (ParameterError, *startup_errors) as exc:
             rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
             code = STARTUP_EXIT_CODE
         except (KeyboardInterrupt, ExternalShutdownException):

@@ -1,0 +1,20 @@
+"""Bounds of the values that cross process boundaries, defined once.
+
+Every place that reads one of these values (a parameter at start-up or at runtime, a topic, a trace file) checks it
+against the numbers here, so a value one node accepts is never one another node chokes on.
+"""
+
+from __future__ import annotations
+
+TARGET_FPS_MIN = 0.5
+TARGET_FPS_MAX = 240.0
+TARGET_FPS_RANGE = (TARGET_FPS_MIN, TARGET_FPS_MAX)
+"""Target frame rate in FPS, inclusive: the policy's ``target_fps`` parameter, ``agra/target_fps`` wherever it is
+read (policy, perception) and the target of a trace phase that camera_source announces. Below 0.5 FPS a robot is not
+detecting any more; above 240 no camera pipeline in scope delivers."""
+
+MAX_IMAGE_SIDE = 8192
+"""Largest image side in pixels that perception and the policy convert; a larger frame is counted and skipped."""
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+"""Largest pixel data (step * height) of one frame: 64 MiB, e.g. 8192x8192 mono8 or 4096x4096 rgba8 (a 4K rgb8
+frame is 24 MiB). A larger frame is counted and skipped before it is converted."""
