@@ -104,3 +104,37 @@ def wait_for(cond: Callable[[], bool], timeout: float, period: float = 0.05) -> 
             return True
         time.sleep(period)
     return cond()
+
+
+@contextmanager
+def read_only_dir(path: Path):
+    """Make ``path`` a folder in which no entry can be created, renamed or removed, even by root (tests run as root
+    in some containers, where chmod does not stop anything): ``chattr +i`` as root, ``chmod 555`` otherwise.
+    Skips the test where neither works."""
+    import pytest
+
+    path = Path(path)
+    if os.geteuid() == 0:
+        res = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot make {path} read-only as root: {res.stderr.strip()}")
+        undo = ["chattr", "-i", str(path)]
+    else:
+        mode = path.stat().st_mode
+        path.chmod(0o555)
+        undo = None
+    try:
+        probe_file = path / ".write-probe"
+        try:
+            probe_file.touch()
+        except OSError:
+            pass
+        else:
+            probe_file.unlink()
+            pytest.skip(f"{path} is still writable")
+        yield path
+    finally:
+        if undo:
+            subprocess.run(undo, check=False)
+        else:
+            path.chmod(mode)

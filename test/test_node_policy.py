@@ -14,7 +14,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
-from ros_harness import node_process, probe, read_log, wait_for
+from ros_harness import node_process, probe, read_log, read_only_dir, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray, Header, MultiArrayDimension, String, UInt8MultiArray
 
@@ -228,20 +228,80 @@ def _spec_of(path):
     return CheckpointSpec(data["algorithm"], int(data["obs_dim"]), tuple(data["action_nvec"]))
 
 
-def test_corrupt_checkpoint_is_moved_aside_reported_and_the_node_starts_from_the_shipped_policy(tmp_path):
+def _wrong_typed_checkpoint(path) -> None:
+    """A checkpoint with the right header whose lagrange field is a list (issue 11: an AttributeError crash loop)."""
+    from agra_ros.online.agent import AgentSettings, OnlineAgent
+    from agra_ros.online.checkpoint import CheckpointSpec, save_checkpoint
+
+    agent = OnlineAgent(AgentSettings(algorithm="agra"))
+    payload = {**agent.checkpoint_payload(), "lagrange": [1.0, 2.0]}
+    save_checkpoint(path, payload, CheckpointSpec("agra", agent.layout.dim, agent.nvec))
+
+
+@pytest.mark.parametrize("damage", ["not_torch", "wrong_typed_field"])
+def test_corrupt_checkpoint_is_moved_aside_reported_and_the_node_starts_from_the_shipped_policy(tmp_path, damage):
     ckpt = tmp_path / "ckpt" / "policy_agra.pt"
     ckpt.parent.mkdir(parents=True)
-    ckpt.write_bytes(b"PK\x03\x04 this is not a torch checkpoint")
+    if damage == "not_torch":
+        ckpt.write_bytes(b"PK\x03\x04 this is not a torch checkpoint")
+    else:
+        _wrong_typed_checkpoint(ckpt)
+    damaged = ckpt.read_bytes()
     with node_process("policy", _params(tmp_path, learning=False), tmp_path) as proc, probe("policy_corrupt") as pr:
         watch = PolicyWatch(pr.node)
         FakeGraph(pr.node)
         assert wait_for(lambda: watch.get("checkpoint_status") == "quarantined", 60), read_log(proc)
         assert wait_for(lambda: watch.commands_since(0) >= 3, 20), "no commands after a corrupt checkpoint"
     moved = list(ckpt.parent.glob("policy_agra.pt.corrupt-*"))
-    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"PK\x03\x04 this is not")
+    assert len(moved) == 1 and moved[0].read_bytes() == damaged
     log = read_log(proc)
     assert "unusable checkpoint" in log and "moved aside" in log and str(moved[0]) in log, log
+    if damage == "wrong_typed_field":
+        assert "a field does not restore" in log, log
+    assert proc.returncode == 0 and "Traceback" not in log, log
     assert ckpt.is_file()  # the final checkpoint of this run, written on shutdown
+
+
+def test_read_only_checkpoint_folder_runs_from_the_shipped_policy_and_says_learning_is_not_kept(tmp_path):
+    """Issue 11: a read-only folder crashed the node on every start (PermissionError moving a corrupt file aside or
+    removing a stale temporary), and failed saves still ended in "final checkpoint written" with OK diagnostics."""
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    ckpt = folder / "policy_agra.pt"
+    ckpt.write_bytes(b"PK\x03\x04 this is not a torch checkpoint")
+    dead = psutil.Popen(["true"])
+    dead.wait()
+    stale = folder / f".policy_agra.pt.tmp-{dead.pid}"
+    stale.write_bytes(b"partial")
+    with read_only_dir(folder):
+        params = _params(tmp_path, learning=True, rollout_steps=8, checkpoint_period_s=0.5)
+        with node_process("policy", params, tmp_path) as proc, probe("policy_readonly") as pr:
+            watch = PolicyWatch(pr.node)
+            FakeGraph(pr.node)
+            summaries: list[tuple[bytes, str]] = []
+            pr.node.create_subscription(
+                DiagnosticArray,
+                "/diagnostics",
+                lambda m: summaries.extend((st.level, st.message) for st in m.status if st.name == DIAG_NAME),
+                50,
+            )
+            assert wait_for(lambda: watch.get("checkpoint_status") == "unusable", 60), read_log(proc)
+            assert wait_for(lambda: watch.num("checkpoint_failures") >= 2, 30), watch.status
+            assert watch.get("checkpoint_last_error") and watch.num("checkpoint_saves") == 0
+            assert wait_for(
+                lambda: any(lv == DiagnosticStatus.WARN and "learning is not kept" in m for lv, m in summaries), 15
+            ), summaries[-3:]
+            t = time.monotonic()
+            assert wait_for(lambda: watch.commands_since(t) >= 5, 20), "node stopped deciding"
+            assert proc.poll() is None, read_log(proc)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        assert ckpt.read_bytes().startswith(b"PK\x03\x04 this is not") and stale.exists()
+    log = read_log(proc)
+    assert "could not be moved aside" in log and f"cannot remove the stale temporary {stale}" in log, log
+    assert "final checkpoint NOT written" in log and "final checkpoint written" not in log, log
+    assert log.count("not written (") <= 2, log  # periodic failures are counted, logged at most once a minute
+    assert "Traceback" not in log, log
 
 
 # ----------------------------------------------------------------------------------------- closed loop

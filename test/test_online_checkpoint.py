@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ros_harness import read_only_dir
 
 from agra_ros.online.checkpoint import (
     CheckpointSpec,
@@ -20,6 +21,7 @@ from agra_ros.online.checkpoint import (
     load_or_quarantine,
     remove_stale_temporaries,
     save_checkpoint,
+    set_aside,
     temporary_path,
 )
 
@@ -150,3 +152,33 @@ def test_sigkill_during_writes_always_leaves_a_loadable_checkpoint(tmp_path):
         remove_stale_temporaries(target)
         assert not tmp.exists()
     assert killed_mid_write >= 1, "no kill landed during a write; the test did not test anything"
+
+
+def test_read_only_folder_never_raises_it_warns_and_leaves_files_in_place(tmp_path):
+    """Issue 11: in a read-only folder, moving a corrupt file aside or removing a stale temporary raised
+    PermissionError on every start. Now both are warnings and the caller starts from the shipped policy."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    p = folder / "policy.pt"
+    p.write_bytes(b"not a checkpoint at all" * 10)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = p.with_name(f".{p.name}.tmp-{dead.pid}")
+    stale.write_bytes(b"partial")
+    with read_only_dir(folder):
+        out = load_or_quarantine(p, SPEC)
+        assert out.status == "unusable" and out.payload is None and out.moved_to is None
+        assert "could not be moved aside" in out.message and "shipped policy" in out.message
+        assert any(str(stale) in w for w in out.warnings), out.warnings
+        assert p.exists() and stale.exists()
+        with pytest.raises(OSError):
+            save_checkpoint(p, _payload(), SPEC)  # a failed save raises for the caller to count and report
+        assert not temporary_path(p).exists()
+    assert p.read_bytes().startswith(b"not a checkpoint")  # untouched
+
+
+def test_set_aside_moves_a_checkpoint_whose_fields_do_not_restore(tmp_path):
+    p = save_checkpoint(tmp_path / "policy.pt", _payload(), SPEC)
+    out = set_aside(p, "lagrange is a list")
+    assert out.status == "quarantined" and "lagrange is a list" in out.message and out.moved_to.exists()
+    assert not p.exists()

@@ -37,7 +37,7 @@ from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
 from agra_ros.limits import TARGET_FPS_RANGE
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
-from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, quarantine, save_checkpoint
+from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, save_checkpoint, set_aside
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, parse_device_status
 from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_feedback, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
@@ -50,6 +50,8 @@ from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
 TARGET_RANGE = TARGET_FPS_RANGE
+CHECKPOINT_ERROR_LOG_PERIOD_S = 60.0
+"""A checkpoint that keeps failing (read-only folder, full disk) is logged at most this often; all are counted."""
 
 SPECS = [
     P.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
@@ -165,6 +167,10 @@ class PolicyNode(Node):
         self._ckpt_path: Path | None = None
         self._ckpt_status = "disabled"
         self._ckpt_saves = 0
+        self._ckpt_failures = 0
+        self._ckpt_error = ""
+        """Why the last save failed; empty after a successful one."""
+        self._ckpt_error_logged = -math.inf
         self._ckpt_last_ms = math.nan
         self._spec = CheckpointSpec(p["algorithm"], self.agent.layout.dim, self.agent.nvec)
         if p["checkpoint_dir"] and self.agent.learns:
@@ -417,38 +423,44 @@ class PolicyNode(Node):
         assert self._ckpt_path is not None
         log = self.get_logger()
         out = load_or_quarantine(self._ckpt_path, self._spec)
+        if out.status == "loaded":
+            assert out.payload is not None
+            try:
+                self.agent.restore(out.payload)
+            except CheckpointError as exc:  # the header fits, a field does not: as corrupt as a broken file
+                self.agent = OnlineAgent(self.agent.s, self.agent.ref)
+                out = set_aside(self._ckpt_path, f"{self._ckpt_path}: {exc}", out.warnings)
+        for warning in out.warnings:
+            log.warning(warning)
         self._ckpt_status = out.status
-        if out.status == "quarantined":
+        if out.status in ("quarantined", "unusable"):
             log.error(out.message)
-            return
-        if out.status == "missing":
+        elif out.status == "missing":
             log.info(out.message)
-            return
-        assert out.payload is not None
-        try:
-            self.agent.restore(out.payload)
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            moved = quarantine(self._ckpt_path)
-            self._ckpt_status = "quarantined"
-            log.error(
-                f"unusable checkpoint {self._ckpt_path} ({exc}); moved aside to {moved}, "
-                "starting from the shipped policy"
-            )
-            self.agent = OnlineAgent(self.agent.s, self.agent.ref)
-            return
-        log.info(f"{out.message} ({self.agent.updates} learner updates)")
+        else:
+            log.info(f"{out.message} ({self.agent.updates} learner updates)")
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self) -> bool:
+        """Write the checkpoint; False (counted, logged, in diagnostics) when it could not be written."""
         if self._ckpt_path is None:
-            return
+            return False
         t0 = time.perf_counter()
         try:
             save_checkpoint(self._ckpt_path, self.agent.checkpoint_payload(), self._spec)
         except (OSError, RuntimeError, CheckpointError) as exc:
-            self.get_logger().error(f"checkpoint {self._ckpt_path} not written: {exc}")
-            return
+            self._ckpt_failures += 1
+            self._ckpt_error = f"{type(exc).__name__}: {exc}"
+            now = time.monotonic()
+            if now - self._ckpt_error_logged >= CHECKPOINT_ERROR_LOG_PERIOD_S:  # periodic saves: not every period
+                self._ckpt_error_logged = now
+                self.get_logger().error(
+                    f"checkpoint {self._ckpt_path} not written ({self._ckpt_failures} failed so far): {exc}"
+                )
+            return False
         self._ckpt_saves += 1
+        self._ckpt_error = ""
         self._ckpt_last_ms = (time.perf_counter() - t0) * 1e3
+        return True
 
     def _periodic_checkpoint(self) -> None:
         if self.agent.learning:
@@ -493,6 +505,8 @@ class PolicyNode(Node):
         status.add("checkpoint_status", self._ckpt_status)
         status.add("checkpoint_saves", self._ckpt_saves)
         status.add("checkpoint_write_ms", self._ckpt_last_ms)
+        status.add("checkpoint_failures", self._ckpt_failures)
+        status.add("checkpoint_last_error", self._ckpt_error)
         status.add("device_state_seen", self._device_seen)
         if not a.ready:
             status.summary(WARN, "waiting for image_raw")
@@ -500,6 +514,10 @@ class PolicyNode(Node):
             status.summary(WARN, f"safety override: {a.guard.reason}")
         if self._catalogue_ok is False:
             status.summary(ERROR, self._catalogue_error)
+        if self._ckpt_error:
+            status.summary(WARN, f"checkpoint not written, learning is not kept: {self._ckpt_error}")
+        elif self._ckpt_status == "unusable":
+            status.summary(WARN, "unusable checkpoint left in place (could not be moved aside)")
         if self.learner is not None and self.learner.status == "restarting":
             status.summary(WARN, f"learner restarting after a crash ({self.learner.restarts} restarts)")
         status.summary(OK, "deciding")
@@ -515,10 +533,15 @@ class PolicyNode(Node):
             self.learner.stop()
             if self.learner.new_state or self.learner.latest.updates > self.agent.updates:
                 self.agent.apply_learner_state(self.learner.latest)
-        if self.agent.learns:
-            self.save_checkpoint()
-            if self._ckpt_path is not None:
+        if self.agent.learns and self._ckpt_path is not None:
+            if self.save_checkpoint():
                 self.get_logger().info(f"final checkpoint written to {self._ckpt_path}")
+            else:
+                self.get_logger().error(
+                    f"final checkpoint NOT written to {self._ckpt_path} ({self._ckpt_error}): what was learned since "
+                    + ("the last checkpoint" if self._ckpt_saves else "start-up")
+                    + " is lost"
+                )
 
 
 def main(args: list[str] | None = None) -> None:

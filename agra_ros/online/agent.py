@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
+from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import (
     ExperienceBatch,
@@ -365,7 +366,16 @@ class OnlineAgent:
         return payload
 
     def restore(self, payload: dict[str, Any]) -> None:
-        """Resume from a checkpoint payload (already validated against this agent's spec)."""
+        """Resume from a checkpoint payload (already validated against this agent's spec).
+
+        Raises :class:`CorruptCheckpointError` when a field does not restore (wrong type or shape under a header
+        that fits); the agent may then be half restored, so the caller starts a fresh one."""
+        try:
+            self._restore(payload)
+        except Exception as exc:  # noqa: BLE001 - the payload is data from disk: whatever it breaks, it is unusable
+            raise CorruptCheckpointError(f"a field does not restore ({type(exc).__name__}: {exc})") from None
+
+    def _restore(self, payload: dict[str, Any]) -> None:
         if self.gpn is not None:
             self.gpn.load_state_dict(payload["policy"])
             ewc = payload.get("ewc")

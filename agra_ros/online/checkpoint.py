@@ -8,7 +8,10 @@ cut. A kill before the rename leaves the previous checkpoint whole; a kill after
 Loading uses ``torch.load(..., weights_only=True)`` only: a checkpoint is data, never code. A file that does not
 load, is of another format, or does not fit the running policy (algorithm, observation size, action heads) raises a
 :class:`CheckpointError` subclass naming the reason; :func:`load_or_quarantine` then moves it aside to
-``<name>.corrupt-<timestamp>`` so a person can inspect it, and the caller starts from the shipped policy.
+``<name>.corrupt-<timestamp>`` so a person can inspect it, and the caller starts from the shipped policy. A payload
+that passes these checks but does not restore (a field of the wrong type) is set aside the same way
+(:func:`set_aside`). In a folder the node may not write (read-only, full), moving a file aside or removing a stale
+temporary fails with a warning, never an exception: the node runs from the shipped policy either way.
 """
 
 from __future__ import annotations
@@ -156,17 +159,28 @@ def quarantine(path: str | Path, now: float | None = None) -> Path:
     return target
 
 
-def remove_stale_temporaries(path: str | Path) -> list[Path]:
-    """Delete temporaries of ``path`` left by writers that were killed (their pid no longer runs)."""
+def remove_stale_temporaries(path: str | Path, warnings: list[str] | None = None) -> list[Path]:
+    """Delete temporaries of ``path`` left by writers that were killed (their pid no longer runs).
+
+    A temporary that cannot be deleted (read-only folder) stays, with a line appended to ``warnings``."""
     p = Path(path)
-    removed = []
-    if not p.parent.is_dir():
-        return removed
-    for tmp in p.parent.glob(f".{p.name}{_TMP_MARK}*"):
+    removed: list[Path] = []
+    try:
+        candidates = list(p.parent.glob(f".{p.name}{_TMP_MARK}*")) if p.parent.is_dir() else []
+    except OSError as exc:
+        candidates = []
+        if warnings is not None:
+            warnings.append(f"cannot list {p.parent} for stale temporaries: {exc}")
+    for tmp in candidates:
         pid_text = tmp.name.rsplit(_TMP_MARK, 1)[-1]
         alive = pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text))
         if not alive:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError as exc:
+                if warnings is not None:
+                    warnings.append(f"cannot remove the stale temporary {tmp}: {exc}")
+                continue
             removed.append(tmp)
     return removed
 
@@ -186,28 +200,50 @@ class LoadOutcome:
     """What :func:`load_or_quarantine` found."""
 
     status: str
-    """``loaded``, ``missing`` or ``quarantined``."""
+    """``loaded``, ``missing``, ``quarantined`` (unusable, moved aside) or ``unusable`` (could not be moved)."""
     message: str
     payload: dict[str, Any] | None = None
     moved_to: Path | None = None
+    warnings: tuple[str, ...] = ()
+    """Problems that did not stop the load (a stale temporary that could not be removed)."""
+
+
+def set_aside(path: str | Path, reason: str, warnings: tuple[str, ...] = ()) -> LoadOutcome:
+    """Move an unusable checkpoint aside (:func:`quarantine`); where that fails, leave it and say so.
+
+    Never raises: either way the caller starts from the shipped policy."""
+    p = Path(path)
+    try:
+        moved = quarantine(p)
+    except OSError as exc:
+        return LoadOutcome(
+            "unusable",
+            f"unusable checkpoint ({reason}); it could not be moved aside ({exc}) and stays in place, "
+            "starting from the shipped policy",
+            warnings=warnings,
+        )
+    return LoadOutcome(
+        "quarantined",
+        f"unusable checkpoint ({reason}); moved aside to {moved}, starting from the shipped policy",
+        moved_to=moved,
+        warnings=warnings,
+    )
 
 
 def load_or_quarantine(path: str | Path, spec: CheckpointSpec) -> LoadOutcome:
-    """Load the checkpoint if it is usable; move an unusable one aside and say so; report a missing one."""
+    """Load the checkpoint if it is usable; set an unusable one aside and say so; report a missing one."""
     p = Path(path)
-    remove_stale_temporaries(p)
+    warnings: list[str] = []
+    remove_stale_temporaries(p, warnings)
     try:
         payload = load_checkpoint(p, spec)
     except FileNotFoundError:
-        return LoadOutcome("missing", f"no checkpoint at {p}: starting from the shipped policy")
-    except CheckpointError as exc:
-        moved = quarantine(p)
         return LoadOutcome(
-            "quarantined",
-            f"unusable checkpoint ({exc}); moved aside to {moved}, starting from the shipped policy",
-            moved_to=moved,
+            "missing", f"no checkpoint at {p}: starting from the shipped policy", warnings=tuple(warnings)
         )
-    return LoadOutcome("loaded", f"resumed from checkpoint {p}", payload=payload)
+    except CheckpointError as exc:
+        return set_aside(p, str(exc), tuple(warnings))
+    return LoadOutcome("loaded", f"resumed from checkpoint {p}", payload=payload, warnings=tuple(warnings))
 
 
 def to_safe_tree(state: Mapping[str, Any]) -> dict[str, Any]:
