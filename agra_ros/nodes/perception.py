@@ -22,6 +22,7 @@ from collections import deque
 
 import torch
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -43,6 +44,7 @@ from agra_ros.detection.runtime import (
     parse_safe_configuration,
 )
 from agra_ros.granularity.levels import GranularityConfig, GranularityError
+from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
 from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.ros import params as P
 from agra_ros.ros.detections import DetectionPublisher
@@ -109,6 +111,9 @@ SPECS = [
         read_only=True,
     ),
 ]
+
+LOST_LOG_PERIOD_S = 5.0
+"""Frames lost in transport are logged at most this often (all are counted in diagnostics)."""
 
 
 class StartupError(RuntimeError):
@@ -183,6 +188,11 @@ class PerceptionNode(Node):
         self._pending: Image | None = None
         self._received = 0
         self._dropped = 0
+        self._lost = 0
+        """Frames DDS reported lost before they reached the node (message-lost event)."""
+        self._lost_logged = -math.inf
+        self._lost_reported = (0, 0)
+        """(lost, received) at the last diagnostics report."""
         self._processed_since_annotation = 0
         self._last: FrameResult | None = None
         self._last_config_pub = 0.0
@@ -203,7 +213,7 @@ class PerceptionNode(Node):
         self._pub_catalogue = self.create_publisher(String, "agra/granularity_catalogue", latched_qos())
         self._publish_catalogue()
 
-        self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["reliability"], depth=1))
+        self._subscribe_images(p["reliability"])
         self.create_subscription(UInt8MultiArray, "agra/granularity", self._on_granularity, command_qos(10))
         # the policy publishes its target latched (transient local): a perception started later gets it at once
         self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, latched_qos())
@@ -266,6 +276,27 @@ class PerceptionNode(Node):
             self.get_logger().info(f"{name} set to {value!r}")
 
     # ------------------------------------------------------------------ inputs
+    def _subscribe_images(self, reliability: str) -> None:
+        """image_raw, depth 1, counting frames DDS reports lost: a frame too large for best-effort transport
+        (tens of MB: its fragments do not all arrive) never reaches the callback, and this is where it shows."""
+        qos = image_qos(reliability, depth=1)
+        try:
+            events = SubscriptionEventCallbacks(message_lost=self._on_frames_lost)
+            self.create_subscription(Image, "image_raw", self._on_image, qos, event_callbacks=events)
+        except UnsupportedEventTypeError:  # an RMW without the event: frames lost in transport stay uncounted
+            self.create_subscription(Image, "image_raw", self._on_image, qos)
+
+    def _on_frames_lost(self, info: QoSMessageLostInfo) -> None:
+        self._lost += int(info.total_count_change)
+        now = time.monotonic()
+        if now - self._lost_logged >= LOST_LOG_PERIOD_S:
+            self._lost_logged = now
+            self.get_logger().warning(
+                f"{self._lost} image_raw frame(s) lost in transport so far (frames too large for "
+                f"{self.get_parameter('reliability').value} QoS? reliability:=reliable delivers them; perception "
+                f"processes frames up to {MAX_IMAGE_SIDE} px per side and {MAX_IMAGE_BYTES // 2**20} MiB)"
+            )
+
     def _bad_input(self, kind: str, message: str) -> None:
         n = self.bad.record(kind, time.monotonic())
         if n is not None:
@@ -400,6 +431,9 @@ class PerceptionNode(Node):
         status.add("frames_received", self._received)
         status.add("frames_processed", rt.stats.frames)
         status.add("frames_dropped", self._dropped)
+        status.add("frames_lost", self._lost)
+        status.add("max_frame_side_px", MAX_IMAGE_SIDE)
+        status.add("max_frame_mib", MAX_IMAGE_BYTES // 2**20)
         status.add("fps", fps)
         status.add("target_fps", self._target_fps if self._target_fps is not None else math.nan)
         status.add("pacing_hz", self.pacer.rate_hz if self.pacer.rate_hz is not None else 0.0)
@@ -431,6 +465,10 @@ class PerceptionNode(Node):
         status.add("threads", torch.get_num_threads())
         if rt.in_fallback:
             status.summary(WARN, f"no granularity command: safe configuration {rt.safe_config.short()}")
+        lost0, received0 = self._lost_reported
+        self._lost_reported = (self._lost, self._received)
+        if self._lost - lost0 > self._received - received0:
+            status.summary(WARN, f"most image_raw frames lost in transport ({self._lost} so far): too large?")
         if self._received == 0:
             status.summary(WARN, "no frames received on image_raw")
         if rt.stats.remote_run_locally:

@@ -11,6 +11,8 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
+
 # encoding -> (channels, dtype, conversion to RGB)
 ENCODINGS: dict[str, tuple[int, np.dtype]] = {
     "rgb8": (3, np.dtype(np.uint8)),
@@ -19,7 +21,6 @@ ENCODINGS: dict[str, tuple[int, np.dtype]] = {
     "bgra8": (4, np.dtype(np.uint8)),
     "mono8": (1, np.dtype(np.uint8)),
 }
-MAX_SIDE = 8192
 
 
 class ImageConversionError(ValueError):
@@ -47,7 +48,8 @@ def rgb_to_msg(image: np.ndarray, header: Header | None = None, encoding: str = 
 def msg_to_rgb(msg: Image) -> np.ndarray:
     """Unpack an Image into an (H, W, 3) uint8 RGB array.
 
-    Raises :class:`ImageConversionError` for unknown encodings, zero or absurd sizes, a step shorter than a row,
+    Raises :class:`ImageConversionError` for unknown encodings, zero sizes, sizes beyond
+    :data:`agra_ros.limits.MAX_IMAGE_SIDE` / :data:`agra_ros.limits.MAX_IMAGE_BYTES`, a step shorter than a row,
     and data shorter than ``step * height`` (truncated). Rows padded beyond ``width * channels`` are handled.
     """
     enc = msg.encoding.lower()
@@ -57,11 +59,15 @@ def msg_to_rgb(msg: Image) -> np.ndarray:
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h <= 0 or w <= 0:
         raise ImageConversionError(f"zero-size image ({w}x{h})")
-    if h > MAX_SIDE or w > MAX_SIDE:
-        raise ImageConversionError(f"image {w}x{h} larger than {MAX_SIDE} px per side")
+    if h > MAX_IMAGE_SIDE or w > MAX_IMAGE_SIDE:
+        raise ImageConversionError(f"image {w}x{h} larger than {MAX_IMAGE_SIDE} px per side")
     row = w * channels * dtype.itemsize
     if step < row:
         raise ImageConversionError(f"step {step} shorter than one row ({w} px x {channels} ch = {row} bytes)")
+    if step * h > MAX_IMAGE_BYTES:
+        raise ImageConversionError(
+            f"image {w}x{h} {enc} of {step * h / 2**20:.0f} MiB larger than the {MAX_IMAGE_BYTES / 2**20:.0f} MiB limit"
+        )
     buf = np.frombuffer(msg.data, dtype=np.uint8)
     if buf.size < step * h:
         raise ImageConversionError(f"truncated image: {buf.size} bytes, expected step*height = {step * h}")
