@@ -105,6 +105,18 @@ def _rail_power(message: str, kv: Mapping[str, str]) -> tuple[float | None, floa
     return power, voltage
 
 
+JTOP_STATUS_NAMES = ("jetson_stats power", "jetson_stats temp")
+"""Whole names of the jtop statuses read here (older jetson_stats, and device_monitor's copies)."""
+JTOP_STATUS_PREFIXES = ("jetson_stats/power/", "jetson_stats/temp/")
+"""Name prefixes of the per-rail and per-sensor jtop statuses read here."""
+
+
+def is_jtop_status(name: str) -> bool:
+    """Whether :func:`read_jtop_statuses` reads a status of this name (all others it skips)."""
+    name = name.strip()
+    return name in JTOP_STATUS_NAMES or name.startswith(JTOP_STATUS_PREFIXES)
+
+
 def read_jtop_statuses(statuses: Sequence[Status]) -> JtopReading | None:
     """The device's total power, input voltage and hottest online temperature from a jtop node's statuses; None when
     none of them is there or readable."""
@@ -113,16 +125,16 @@ def read_jtop_statuses(statuses: Sequence[Status]) -> JtopReading | None:
     legacy_power: float | None = None
     for name, message, kv in statuses:
         name = name.strip()
-        if name.startswith("jetson_stats/power/"):
+        if name.startswith(JTOP_STATUS_PREFIXES[0]):
             rails[name.split("/", 2)[2]] = _rail_power(message, kv)
-        elif name.startswith("jetson_stats/temp/"):
+        elif name.startswith(JTOP_STATUS_PREFIXES[1]):
             t = _as(message.split(" more than ")[0], "C")
             if t is not None:
                 temps[name.split("/", 2)[2]] = t
-        elif name == "jetson_stats power":
+        elif name == JTOP_STATUS_NAMES[0]:
             m = re.search(r"curr\s*=\s*(\S+)", message)
             legacy_power = _as(m.group(1), "W", bare_scale=1e-3) if m else None
-        elif name == "jetson_stats temp":
+        elif name == JTOP_STATUS_NAMES[1]:
             for sensor, value in kv.items():
                 t = _as(value, "C", bare_scale=1.0)  # device_monitor's copy writes plain numbers in degrees C
                 if t is not None:

@@ -38,7 +38,7 @@ from agra_ros.granularity.levels import LEVELS
 from agra_ros.limits import TARGET_FPS_RANGE
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, save_checkpoint, set_aside
-from agra_ros.online.device_input import DeviceInputError, DeviceInputs, parse_device_status
+from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
 from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_feedback, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
@@ -331,7 +331,15 @@ class PolicyNode(Node):
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         # device_monitor's device status (other nodes' statuses may carry e.g. their own power_w), with a jtop
         # node's measured power and temperature preferred over modelled values
-        statuses = [(s.name, s.message, {v.key: v.value for v in s.values}) for s in msg.status]
+        # the name first: only the few statuses that carry D are parsed, so a neighbour that floods /diagnostics
+        # with thousands of keys costs a string comparison per status, not its keys
+        statuses = [
+            (s.name, s.message, {v.key: v.value for v in s.values})
+            for s in msg.status
+            if is_device_input_status(s.name)
+        ]
+        if not statuses:
+            return
         for kv in self._device_inputs.device_key_values(statuses, time.monotonic()):
             try:
                 reading = parse_device_status(kv)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agra_ros.device.jtop_reader import JtopInput, Status
+from agra_ros.device.jtop_reader import JtopInput, Status, is_jtop_status
 from agra_ros.device.keys import DEVICE_KEYS, DEVICE_STATUS_NAME, DeviceState
 
 
@@ -60,6 +60,13 @@ def parse_device_status(kv: Mapping[str, str]) -> DeviceReading | None:
     critical = getattr(state, "temp_critical_c", None)
     critical = float(critical) if critical is not None and math.isfinite(float(critical)) else None
     return DeviceReading(vec, temp, bool(getattr(state, "throttling", False)), critical)
+
+
+def is_device_input_status(name: str) -> bool:
+    """Whether a /diagnostics status of this name can carry device state D (device_monitor's, a jtop node's).
+
+    Checked on the name before any key is read, so heavy statuses of other nodes cost nothing."""
+    return name == DEVICE_STATUS_NAME or is_jtop_status(name)
 
 
 class DeviceInputs:
