@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 
+import numpy as np
 import pytest
-from ros_harness import node_process, read_log
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from ros_harness import node_process, probe, read_log, wait_for
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, Float32MultiArray, Header, MultiArrayDimension, String, UInt8MultiArray
+
+from agra_ros.online.inputs import FEEDBACK_LABEL
+from agra_ros.ros.image import rgb_to_msg
+from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 
 pytestmark = pytest.mark.ros
 
@@ -65,3 +75,116 @@ def test_cli_durations_must_be_positive(argv):
     out = subprocess.run([sys.executable, "-m", "agra_ros.cli", *argv], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "must be a positive number of seconds" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+# ----------------------------------------------------------------------------------------- fuzz
+FUZZ_SEED = 11
+FUZZ_MESSAGES = 400
+
+
+def _fuzz_messages(rng: random.Random) -> list[tuple[str, object]]:
+    """FUZZ_MESSAGES malformed (or borderline) messages of every type perception and the policy subscribe to."""
+
+    def number() -> float:
+        return rng.choice(
+            [float("nan"), float("inf"), -float("inf"), 0.0, -1.0, 1e-30, 1e30, 3.4e38, rng.uniform(-1e3, 1e3)]
+        )
+
+    def text() -> str:
+        return rng.choice(["", "{", "{}", '{"layers": 3}', '{"layers": [1, 2]}', "null", "\x00\xff", "x" * 5000])
+
+    def image() -> Image:
+        w, h = rng.choice([0, 1, 7, 64, 9000]), rng.choice([0, 1, 5, 48, 9000])
+        enc = rng.choice(["rgb8", "bgr8", "mono8", "rgba8", "32FC1", "", "RGB8", "weird"])
+        return Image(
+            width=w,
+            height=h,
+            encoding=enc,
+            step=rng.choice([0, 1, w, w * 3, 2**31]),
+            data=rng.randbytes(rng.randint(0, 4096)),
+        )
+
+    def feedback() -> Float32MultiArray:
+        msg = Float32MultiArray(data=[number() for _ in range(rng.choice([0, 1, 7, 8, 100]))])
+        if rng.random() < 0.5:
+            msg.layout.dim = [MultiArrayDimension(label=rng.choice([FEEDBACK_LABEL, "", "a,b"]), size=7, stride=7)]
+        return msg
+
+    def diagnostics() -> DiagnosticArray:
+        names = [
+            "device_monitor: device",
+            "jetson_stats/power/VDD_IN",
+            "jetson_stats/temp/CPU",
+            "jetson_stats temp",
+            "x",
+        ]
+        st = DiagnosticStatus(name=rng.choice(names), message=text()[:100])
+        st.values = [
+            KeyValue(
+                key=rng.choice(["temp_c", "power_w", "Power", "cpu_util", "k"]),
+                value=rng.choice(["nan", "-5", "1e99", "hot", "", "5.2W"]),
+            )
+            for _ in range(rng.randint(0, 20))
+        ]
+        return DiagnosticArray(status=[st])
+
+    makers = {
+        "image_raw": image,
+        "agra/granularity": lambda: UInt8MultiArray(data=rng.randbytes(rng.choice([0, 3, 11, 12, 50]))),
+        "agra/target_fps": lambda: Float32(data=number()),
+        "agra/trace_target_fps": lambda: Float32(data=number()),
+        "agra/feedback": feedback,
+        "/diagnostics": diagnostics,
+        "agra/granularity_catalogue": lambda: String(data=text()),
+    }
+    topics = sorted(makers)
+    return [(t, makers[t]()) for t in (rng.choice(topics) for _ in range(FUZZ_MESSAGES))]
+
+
+def test_seeded_fuzz_of_every_subscribed_type_leaves_perception_and_policy_up_and_producing(tmp_path):
+    """Bounded: one seed, FUZZ_MESSAGES messages on loopback (the test domain), then it stops by itself."""
+    rng = random.Random(FUZZ_SEED)
+    fuzz = _fuzz_messages(rng)
+    perception = {"detector": "synthetic", "threads": 1, "reliability": "reliable", "fallback_timeout_s": 1.0}
+    policy = {"checkpoint_dir": "", "learning": False, "decision_rate_hz": 10.0, "image_reliability": "reliable"}
+    with (
+        node_process("perception", perception, tmp_path) as per,
+        node_process("policy", policy, tmp_path) as pol,
+        probe("fuzz") as pr,
+    ):
+        feedback, commands = [], []
+        pr.node.create_subscription(
+            Float32MultiArray, "agra/feedback", lambda m: feedback.append(time.monotonic()), command_qos(50)
+        )
+        pr.node.create_subscription(
+            UInt8MultiArray, "agra/granularity", lambda m: commands.append(time.monotonic()), command_qos(50)
+        )
+        pubs = {
+            "image_raw": pr.node.create_publisher(Image, "image_raw", image_qos("reliable")),
+            "agra/granularity": pr.node.create_publisher(UInt8MultiArray, "agra/granularity", command_qos(10)),
+            "agra/target_fps": pr.node.create_publisher(Float32, "agra/target_fps", latched_qos()),
+            "agra/trace_target_fps": pr.node.create_publisher(Float32, "agra/trace_target_fps", latched_qos()),
+            "agra/feedback": pr.node.create_publisher(Float32MultiArray, "agra/feedback", command_qos(50)),
+            "/diagnostics": pr.node.create_publisher(DiagnosticArray, "/diagnostics", 20),
+            "agra/granularity_catalogue": pr.node.create_publisher(String, "agra/granularity_catalogue", latched_qos()),
+        }
+        good = rgb_to_msg(np.random.default_rng(FUZZ_SEED).integers(0, 255, (96, 128, 3), dtype=np.uint8), Header())
+
+        def send_good() -> None:
+            pubs["image_raw"].publish(good)
+
+        assert wait_for(lambda: send_good() or (feedback and commands), 120, 0.1), (
+            "graph did not start\n" + read_log(per)[-2000:] + read_log(pol)[-2000:]
+        )
+        for i, (topic, msg) in enumerate(fuzz):
+            pubs[topic].publish(msg)
+            if i % 5 == 0:
+                send_good()
+            time.sleep(0.01)
+        t = time.monotonic()
+        assert wait_for(
+            lambda: send_good() or (sum(x > t for x in feedback) >= 3 and sum(x > t for x in commands) >= 3), 30, 0.1
+        ), "no output after the fuzz\n" + read_log(per)[-3000:] + read_log(pol)[-3000:]
+        assert per.poll() is None and pol.poll() is None
+    for proc in (per, pol):
+        assert proc.returncode == 0 and "Traceback" not in read_log(proc), read_log(proc)[-3000:]
