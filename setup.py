@@ -22,6 +22,8 @@ setup(
             "data/*.csv",
             "data/*.npz",
             "data/cost_tables/*.json",
+            "data/cost_tables/ssd/*.json",
+            "data/*.txt",
             "data/sim_workload/*.npz",
         ]
     },

@@ -59,13 +59,19 @@ class BenchRow:
     """1-minute load average at the end of the node run (other processes on the machine)."""
 
 
-def write_frames(folder: Path, n: int, width: int, height: int, seed: int) -> list[np.ndarray]:
-    """Render ``n`` synthetic video frames into ``folder`` as BMP (cheap to read back) and return them (RGB)."""
+def write_frames(folder: Path, n: int, width: int, height: int, seed: int, real: bool = False) -> list[np.ndarray]:
+    """Write ``n`` frames into ``folder`` as BMP (cheap to read back) and return them (RGB): vtest.avi frames
+    resized to width x height when ``real`` (the real detector's workload), else synthetic scenes."""
     from agra_ros.workload.scene import SceneParams
-    from agra_ros.workload.sources import SyntheticSource
+    from agra_ros.workload.sources import SyntheticSource, VideoFileSource
 
     folder.mkdir(parents=True, exist_ok=True)
-    src = SyntheticSource(seed, SceneParams(width=width, height=height))
+    if real:
+        from agra_ros.workload.real_media import fetch_real_media, video_path
+
+        src = VideoFileSource(video_path("vtest", fetch_real_media()), size=(width, height))
+    else:
+        src = SyntheticSource(seed, SceneParams(width=width, height=height))
     frames = []
     for i in range(n):
         img = src.read(0.0).image
@@ -126,6 +132,7 @@ def node_fps(
         "annotate_every": 1 if args.annotated else 0,
         "threads": args.threads,
         "score_threshold": args.score_threshold,
+        "detector": args.detector,
         "weights": args.weights,
         "power_profile": args.power_profile,
     }
@@ -159,10 +166,10 @@ def node_fps(
 def run(args: argparse.Namespace) -> list[BenchRow]:
     import torch
 
-    from agra_ros.detection.model import load_detector
+    from agra_ros.detection import registry
 
     torch.set_num_threads(args.threads)
-    detector = load_detector(args.weights or None)
+    detector = registry.load(args.detector, args.weights or None)
     n_layers = len(detector.switchable_layer_names())
     configs = [GranularityConfig.from_short(c) for c in args.configs]
     for c in configs:
@@ -170,7 +177,7 @@ def run(args: argparse.Namespace) -> list[BenchRow]:
             raise SystemExit(f"configuration {c.short()} has {c.n_layers} layers, the detector has {n_layers}")
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="agra_node_bench_"))
     folder = work / "frames"
-    frames = write_frames(folder, args.frames, args.width, args.height, args.seed)
+    frames = write_frames(folder, args.frames, args.width, args.height, args.seed, real=args.detector != "synthetic")
     rows = []
     for c in configs:
         before, lat_before = raw_fps(detector, c, frames, args.raw_seconds, args.score_threshold)
@@ -247,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--frames", type=int, default=60, help="distinct frames rendered for the camera and raw loop")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--score-threshold", type=float, default=0.3)
+    ap.add_argument("--detector", default="ssd", help="registry name: ssd (real video frames) or synthetic")
     ap.add_argument("--weights", default="", help="detector weights ('' = shipped)")
     ap.add_argument("--power-profile", default="x86_generic")
     ap.add_argument("--shadow-share", type=float, default=0.0, help="perception_node shadow share (0: off)")

@@ -175,7 +175,7 @@ def additive_check(
     model: AgraDetector, table: CostTable, frame: np.ndarray, n_configs: int, repeats: int, seed: int = 1
 ) -> dict[str, Any]:
     """Measured end-to-end latency vs the additive model on random configurations."""
-    n_layers = len(model.switchable_layers())
+    n_layers = len(model.switchable_layer_names())
     rows = []
     for c in random_configs(n_configs, n_layers, seed):
         measured = measure_end_to_end(model, frame, c, repeats)

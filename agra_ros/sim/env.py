@@ -11,9 +11,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from agra_ros.detection.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
-from agra_ros.paths import data_dir
 from agra_ros.policy.observation import MAX_LOAD, ObservationLayout, performance_vector
 from agra_ros.policy.reward import RewardWeights
 from agra_ros.sim.configs import ConfigModel, load_config_model
@@ -26,11 +26,13 @@ ENV_ID = "AgraRos-v0"
 
 
 def default_cost_table() -> Path:
-    return data_dir() / "cost_tables" / "x86_generic.json"
+    """The default detector's (the real SSD's) cost table measured on this project's reference machine."""
+    return shipped_cost_table(DEFAULT_DETECTOR, "x86_generic")
 
 
 def default_accuracy_model() -> Path:
-    return data_dir() / "accuracy_model.json"
+    """The default detector's accuracy model (agreement with its full configuration on held-out real frames)."""
+    return shipped_accuracy_model(DEFAULT_DETECTOR)
 
 
 @dataclass
@@ -44,9 +46,9 @@ class SimSettings:
     remote_device: str | DeviceProfile = "x86_generic"
     """Device profile of the remote perception node the execution target 'remote' sends frames to."""
     cost_table: str | None = None
-    """Cost table path (default: agra_ros/data/cost_tables/x86_generic.json)."""
+    """Cost table path (default: the real detector's, agra_ros/data/cost_tables/ssd/x86_generic.json)."""
     accuracy_model: str | None = None
-    """Accuracy model path (default: agra_ros/data/accuracy_model.json)."""
+    """Accuracy model path (default: the real detector's, agra_ros/data/accuracy_model_ssd.json)."""
     dt_s: float = 1.0
     """Simulated seconds per decision (one step)."""
     max_steps: int = 128
