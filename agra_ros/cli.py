@@ -40,6 +40,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "detector": ("agra_ros.bench.detector_bench", "switch cost, per-configuration latency, accuracy-cost plot"),
     "policy": ("agra_ros.bench.policy_bench", "PPO vs SB3, agra vs oracle and baselines, continual learning"),
     "node": ("agra_ros.bench.node_bench", "perception node FPS over DDS vs raw model; learner impact"),
+    "soak": ("agra_ros.bench.soak_bench", "the demo graph for N minutes: RSS growth, deaths, error lines"),
 }
 
 
