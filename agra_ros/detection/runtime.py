@@ -1,6 +1,6 @@
 """The perception runtime: what perception_node does with a frame, without ROS.
 
-A ROS node is a thin adapter (DESIGN.md); everything that decides *how* a frame is processed lives here so it can
+A ROS node is a thin adapter (docs/architecture.md); everything that decides *how* a frame is processed lives here so it can
 be tested without spinning anything:
 
 - decoding granularity commands from their wire form, with a typed error per kind of malformed command;

@@ -1,4 +1,4 @@
-"""Online elastic weight consolidation for the GPN's policy (DESIGN.md: EWC).
+"""Online elastic weight consolidation for the GPN's policy (docs/architecture.md: EWC).
 
 After the policy has learned one workload it is *consolidated*: the diagonal Fisher information of its action
 distribution is estimated and the current parameters become the anchor. Later training pays

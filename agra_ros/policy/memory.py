@@ -1,4 +1,4 @@
-"""Replay memory prioritised by reward magnitude (DESIGN.md: the memory buffer).
+"""Replay memory prioritised by reward magnitude (docs/architecture.md: the memory buffer).
 
 PPO trains on fresh on-policy rollouts; this memory keeps a bounded sample of past experience for the things that
 must look back: the EWC Fisher estimate (states the old workload produced), rehearsal of old states and refreshing

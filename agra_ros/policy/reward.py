@@ -1,6 +1,6 @@
 """The AGRA reward and its Lagrange multipliers.
 
-DESIGN.md: ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
+The reward (docs/architecture.md): ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
 fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
 
     P[FPS shortfall > fps_miss_threshold] <= fps_miss_rate          E[accuracy loss] <= accuracy_tolerance

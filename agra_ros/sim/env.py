@@ -116,7 +116,7 @@ class AgraEnv(gym.Env):
     configurations, which is what the oracle searches.
 
     ## Reward
-    ``r = -alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (DESIGN.md) with
+    ``r = -alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (docs/architecture.md) with
     ``energy_norm`` = energy per frame / that of the full configuration on the nominal device at the same target,
     ``fps_shortfall`` = max(0, target - fps) / target, ``accuracy_loss`` = max(0, floor - accuracy ratio).
     The env uses fixed weights (``SimSettings.weights``); the AGRA learner treats beta and gamma as Lagrange

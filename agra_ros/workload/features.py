@@ -1,6 +1,6 @@
 """The workload profile W: what the camera sees, as the granularity policy network reads it.
 
-W is a 512-d embedding of the frame from a small frozen CNN plus four scalars (DESIGN.md): resolution, objects in
+W is a 512-d embedding of the frame from a small frozen CNN plus four scalars (docs/architecture.md): resolution, objects in
 the last frame, mean detection confidence and motion. The CNN is randomly initialised from a fixed seed and never
 trained: random convolutional features already separate scenes by texture, clutter and density, they need no
 download, and they cost about a millisecond per frame, which matters because W is computed for every frame.
