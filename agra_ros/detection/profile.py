@@ -203,12 +203,47 @@ def build_cost_table(
     t0 = time.perf_counter()
     entries = profile_layers(model, repeats)
     overhead = profile_overhead(model, frame, repeats)
+    return assemble_cost_table(
+        model,
+        frame,
+        device_name=device_name,
+        detector=DETECTOR_NAME,
+        input_side=model.arch.input_size,
+        threads=threads,
+        repeats=repeats,
+        layers=[{"name": n, "input_from": INPUT_FROM[n]} for n in model.switchable_layer_names()],
+        head_input_from=list(HEAD_INPUT_FROM),
+        entries=entries,
+        overhead=overhead,
+        started=t0,
+        n_check=n_check,
+    )
+
+
+def assemble_cost_table(
+    model,
+    frame: np.ndarray,
+    *,
+    device_name: str,
+    detector: str,
+    input_side: int,
+    threads: int,
+    repeats: int,
+    layers: list[dict[str, Any]],
+    head_input_from: list[str],
+    entries: list[dict[str, Any]],
+    overhead: list[dict[str, Any]],
+    started: float,
+    n_check: int,
+) -> dict[str, Any]:
+    """The cost-table dict (format ``agra_ros/cost-table`` v1) of any detector's measured entries, with the
+    additive model checked against end-to-end latency on ``n_check`` random configurations."""
     data: dict[str, Any] = {
         "format": COST_FORMAT,
         "version": TABLE_VERSION,
         "device": device_name,
-        "detector": DETECTOR_NAME,
-        "input_size": [model.arch.input_size, model.arch.input_size],
+        "detector": detector,
+        "input_size": [input_side, input_side],
         "frame_size": [int(frame.shape[0]), int(frame.shape[1])],
         "threads": threads,
         "repeats": repeats,
@@ -217,15 +252,32 @@ def build_cost_table(
         "resolution_scales": list(RESOLUTION_SCALES),
         "levels": list(LEVELS),
         "widths": list(WIDTHS),
-        "layers": [{"name": n, "input_from": INPUT_FROM[n]} for n in model.switchable_layer_names()],
-        "head_input_from": list(HEAD_INPUT_FROM),
+        "layers": layers,
+        "head_input_from": head_input_from,
         "entries": entries,
         "overhead": overhead,
     }
-    data["profile_seconds"] = round(time.perf_counter() - t0, 1)
+    data["profile_seconds"] = round(time.perf_counter() - started, 1)
     if n_check > 0:
         data["additive_check"] = additive_check(model, CostTable(data), frame, n_check, repeats)
     return data
+
+
+def report_cost_table(out: Path, data: dict[str, Any]) -> None:
+    """Print what was written: uniform configurations' predicted cost and the additive model's error."""
+    table = CostTable.load(out)  # the reader accepts what we wrote
+    print(f"cost table -> {out} ({len(data['entries'])} entries, {data['profile_seconds']} s)")
+    for s in RESOLUTION_SCALES:
+        for lv in LEVELS:
+            fc = table.frame_cost(GranularityConfig.uniform(lv, table.n_layers, s))
+            print(f"  uniform {lv:<12} scale {s:<5} {fc.latency_s * 1e3:7.2f} ms  {fc.macs / 1e6:7.1f} MMAC")
+    if "additive_check" in data:
+        chk = data["additive_check"]
+        print(
+            f"additive model vs end-to-end on {chk['n_configs']} random configurations: median |error| "
+            f"{chk['median_abs_pct_error']:.1f} %, mean {chk['mean_abs_pct_error']:.1f} %, max {chk['max_abs_pct_error']:.1f} %"
+            f", median signed {chk['median_signed_pct_error']:+.1f} %"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,21 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = build_cost_table(model, args.device_name, args.threads, args.repeats, args.check_configs)
     out = Path(args.out) if args.out else run_dir("profile") / f"{args.device_name}.json"
     write_json_atomic(out, data)
-    CostTable.load(out)  # the reader accepts what we wrote
-    n = len(model.switchable_layers())
-    print(f"cost table -> {out} ({len(data['entries'])} entries, {data['profile_seconds']} s)")
-    table = CostTable(data)
-    for s in RESOLUTION_SCALES:
-        for lv in LEVELS:
-            fc = table.frame_cost(GranularityConfig.uniform(lv, n, s))
-            print(f"  uniform {lv:<12} scale {s:<5} {fc.latency_s * 1e3:7.2f} ms  {fc.macs / 1e6:7.1f} MMAC")
-    if "additive_check" in data:
-        chk = data["additive_check"]
-        print(
-            f"additive model vs end-to-end on {chk['n_configs']} random configurations: median |error| "
-            f"{chk['median_abs_pct_error']:.1f} %, mean {chk['mean_abs_pct_error']:.1f} %, max {chk['max_abs_pct_error']:.1f} %"
-            f", median signed {chk['median_signed_pct_error']:+.1f} %"
-        )
+    report_cost_table(out, data)
     return 0
 
 

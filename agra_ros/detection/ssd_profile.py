@@ -15,7 +15,6 @@ against end-to-end ``detect`` on random configurations and stores the error (``a
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import statistics
 import time
 from collections.abc import Sequence
@@ -26,9 +25,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agra_ros.detection.profile import additive_check
+from agra_ros.detection.profile import assemble_cost_table, report_cost_table
 from agra_ros.detection.ssd import LAYER_NAMES, NATIVE_SIDE, SsdDetector
-from agra_ros.detection.tables import COST_FORMAT, TABLE_VERSION, CostTable, write_json_atomic
+from agra_ros.detection.tables import write_json_atomic
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
 from agra_ros.paths import run_dir
 
@@ -117,29 +116,21 @@ def build_ssd_cost_table(
                         "peak_act_bytes": peak,
                     }
                 )
-    data: dict[str, Any] = {
-        "format": COST_FORMAT,
-        "version": TABLE_VERSION,
-        "device": device_name,
-        "detector": model.detector_name,
-        "input_size": [NATIVE_SIDE, NATIVE_SIDE],
-        "frame_size": [int(frame.shape[0]), int(frame.shape[1])],
-        "threads": threads,
-        "repeats": repeats,
-        "torch": torch.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "resolution_scales": list(RESOLUTION_SCALES),
-        "levels": list(LEVELS),
-        "widths": list(WIDTHS),
-        "layers": [{"name": n, "input_from": None} for n in LAYER_NAMES],
-        "head_input_from": ["head"],
-        "entries": entries,
-        "overhead": overhead,
-    }
-    data["profile_seconds"] = round(time.perf_counter() - t_start, 1)
-    if n_check > 0:
-        data["additive_check"] = additive_check(model, CostTable(data), frame, n_check, repeats)
-    return data
+    return assemble_cost_table(
+        model,
+        frame,
+        device_name=device_name,
+        detector=model.detector_name,
+        input_side=NATIVE_SIDE,
+        threads=threads,
+        repeats=repeats,
+        layers=[{"name": n, "input_from": None} for n in LAYER_NAMES],
+        head_input_from=["head"],
+        entries=entries,
+        overhead=overhead,
+        started=t_start,
+        n_check=n_check,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,19 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         out = Path(args.out) if args.out else run_dir("profile") / f"ssd-{args.device_name}-{args.threads}t.json"
     write_json_atomic(out, data)
-    table = CostTable.load(out)
-    print(f"cost table -> {out} ({len(data['entries'])} entries, {data['profile_seconds']} s)")
-    n = len(LAYER_NAMES)
-    for s in RESOLUTION_SCALES:
-        for lv in LEVELS:
-            fc = table.frame_cost(GranularityConfig.uniform(lv, n, s))
-            print(f"  uniform {lv:<12} scale {s:<5} {fc.latency_s * 1e3:7.2f} ms  {fc.macs / 1e6:7.1f} MMAC")
-    if "additive_check" in data:
-        chk = data["additive_check"]
-        print(
-            f"additive model vs end-to-end on {chk['n_configs']} random configurations: median |error| "
-            f"{chk['median_abs_pct_error']:.1f} %, max {chk['max_abs_pct_error']:.1f} %"
-        )
+    report_cost_table(out, data)
     return 0
 
 
