@@ -244,3 +244,25 @@ def test_registry_falls_back_to_the_synthetic_double_when_real_weights_are_absen
     model, why = registry.load_with_fallback("ssd")
     assert model.registry_name == "synthetic"
     assert "synthetic test double" in why and "import-detector" in why
+
+
+def test_least_squares_refit_brings_a_slim_layer_closer_to_full(packed, photos):
+    """Ranking + the closed-form refit: with one layer at neuron-50 (the setting each refit solves for), the
+    network's outputs move towards full's on the calibration frames."""
+    from agra_ros.detection.ssd_distill import least_squares_refit, rank_channels, to_input
+
+    frames = np.stack([cv2.resize(photos[k], (300, 300), interpolation=cv2.INTER_AREA) for k in ("dog", "vtest")])
+    model = import_pretrained(packed)
+    model.build_variants(rank_channels(model, frames))
+    x = to_input(frames, 300)
+    one_slim = dict(dict.fromkeys(LAYER_NAMES, "full"), b6_9="neuron-50")
+
+    def error() -> float:
+        with torch.inference_mode():
+            full = model(x, dict.fromkeys(LAYER_NAMES, "full"))
+            slim = model(x, one_slim)
+        return float(sum((a - b).pow(2).mean() for a, b in zip(full, slim)))
+
+    before = error()
+    least_squares_refit(model, frames, batch=2)
+    assert error() < 0.9 * before

@@ -338,7 +338,6 @@ class SsdDetector(nn.Module):
         missing = [n for n, p in self.producers.items() if not p]
         if missing:
             raise ValueError(f"no producer convs found for layers {missing}: not the expected SSD-MobileNetV2 graph")
-        self._sliced_tensors = sliced
 
     def conv(self, output_name: str) -> GraphConv:
         return self.convs[self._conv_key[output_name]]  # type: ignore[return-value]

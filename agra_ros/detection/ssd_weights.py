@@ -145,7 +145,6 @@ def load_ssd(path: str | Path, device: str | torch.device = "cpu") -> SsdDetecto
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
         raise WeightsError(f"{p}: weights do not fit the SSD detector ({exc})") from None
     model.weights_meta = dict(payload.get("meta", {}))
-    model.has_slim_levels = bool(payload.get("rankings"))
     return model.to(device).eval()
 
 
