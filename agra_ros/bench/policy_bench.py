@@ -26,8 +26,9 @@ from agra_ros.paths import docs_dir, run_dir
 from agra_ros.policy.baselines import a2c_settings
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.ewc import OnlineEWC
-from agra_ros.policy.ppo import PPOSettings, PPOTrainer
+from agra_ros.policy.ppo import PPOSettings
 from agra_ros.policy.registry import GPNPolicy, layout_from_checkpoint, make_policy, shipped_policy_path
+from agra_ros.policy.trainer import PPOTrainer
 from agra_ros.sim.env import AgraEnv
 
 PLOTS = run_dir("policy_bench")

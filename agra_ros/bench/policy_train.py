@@ -18,8 +18,9 @@ import torch
 
 from agra_ros.paths import docs_dir, run_dir
 from agra_ros.policy.ewc import OnlineEWC
-from agra_ros.policy.ppo import PPOSettings, PPOTrainer
+from agra_ros.policy.ppo import PPOSettings
 from agra_ros.policy.registry import GPNPolicy, shipped_policy_path
+from agra_ros.policy.trainer import PPOTrainer
 from agra_ros.sim.env import AgraEnv
 
 TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "train_mix")
