@@ -279,7 +279,7 @@ class AgraEnv(gym.Env):
         fps = np.minimum(target, 1.0 / latency)
         e_local = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
         e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local)
-        acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
+        acc_ratio = np.clip(1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"], 0.0, 1.0)
         return self._outcome(latency, fps, e_dyn, acc_ratio, np.where(remote, 0.0, lat_local), w)
 
     def _evaluate_one(
@@ -299,7 +299,8 @@ class AgraEnv(gym.Env):
             e_dyn = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
             busy = lat_local
         fps = min(target, 1.0 / latency)
-        acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
+        # agreement with the full configuration: between 0 (nothing matches) and 1 (the full configuration itself)
+        acc_ratio = min(1.0, max(0.0, 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]))
         return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w)
 
     def _outcome(self, latency, fps, e_dyn, acc_ratio, busy, w: RewardWeights) -> dict[str, Any]:
