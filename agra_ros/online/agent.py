@@ -39,6 +39,7 @@ from agra_ros.online.learner import (
     ExperienceBatch,
     LearnerSettings,
     LearnerState,
+    ewc_to_numpy,
     gpn_state_to_numpy,
     load_numpy_state,
     online_ppo_settings,
@@ -136,7 +137,10 @@ class OnlineAgent:
         weights = getattr(self.policy, "multipliers", None)
         self.multipliers = LagrangeMultipliers(RewardWeights(**weights.state_dict()) if weights else None)
         self.updates = 0
-        self.ewc_state: dict[str, Any] | None = None
+        policy_ewc = getattr(self.policy, "ewc", None)
+        self.ewc_state: dict[str, Any] | None = ewc_to_numpy(policy_ewc) if policy_ewc is not None else None
+        """EWC anchor of the learner: the shipped policy's consolidation on simulator states, so that learning on
+        the robot starts anchored to what was learned across devices."""
         self.guard = SafetyGuard(settings.critical_temp_c, settings.recover_margin_c)
         self.tracker = WorkloadTracker()
         self.learning = False

@@ -112,7 +112,8 @@ def load_numpy_state(gpn: nn.Module, state: Mapping[str, np.ndarray]) -> None:
     gpn.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
 
 
-def _ewc_to_numpy(ewc: OnlineEWC) -> dict[str, Any] | None:
+def ewc_to_numpy(ewc: OnlineEWC) -> dict[str, Any] | None:
+    """The EWC state as plain numpy data (what crosses the process boundary and goes into checkpoints)."""
     if not ewc.ready:
         return None
     st = ewc.state_dict()
@@ -218,7 +219,7 @@ class OnlineLearner:
         return LearnerState(
             policy=gpn_state_to_numpy(self.gpn),
             lagrange=self.multipliers.state_dict(),
-            ewc=_ewc_to_numpy(self.ewc),
+            ewc=ewc_to_numpy(self.ewc),
             updates=self.updates,
             metrics=dict(self.metrics),
         )

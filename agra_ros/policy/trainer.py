@@ -236,5 +236,26 @@ class PPOTrainer:
             self._record(key, value)
         self._record("losses/explained_variance", float(explained_var))
 
+    def state_dict(self) -> dict:
+        """What resuming a run needs: weights (with the input standardisation), optimiser, multipliers, step count
+        and the logged metrics (environments restart from fresh episodes; their draws differ after a resume)."""
+        return {
+            "gpn": self.gpn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "multipliers": self.multipliers.state_dict() if self.multipliers is not None else None,
+            "global_step": self.global_step,
+            "metrics": {k: [list(p) for p in v] for k, v in self.metrics.items()},
+            "normaliser_set": self._normaliser_set,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gpn.load_state_dict(state["gpn"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.multipliers is not None and state.get("multipliers") is not None:
+            self.multipliers.load_state_dict(state["multipliers"])
+        self.global_step = int(state["global_step"])
+        self.metrics = defaultdict(list, {k: [tuple(p) for p in v] for k, v in state["metrics"].items()})
+        self._normaliser_set = bool(state["normaliser_set"])
+
     def close(self) -> None:
         self.envs.close()
