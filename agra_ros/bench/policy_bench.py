@@ -576,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
         "--ewc-strength", type=float, default=10.0, help="pull of an average parameter (mean-normalised Fisher)"
     )
     ap.add_argument("--policy", help="compare: agra policy file (default: the shipped one)")
+    ap.add_argument("--device", default=HELDOUT_PROFILE, help="online: the profile to adapt on")
+    ap.add_argument("--back-to", default="jetson_nano_maxn", help="online: the shipped profile to return to")
     ap.add_argument("--minutes", type=float, default=30.0, help="online: simulated minutes of online learning")
     ap.add_argument("--episodes", type=int, default=3, help="compare: episodes per policy and profile")
     ap.add_argument("--profiles", nargs="+", default=list(BENCH_PROFILES), help="compare: device profiles")
@@ -595,7 +597,14 @@ def main(argv: list[str] | None = None) -> int:
             args.steps, episodes=args.episodes, policy=args.policy, profiles=tuple(args.profiles), out_dir=PLOTS
         )
     if args.which in ("online", "all"):
-        bench_online(policy=args.policy, minutes=args.minutes, episodes=args.episodes, out_dir=PLOTS)
+        bench_online(
+            policy=args.policy,
+            device=args.device,
+            back_to=args.back_to,
+            minutes=args.minutes,
+            episodes=args.episodes,
+            out_dir=PLOTS,
+        )
     if args.which in ("continual", "all"):
         bench_continual(args.steps, args.seeds[0], args.ewc_strength)
     return 0
