@@ -444,6 +444,7 @@ def adapt_online(
     score: Callable[[GPNPolicy], float],
     trace: str = "train_mix",
     seed: int = 0,
+    learning_rate: float | None = None,
 ) -> tuple[GPNPolicy, list[tuple[float, float]]]:
     """Online PPO (+ EWC) on ``device`` from ``start``, through the on-robot learner's code path.
 
@@ -453,6 +454,7 @@ def adapt_online(
     (:func:`agra_ros.online.agent.learner_settings_for`), and the acting weights are replaced after every update,
     as the node does. One decision per :data:`DECISION_PERIOD_S` of simulated time on an endless episode of
     ``trace``. Returns the adapted policy and (simulated minutes, ``score(policy)``) every ``evaluate_every_min``.
+    ``learning_rate`` overrides the node's (an experiment; policy_node keeps its default).
     """
     from agra_ros.online.agent import learner_settings_for
     from agra_ros.online.learner import (
@@ -468,6 +470,8 @@ def adapt_online(
     settings = learner_settings_for("agra", start.layout.w_dim, seed=seed)
     if not ewc:
         settings = replace(settings, ewc=False)
+    if learning_rate is not None:
+        settings = replace(settings, ppo=replace(settings.ppo, learning_rate=learning_rate))
     anchor = ewc_to_numpy(start.ewc) if (ewc and start.ewc is not None) else None
     learner = OnlineLearner(
         acting.spec, LearnerState(gpn_state_to_numpy(acting), start.multipliers.state_dict(), anchor), settings
@@ -517,6 +521,7 @@ def bench_online(
     episodes: int = 3,
     seed: int = 0,
     out_dir: Path | None = None,
+    learning_rate: float | None = None,
 ) -> dict[str, float]:
     """From the shipped policy on ``device``: online PPO + EWC for ``minutes`` of simulated time, return on the
     held-out trace against the oracle's; then back on ``back_to``, the share of the shipped policy's improvement
@@ -541,7 +546,14 @@ def bench_online(
     for use_ewc in (True, False):
         tag = "ewc" if use_ewc else "no_ewc"
         adapted, curve = adapt_online(
-            start, device, minutes, use_ewc, 2.0, lambda p: r_oracle / ret(p, env_new), seed=seed
+            start,
+            device,
+            minutes,
+            use_ewc,
+            2.0,
+            lambda p: r_oracle / ret(p, env_new),
+            seed=seed,
+            learning_rate=learning_rate,
         )
         curves[f"{device}, {tag}"] = curve
         out[f"new_after_{tag}"] = ret(adapted, env_new)
@@ -578,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", help="compare: agra policy file (default: the shipped one)")
     ap.add_argument("--device", default=HELDOUT_PROFILE, help="online: the profile to adapt on")
     ap.add_argument("--back-to", default="jetson_nano_maxn", help="online: the shipped profile to return to")
+    ap.add_argument("--online-lr", type=float, default=None, help="online: learning rate (default: policy_node's)")
     ap.add_argument("--minutes", type=float, default=30.0, help="online: simulated minutes of online learning")
     ap.add_argument("--episodes", type=int, default=3, help="compare: episodes per policy and profile")
     ap.add_argument("--profiles", nargs="+", default=list(BENCH_PROFILES), help="compare: device profiles")
@@ -604,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             minutes=args.minutes,
             episodes=args.episodes,
             out_dir=PLOTS,
+            learning_rate=args.online_lr,
         )
     if args.which in ("continual", "all"):
         bench_continual(args.steps, args.seeds[0], args.ewc_strength)
