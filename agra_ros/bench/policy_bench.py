@@ -258,14 +258,16 @@ def bench_compare(
     policy: str | None = None,
     profiles: tuple[str, ...] = BENCH_PROFILES,
     out_dir: Path | None = None,
+    allow_remote: bool = False,
 ) -> dict[str, dict[str, EvalResult | None]]:
     """agra (``policy``: a policy_train output, default the shipped one) against the baselines and the oracle on the
     held-out trace, on every profile, local execution. a2c trains once across randomised devices, as agra does; the
     bandit, an on-device learner, trains on each profile (on the training traces); tuned static is chosen in
-    hindsight per profile. Prints one table and writes ``policy_compare.png``."""
+    hindsight per profile. Prints one table and writes ``policy_compare.png``. ``allow_remote``: a remote perception
+    node exists (for a policy trained with ``train-policy --allow-remote``)."""
     from agra_ros.bench.policy_train import SHIPPED_ENV, TRAIN_TRACES
 
-    sim = dict(SHIPPED_ENV, allow_remote=False)
+    sim = dict(SHIPPED_ENV, allow_remote=allow_remote)
     path = Path(policy) if policy else shipped_policy_path()
     if not path.is_file():
         raise SystemExit(f"no policy at {path}: run agra-ros train-policy")
@@ -277,7 +279,7 @@ def bench_compare(
     results: dict[str, dict[str, EvalResult | None]] = {}
     tuned_names: dict[str, str] = {}
     for prof in profiles:
-        world = {"device": prof, "allow_remote": False}
+        world = {"device": prof, "allow_remote": allow_remote}
         env = AgraEnv(trace=trace, **world)
         bandit = make_policy("bandit", env=env)
         for i, t in enumerate(TRAIN_TRACES):
@@ -300,7 +302,8 @@ def bench_compare(
         results[prof] = res
         print(f"  {prof}: done ({time.time() - t0:.0f} s)", flush=True)
     print(
-        f"held-out trace {trace!r}, local execution, {episodes} episodes x {env.settings.max_steps} decisions, same seeds"
+        f"held-out trace {trace!r}, {'remote node allowed' if allow_remote else 'local execution'}, {episodes} "
+        f"episodes x {env.settings.max_steps} decisions, same seeds"
     )
     print(f"policy {path}")
     print_table(results, tuned_names)
@@ -592,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--back-to", default="jetson_nano_maxn", help="online: the shipped profile to return to")
     ap.add_argument("--online-lr", type=float, default=None, help="online: learning rate (default: policy_node's)")
     ap.add_argument("--minutes", type=float, default=30.0, help="online: simulated minutes of online learning")
+    ap.add_argument("--allow-remote", action="store_true", help="compare: with a remote perception node")
     ap.add_argument("--episodes", type=int, default=3, help="compare: episodes per policy and profile")
     ap.add_argument("--profiles", nargs="+", default=list(BENCH_PROFILES), help="compare: device profiles")
     ap.add_argument("--ship", action="store_true", help="draw the PNGs into docs/ (default runs/policy_bench/)")
@@ -607,7 +611,12 @@ def main(argv: list[str] | None = None) -> int:
         bench_sb3(args.steps, tuple(args.seeds))
     if args.which in ("compare", "all"):
         bench_compare(
-            args.steps, episodes=args.episodes, policy=args.policy, profiles=tuple(args.profiles), out_dir=PLOTS
+            args.steps,
+            episodes=args.episodes,
+            policy=args.policy,
+            profiles=tuple(args.profiles),
+            out_dir=PLOTS,
+            allow_remote=args.allow_remote,
         )
     if args.which in ("online", "all"):
         bench_online(
