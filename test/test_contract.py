@@ -15,7 +15,7 @@ import agra_ros.core.reward as core_reward
 import agra_ros.online.agent as online_agent
 import agra_ros.sim.env as sim_env
 from agra_ros.core.observation import P_FIELDS
-from agra_ros.core.reward import AGREEMENT_CALIBRATION
+from agra_ros.core.reward import agreement_calibration
 from agra_ros.device.profiles import available_profiles
 from agra_ros.online.agent import AgentSettings, OnlineAgent
 from agra_ros.online.inputs import Feedback
@@ -31,7 +31,7 @@ def tables(tmp_path_factory):
 
 def _robot_feedback(info: dict) -> Feedback:
     """What perception would report for the simulated decision (the agreement before its calibration)."""
-    a, b = AGREEMENT_CALIBRATION
+    a, b = agreement_calibration()
     agreement = min(1.0, (info["accuracy_ratio"] - a) / b)
     return Feedback(info["fps"], info["latency_s"] * 1e3, 0.0, info["power_w"], agreement, 3, 0.6)
 

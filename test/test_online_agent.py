@@ -13,6 +13,7 @@ from simfixtures import LAYERS, write_fixture_tables
 from agra_ros.core.contract import Contract, observation_layout
 from agra_ros.core.device import DEVICE_DIM, DeviceSim
 from agra_ros.core.observation import P_FIELDS
+from agra_ros.core.reward import calibrated_accuracy_ratio
 from agra_ros.core.tables import load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
@@ -91,13 +92,15 @@ def test_target_enters_the_observation_and_reward_terms_follow_the_env_definitio
     # system energy per frame, idle share included: mean reported power over mean FPS, as in the simulator
     power = ((5.0 + 0.3 * 24.0) + (5.0 + 0.5 * 26.0)) / 2
     assert d.terms["energy_norm"] == pytest.approx(power / 25.0 / e_ref)
-    assert d.terms["accuracy_loss"] == pytest.approx(0.1)
+    # the shadow agreement 0.8 on the accuracy table's scale (the measured calibration), against the floor 0.9
+    acc_ratio = calibrated_accuracy_ratio(0.8)
+    assert d.terms["accuracy_loss"] == pytest.approx(max(0.0, 0.9 - acc_ratio))
     w = agent.multipliers.weights
-    expect = -w.alpha * d.terms["energy_norm"] - w.beta * d.terms["fps_shortfall"] - w.gamma * 0.1
+    expect = -w.alpha * d.terms["energy_norm"] - w.beta * d.terms["fps_shortfall"] - w.gamma * d.terms["accuracy_loss"]
     assert d.reward == pytest.approx(expect)
     # own speed (load = latency x target, achieved / target FPS, the configuration that ran) and accuracy enter P
     p = agent._pending.obs[-len(P_FIELDS) :]
-    assert p[3] == pytest.approx(0.020 * 30.0) and p[4] == pytest.approx(0.8)
+    assert p[3] == pytest.approx(0.020 * 30.0) and p[4] == pytest.approx(acc_ratio)
     assert p[5] == pytest.approx(25.0 / 30.0)
 
 

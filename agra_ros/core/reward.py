@@ -11,7 +11,8 @@ The three terms (:func:`reward_terms`) are defined from the same quantities on b
 - accuracy loss is max(0, floor - accuracy ratio), where the accuracy ratio is agreement with the full
   configuration as a share of the full configuration's own (1.0): the simulator reads it from the accuracy table
   (mAP50 against the full configuration's detections), the robot from its shadow runs (F1 of matches with the
-  full configuration's detections), mapped onto the table's scale by :func:`calibrated_accuracy_ratio`.
+  full configuration's detections), mapped onto the table's scale by :func:`calibrated_accuracy_ratio` (a line
+  fitted on both measured on the same frames: ``agra-ros calibrate-agreement``).
 
 The reward (docs/architecture.md): ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
 fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
@@ -31,10 +32,14 @@ from the same terms (:meth:`LagrangeMultipliers.update`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+
+from agra_ros.paths import data_dir
 
 
 @dataclass
@@ -82,19 +87,29 @@ def reward_terms(energy_j, e_ref_j, fps, target_fps, accuracy_ratio, accuracy_fl
     )
 
 
-AGREEMENT_CALIBRATION: tuple[float, float] = (0.0, 1.0)
-"""(intercept, slope) of the map from the shadow agreement (F1 at IoU 0.5 with the full configuration's
-detections) to the accuracy table's ratio (mAP50 against the same reference, over the full configuration's).
+AGREEMENT_CALIBRATION_FILE = "agreement_calibration_ssd.json"
+"""The measured map (agra_ros/data/, written by ``agra-ros calibrate-agreement --ship``)."""
 
-Both are 1.0 for the full configuration and 0 when nothing matches, and both count a detection as right when it
-matches the full configuration's at IoU >= 0.5 with the same class; mAP50 also weighs the score order, F1 does
-not. The identity is the assumption until a measurement of both on the same frames replaces it; the map is applied
-in one place (:func:`calibrated_accuracy_ratio`) so a measured fit changes only this constant."""
+
+@lru_cache(maxsize=1)
+def agreement_calibration() -> tuple[float, float]:
+    """(intercept, slope) of the map from the shadow agreement (F1 at IoU 0.5 with the full configuration's
+    detections) to the accuracy table's ratio (mAP50 against the same reference, over the full configuration's).
+
+    Both are 1.0 for the full configuration and both count a detection as right when it matches the full
+    configuration's at IoU >= 0.5 with the same class; mAP50 also weighs the score order, F1 does not. The line is
+    fitted on the same held-out frames for every uniform configuration (:mod:`agra_ros.detection.ssd_calibrate`);
+    without the file, the identity."""
+    path = data_dir() / AGREEMENT_CALIBRATION_FILE
+    if not path.is_file():
+        return 0.0, 1.0
+    data = json.loads(path.read_text())
+    return float(data["intercept"]), float(data["slope"])
 
 
 def calibrated_accuracy_ratio(agreement: float) -> float:
-    """The robot's shadow agreement on the simulator's accuracy-ratio scale (see :data:`AGREEMENT_CALIBRATION`)."""
-    a, b = AGREEMENT_CALIBRATION
+    """The robot's shadow agreement on the simulator's accuracy-ratio scale (:func:`agreement_calibration`)."""
+    a, b = agreement_calibration()
     return float(min(1.5, max(0.0, a + b * agreement)))
 
 
