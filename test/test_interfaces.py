@@ -255,3 +255,30 @@ def test_each_message_round_trips_through_a_second_process(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+# ---------------------------------------------------------------------------------------------- set-up failures
+@pytest.mark.parametrize("missing", ["cmake", "c++"])
+def test_setup_without_a_build_tool_stops_with_one_line_naming_it(tmp_path, missing):
+    """scripts/build_interfaces.sh on a machine without cmake (or a compiler): one line, before any CMake runs."""
+    fakebin = tmp_path / "bin"
+    fakebin.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin"):
+        for tool in Path(folder).iterdir():
+            link = fakebin / tool.name
+            if tool.name != missing and not link.exists():
+                link.symlink_to(tool)
+    venv = tmp_path / "venv"  # a fresh venv as set-up sees it: no stamp yet
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build_interfaces.sh"), str(venv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": str(fakebin)},
+    )
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[setup] cannot generate the interfaces in msg/:"), out.stderr
+    assert missing in lines[0], lines[0]
