@@ -205,8 +205,8 @@ class PerceptionNode(Node):
         self._last_config_pub = 0.0
         self._published_config: GranularityConfig | None = None
         self._overhead_ms: deque[float] = deque(maxlen=200)
-        self._decision = 0
-        """Decision number of the last valid command (reported with every frame it produced)."""
+        self._command = GranularityCommand()
+        """The last valid command (its decision number and stamp go out with every frame it produced)."""
         self._update_pacing()
 
         self._pub_dets = DetectionPublisher(self, "detections", self.runtime.class_names)
@@ -318,7 +318,7 @@ class PerceptionNode(Node):
         except GranularityCommandError as exc:
             self._bad_input(f"granularity_{exc.kind}", str(exc))
             return
-        self._decision = int(msg.decision)
+        self._command = msg
         if transition == CommandWatchdog.RECOVERED:
             self.get_logger().info(f"granularity commands resumed: leaving the safe configuration for {config.short()}")
         if config.execution_target != "local":
@@ -416,8 +416,9 @@ class PerceptionNode(Node):
                 res,
                 msg.header,
                 rt.energy.source if rt.energy else "none",
-                decision=self._decision if commanded else 0,
+                decision=self._command.decision if commanded else 0,
                 fallback=rt.in_fallback,
+                command_header=self._command.header if commanded else None,
             )
         )
         now = time.monotonic()

@@ -78,9 +78,15 @@ def configuration_short(msg: GranularityCommand) -> str:
 
 # ---------------------------------------------------------------------- PerceptionFeedback
 def feedback_to_msg(
-    res: FrameResult, header: Header, energy_source: str, decision: int = 0, fallback: bool = False
+    res: FrameResult,
+    header: Header,
+    energy_source: str,
+    decision: int = 0,
+    fallback: bool = False,
+    command_header: Header | None = None,
 ) -> PerceptionFeedback:
-    """The feedback of one processed frame; ``header`` is the camera frame's, ``decision`` the command's in force."""
+    """The feedback of one processed frame; ``header`` is the camera frame's, ``decision`` and ``command_header``
+    those of the command in force (0 and an empty header for the safe configuration)."""
     return PerceptionFeedback(
         header=header,
         fps=float(res.fps),
@@ -91,7 +97,7 @@ def feedback_to_msg(
         accuracy_proxy=float(res.accuracy_proxy),
         objects=int(res.objects),
         mean_confidence=float(res.mean_confidence),
-        configuration=command_to_msg(res.config, decision, header),
+        configuration=command_to_msg(res.config, decision, command_header),
         fallback=bool(fallback),
     )
 
