@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -252,8 +253,12 @@ def test_each_message_round_trips_through_a_second_process(tmp_path):
         for name, msg in samples.items():
             assert repr(got[name]) == repr(msg), name
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C: rclpy shuts the echo down; a process still starting is killed
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
         log.close()
 
 
