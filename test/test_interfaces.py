@@ -32,6 +32,23 @@ def test_generated_types_import_after_setup_alone():
     assert out.returncode == 0, out.stderr[-3000:]
 
 
+def test_ros2_interface_sees_them_in_the_venv():
+    """The pip route installs the ament index entry and the .msg files into the venv: with AMENT_PREFIX_PATH=<venv>
+    ros2cli finds the definitions (show) and imports the generated Python (proto)."""
+    ros2 = Path(sys.executable).parent / "ros2"
+    if not (Path(sys.prefix) / "share/ament_index/resource_index/rosidl_interfaces/agra_ros").is_file():
+        pytest.skip("the interfaces were not installed into this environment by the pip set-up")
+    if not ros2.exists():
+        pytest.skip("no ros2 command in this environment (ros2cli: a ROS distro or the launch stack)")
+    env = {**os.environ, "AMENT_PREFIX_PATH": sys.prefix}
+    for verb, expect in (("show", "float32 energy_per_frame_j"), ("proto", "energy_per_frame_j: 0.0")):
+        out = subprocess.run(
+            [str(ros2), "interface", verb, "agra_ros/msg/PerceptionFeedback"],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert out.returncode == 0 and expect in out.stdout, out.stdout + out.stderr
+
+
 def test_generated_types_match_msg_folder():
     """A stale generation (msg/ edited, set-up not rerun) shows here rather than as a confusing runtime error."""
     import agra_ros.msg as m
