@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -237,7 +236,7 @@ def _samples() -> dict[str, object]:
 
 @pytest.mark.ros
 def test_each_message_round_trips_through_a_second_process(tmp_path):
-    from ros_harness import probe, wait_for
+    from ros_harness import probe, stop_process, wait_for
 
     samples = _samples()
     log = open(tmp_path / "echo.log", "w")
@@ -270,12 +269,7 @@ def test_each_message_round_trips_through_a_second_process(tmp_path):
         for name, msg in samples.items():
             assert repr(got[name]) == repr(msg), name
     finally:
-        proc.send_signal(signal.SIGINT)  # as Ctrl-C: rclpy shuts the echo down; a process still starting is killed
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc, timeout=15)
         log.close()
 
 
