@@ -32,13 +32,20 @@ PASSTHROUGH: dict[str, tuple[str, str]] = {
     ),
     "profile-ssd": ("agra_ros.detection.ssd_profile", "measure the real detector's cost table on this machine"),
     "evaluate-ssd": ("agra_ros.detection.ssd_evaluate", "real detector: agreement mAP table, accuracy model, plots"),
+    "calibrate-agreement": (
+        "agra_ros.detection.ssd_calibrate",
+        "real detector: map the robot's shadow agreement onto the simulator's accuracy table",
+    ),
     "train-policy": ("agra_ros.bench.policy_train", "pretrain the AGRA policy in the simulator"),
 }
 
 BENCHES: dict[str, tuple[str, str]] = {
     "transport": ("agra_ros.bench.transport_bench", "image rate and latency p50/p99 across processes"),
     "detector": ("agra_ros.bench.detector_bench", "switch cost, per-configuration latency, accuracy-cost plot"),
-    "policy": ("agra_ros.bench.policy_bench", "PPO vs SB3, agra vs oracle and baselines, continual learning"),
+    "policy": (
+        "agra_ros.bench.policy_bench",
+        "agra vs baselines and oracle on every device profile, online adaptation, PPO vs SB3, continual learning",
+    ),
     "node": ("agra_ros.bench.node_bench", "perception node FPS over DDS vs raw model; learner impact"),
     "soak": ("agra_ros.bench.soak_bench", "the demo graph for N minutes: RSS growth, deaths, error lines"),
 }

@@ -103,10 +103,12 @@ def make_env(tables: tuple[Path, Path], **kw):
 
     cp, ap = tables
     return AgraEnv(
-        cost_table=str(cp),
-        accuracy_model=str(ap),
-        device=FIXTURE_DEVICE,
-        remote_device=FIXTURE_DEVICE,
-        trace="bench",
-        **kw,
+        **{
+            "cost_table": str(cp),
+            "accuracy_model": str(ap),
+            "device": FIXTURE_DEVICE,
+            "remote_device": FIXTURE_DEVICE,
+            "trace": "bench",
+            **kw,
+        }
     )

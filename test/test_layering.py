@@ -64,3 +64,56 @@ def test_importing_the_core_does_not_load_rclpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "", f"importing the core loaded: {out.stdout.strip()}"
+
+
+def _agra_imports(path: Path) -> set[str]:
+    """Modules of this package a file imports, at any depth (lazy imports inside functions count too)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def _package_files(name: str) -> list[Path]:
+    return sorted((PKG / name).rglob("*.py"))
+
+
+def test_core_imports_neither_gymnasium_nor_the_simulator_nor_the_policy():
+    """The contract between simulator and robot (observation, reward, device, tables) sits below both."""
+    offenders = [
+        f"{p.relative_to(PKG.parent)} imports {m}"
+        for p in _package_files("core")
+        for m in _agra_imports(p)
+        if m.split(".")[0] == "gymnasium" or m.startswith(("agra_ros.sim", "agra_ros.policy", "agra_ros.online"))
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_policy_and_sim_do_not_import_each_other():
+    offenders = [
+        f"{p.relative_to(PKG.parent)} imports {m}"
+        for pkg, other in (("policy", "agra_ros.sim"), ("sim", "agra_ros.policy"))
+        for p in _package_files(pkg)
+        for m in _agra_imports(p)
+        if m.startswith(other)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_robot_side_does_not_load_gymnasium_or_the_simulator():
+    """The on-robot agent and learner (what policy_node runs) never load the simulator's gym stack."""
+    code = (
+        "import sys\n"
+        "import agra_ros.online, agra_ros.online.agent, agra_ros.online.learner, agra_ros.policy.registry\n"
+        "try:\n"
+        "    import agra_ros.nodes.policy\n"
+        "except ImportError:  # no ROS 2 here: the core modules above are what the node adds\n"
+        "    pass\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'gymnasium' or m.startswith('agra_ros.sim'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "", f"the robot side loaded: {out.stdout.strip()}"

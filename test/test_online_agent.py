@@ -3,42 +3,38 @@
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from simfixtures import LAYERS, write_fixture_tables
 
+from agra_ros.core.contract import Contract, observation_layout
+from agra_ros.core.device import DEVICE_DIM, DeviceSim
+from agra_ros.core.observation import P_FIELDS
+from agra_ros.core.reward import calibrated_accuracy_ratio
+from agra_ros.core.tables import load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
 from agra_ros.online.agent import AgentSettings, OnlineAgent
 from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from agra_ros.online.inputs import Feedback
-from agra_ros.online.learner import LearnerSettings, OnlineLearner
-from agra_ros.online.reference import SimReference
-from agra_ros.policy.observation import ObservationLayout
-from agra_ros.sim.device_sim import DEVICE_DIM, DeviceSim, device_bounds
-from agra_ros.workload.features import WORKLOAD_DIM
+from agra_ros.online.learner import LearnerSettings, OnlineLearner, online_ppo_settings
 
-N_LAYERS = 4
+N_LAYERS = len(LAYERS)
 PARAMS = DeviceProfile(
     name="test_device", speed=1.0, cores=2, p_idle_w=5.0, p_max_w=30.0, j_per_busy_s=10.0, j_per_gmac=0.1,
     j_per_mb=0.01, tx_j_per_mb=0.05, voltage_v=1.0, t_ambient_c=30.0, thermal_r_c_per_w=2.0, thermal_tau_s=60.0,
     t_throttle_c=80.0, t_critical_c=95.0, clock_steps=(1.0, 0.8, 0.6),
 )  # fmt: skip
+_TABLES = write_fixture_tables(Path(tempfile.mkdtemp(prefix="agra_agent_test_")))
 
 
-def _reference() -> SimReference:
-    lo, hi = device_bounds()
-    dev = DeviceSim(PARAMS, table_device="test_device")
-    return SimReference(
-        layout=ObservationLayout(WORKLOAD_DIM, DEVICE_DIM, d_low=tuple(lo), d_high=tuple(hi)),
-        n_layers=N_LAYERS,
-        layer_names=tuple(f"b{i}" for i in range(N_LAYERS)),
-        accuracy_floor=0.9,
-        link_rtt_s=0.03,
-        _device=dev,
-        _full=(0.05, 1e9, 1e7),
-        _interference=0.15,
-    )
+def _reference() -> Contract:
+    """The contract over the fixture tables and a test device."""
+    model = load_config_model(str(_TABLES[0]), str(_TABLES[1]))
+    return Contract(layout=observation_layout(), model=model, device=DeviceSim(PARAMS, table_device="test_device"))
 
 
 def _frame(seed: int) -> np.ndarray:
@@ -86,21 +82,26 @@ def test_target_enters_the_observation_and_reward_terms_follow_the_env_definitio
     agent.set_target(30.0)
     agent.decide(0.0)
     assert agent._pending is not None
-    p = agent._pending.obs[-5:]
+    p = agent._pending.obs[-len(P_FIELDS) :]
     assert p[0] == pytest.approx(30.0 / 60.0)
     agent.add_feedback(_fb(24.0, energy=0.3, acc=0.8), 0.1)
     agent.add_feedback(_fb(26.0, energy=0.5, acc=math.nan), 0.15)
     d = agent.decide(0.2)
     e_ref = agent.ref.reference_energy_j(30.0)
     assert d.terms["fps_shortfall"] == pytest.approx((30.0 - 25.0) / 30.0)
-    assert d.terms["energy_norm"] == pytest.approx(0.4 / e_ref)
-    assert d.terms["accuracy_loss"] == pytest.approx(0.1)
+    # system energy per frame, idle share included: mean reported power over mean FPS, as in the simulator
+    power = ((5.0 + 0.3 * 24.0) + (5.0 + 0.5 * 26.0)) / 2
+    assert d.terms["energy_norm"] == pytest.approx(power / 25.0 / e_ref)
+    # the shadow agreement 0.8 on the accuracy table's scale (the measured calibration), against the floor 0.9
+    acc_ratio = calibrated_accuracy_ratio(0.8)
+    assert d.terms["accuracy_loss"] == pytest.approx(max(0.0, 0.9 - acc_ratio))
     w = agent.multipliers.weights
-    expect = -w.alpha * d.terms["energy_norm"] - w.beta * d.terms["fps_shortfall"] - w.gamma * 0.1
+    expect = -w.alpha * d.terms["energy_norm"] - w.beta * d.terms["fps_shortfall"] - w.gamma * d.terms["accuracy_loss"]
     assert d.reward == pytest.approx(expect)
-    # last load (latency x target) and last accuracy ratio enter P
-    p = agent._pending.obs[-5:]
-    assert p[3] == pytest.approx(0.020 * 30.0) and p[4] == pytest.approx(0.8)
+    # own speed (load = latency x target, achieved / target FPS, the configuration that ran) and accuracy enter P
+    p = agent._pending.obs[-len(P_FIELDS) :]
+    assert p[3] == pytest.approx(0.020 * 30.0) and p[4] == pytest.approx(acc_ratio)
+    assert p[5] == pytest.approx(25.0 / 30.0)
 
 
 def test_interval_without_recent_feedback_is_not_scored():
@@ -151,7 +152,9 @@ def test_learning_collects_experience_the_learner_accepts():
     assert [len(b) for b in batches] == [8, 8]
     assert batches[0].starts[0] == 1.0 and batches[1].starts[0] == 0.0
     assert np.all(batches[0].logprobs < 0)
-    learner = OnlineLearner(agent.gpn.spec, agent.learner_state(), LearnerSettings(rollout_steps=16, w_dim=0))
+    learner = OnlineLearner(
+        agent.gpn.spec, agent.learner_state(), LearnerSettings(online_ppo_settings(num_steps=16), w_dim=0)
+    )
     assert learner.add(batches[0]) == 0 and learner.add(batches[1]) == 1
     agent.apply_learner_state(learner.state())
     assert agent.updates == 1
@@ -162,8 +165,10 @@ def test_learning_collects_experience_the_learner_accepts():
         agent.decide(t)
         t += 0.2
     assert [len(b) for b in agent.take_experience()] == [4]
-    actions = {tuple(agent.decide(t + k).config.to_indices()) for k in range(5)}
-    assert len(actions) == 1
+    # not learning: greedy, the mode of every head for the observation (which carries the last configuration)
+    for k in range(5):
+        chosen = agent.decide(t + k).config.to_indices()
+        assert list(chosen[:-1]) == list(agent.gpn.act(agent._pending.obs, deterministic=True)[:-1])
 
 
 def test_checkpoint_payload_roundtrip(tmp_path):

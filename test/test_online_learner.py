@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from agra_ros.core.reward import RewardWeights
 from agra_ros.online.learner import (
     ExperienceBatch,
     LearnerSettings,
@@ -17,9 +18,9 @@ from agra_ros.online.learner import (
     LearnerSupervisor,
     OnlineLearner,
     gpn_state_to_numpy,
+    online_ppo_settings,
 )
 from agra_ros.policy.gpn import build_gpn
-from agra_ros.policy.reward import RewardWeights
 
 OBS_DIM, NVEC = 6, (5, 3)
 
@@ -50,7 +51,7 @@ def _rollout(gpn, n: int, rng: np.random.Generator) -> ExperienceBatch:
 
 def test_online_ppo_moves_the_policy_away_from_missing_the_target():
     spec, st = _state()
-    learner = OnlineLearner(spec, st, LearnerSettings(rollout_steps=64, learning_rate=3e-3, ewc=False, w_dim=0))
+    learner = OnlineLearner(spec, st, LearnerSettings(online_ppo_settings(num_steps=64, learning_rate=3e-3), ewc=False, w_dim=0))
     rng = np.random.default_rng(0)
     probe = torch.as_tensor(rng.normal(size=(256, OBS_DIM)).astype(np.float32))
 
@@ -71,7 +72,7 @@ def test_online_ppo_moves_the_policy_away_from_missing_the_target():
 
 def test_experience_is_validated():
     spec, st = _state()
-    learner = OnlineLearner(spec, st, LearnerSettings(rollout_steps=8))
+    learner = OnlineLearner(spec, st, LearnerSettings(online_ppo_settings(num_steps=8)))
     b = _rollout(learner.gpn, 4, np.random.default_rng(1))
     b.energy_norm[0] = np.nan
     with pytest.raises(ValueError, match="energy_norm"):
@@ -107,7 +108,7 @@ def test_supervisor_learns_in_a_child_and_restarts_it_after_sigkill():
     gpn = build_gpn(OBS_DIM, NVEC, hidden=32, seed=0)
     events: list[tuple[str, str]] = []
     sup = LearnerSupervisor(
-        spec, st, LearnerSettings(rollout_steps=16, nice=0), log=lambda lv, t: events.append((lv, t))
+        spec, st, LearnerSettings(online_ppo_settings(num_steps=16), nice=0), log=lambda lv, t: events.append((lv, t))
     )
     rng = np.random.default_rng(0)
     try:
@@ -164,7 +165,7 @@ def test_learner_ignores_ctrl_c_and_stop_is_bounded_and_keeps_the_last_state():
     node stops it. stop() keeps the last state handed back and returns within launch's SIGINT window."""
     spec, st = _state()
     gpn = build_gpn(OBS_DIM, NVEC, hidden=32, seed=0)
-    sup = LearnerSupervisor(spec, st, LearnerSettings(rollout_steps=16, nice=0))
+    sup = LearnerSupervisor(spec, st, LearnerSettings(online_ppo_settings(num_steps=16), nice=0))
     rng = np.random.default_rng(1)
     before = signal.getsignal(signal.SIGINT)
     try:

@@ -7,14 +7,15 @@ import pytest
 import torch
 from simfixtures import make_env, write_fixture_tables
 
+from agra_ros.core.observation import InvalidObservationError
+from agra_ros.core.reward import LagrangeMultipliers
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.ewc import OnlineEWC, WorkloadShift
 from agra_ros.policy.gpn import build_gpn
 from agra_ros.policy.memory import PrioritisedMemory
-from agra_ros.policy.observation import InvalidObservationError
-from agra_ros.policy.ppo import PPOSettings, PPOTrainer, compute_gae, policy_loss, value_loss
+from agra_ros.policy.ppo import PPOSettings, compute_gae, policy_loss, value_loss
 from agra_ros.policy.registry import POLICY_NAMES, make_policy
-from agra_ros.policy.reward import LagrangeMultipliers
+from agra_ros.policy.trainer import PPOTrainer
 
 torch.set_num_threads(1)
 

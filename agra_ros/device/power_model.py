@@ -7,6 +7,8 @@ perception node uses to report energy per frame when no power sensor exists, and
 
 from __future__ import annotations
 
+import numpy as np
+
 from agra_ros.device.profiles import DeviceProfile, load_profile
 
 __all__ = ["PowerModel", "load_profile"]
@@ -27,9 +29,12 @@ class PowerModel:
         """Radio joules of sending ``tx_bytes`` to a remote perception node."""
         return self.profile.tx_j_per_mb * tx_bytes / 1e6
 
-    def power_w(self, frame_energy_j: float, fps: float) -> float:
-        """Average board power at ``fps`` frames per second, capped at the profile's sustained maximum."""
-        return min(self.profile.p_idle_w + frame_energy_j * max(0.0, fps), self.profile.p_max_w)
+    def power_w(self, frame_energy_j, fps):
+        """Average board power at ``fps`` frames per second, capped at the profile's sustained maximum (works
+        element-wise on numpy arrays too: the simulator evaluates many configurations at once)."""
+        if isinstance(frame_energy_j, float) and isinstance(fps, float):  # the per-frame hot path stays in floats
+            return min(self.profile.p_idle_w + frame_energy_j * max(0.0, fps), self.profile.p_max_w)
+        return np.minimum(self.profile.p_idle_w + frame_energy_j * np.maximum(0.0, fps), self.profile.p_max_w)
 
     def utilisation_power_w(self, utilisation: float) -> float:
         """The classic linear utilisation model P_idle + (P_max - P_idle) * u, for a whole machine's CPU use."""

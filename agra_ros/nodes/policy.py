@@ -37,10 +37,11 @@ from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
 from agra_ros.limits import TARGET_FPS_RANGE
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
-from agra_ros.online.checkpoint import CheckpointError, CheckpointSpec, load_or_quarantine, save_checkpoint, set_aside
+from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
 from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
+from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
 from agra_ros.policy.gpn import GPNSpec
 from agra_ros.ros import params as P
@@ -58,8 +59,6 @@ from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
 TARGET_RANGE = TARGET_FPS_RANGE
-CHECKPOINT_ERROR_LOG_PERIOD_S = 60.0
-"""A checkpoint that keeps failing (read-only folder, full disk) is logged at most this often; all are counted."""
 
 SPECS = [
     P.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
@@ -155,9 +154,7 @@ class PolicyNode(Node):
             )
         )
         self.agent.set_target(p["target_fps"])
-        self._target_source = "parameter"
-        self._trace_target: float | None = None
-        self._setting_from_trace = False
+        self.target = TargetArbiter()
         ro = ParameterDescriptor(read_only=True, description="Switchable layers of the detector, in command order.")
         self.declare_parameter("layer_names", list(self.agent.layer_names), ro)
         ro = ParameterDescriptor(read_only=True, description="Granularity level names; a command holds their indices.")
@@ -172,17 +169,10 @@ class PolicyNode(Node):
         self._device_inputs = DeviceInputs()
         self._last_config = ""
         # checkpoints
-        self._ckpt_path: Path | None = None
-        self._ckpt_status = "disabled"
-        self._ckpt_saves = 0
-        self._ckpt_failures = 0
-        self._ckpt_error = ""
-        """Why the last save failed; empty after a successful one."""
-        self._ckpt_error_logged = -math.inf
-        self._ckpt_last_ms = math.nan
-        self._spec = CheckpointSpec(p["algorithm"], self.agent.layout.dim, self.agent.nvec)
+        spec = CheckpointSpec(p["algorithm"], self.agent.layout.dim, self.agent.nvec)
+        self.checkpoint = CheckpointKeeper(None, spec)
         if p["checkpoint_dir"] and self.agent.learns:
-            self._ckpt_path = Path(p["checkpoint_dir"]).expanduser() / f"policy_{p['algorithm']}.pt"
+            self.checkpoint.path = Path(p["checkpoint_dir"]).expanduser() / f"policy_{p['algorithm']}.pt"
             self._load_checkpoint()
         # the learner
         self.learner: LearnerSupervisor | None = None
@@ -232,8 +222,7 @@ class PolicyNode(Node):
     def _outside_target_stops_trace(self, params: list[Parameter]) -> list[Parameter]:
         """Pre-set callback: a target_fps set by anyone but the trace input also sets follow_trace false (in the
         same atomic change), unless the same request sets follow_trace itself."""
-        names = {prm.name for prm in params}
-        if "target_fps" in names and "follow_trace" not in names and not self._setting_from_trace:
+        if self.target.outside_set_stops_following({prm.name for prm in params}):
             params = [*params, Parameter("follow_trace", Parameter.Type.BOOL, False)]
         return params
 
@@ -241,13 +230,13 @@ class PolicyNode(Node):
         for prm in params:
             if prm.name == "target_fps":
                 self.agent.set_target(float(prm.value))
-                self._target_source = "trace" if self._setting_from_trace else "parameter"
+                source = self.target.applied()
                 if self.get_parameter("publish_target_fps").value:
                     self._publish_target()
-                self.get_logger().info(f"target FPS set to {prm.value:.2f} ({self._target_source})")
+                self.get_logger().info(f"target FPS set to {prm.value:.2f} ({source})")
             elif prm.name == "follow_trace":
-                if prm.value and self._trace_target is not None:
-                    self._set_target_from_trace(self._trace_target)
+                if prm.value and self.target.trace_target is not None:
+                    self._set_target_from_trace(self.target.trace_target)
             elif prm.name == "publish_target_fps":
                 if prm.value:
                     self._publish_target()
@@ -309,16 +298,16 @@ class PolicyNode(Node):
         except InputRejected as exc:
             self._reject(exc)
             return
-        self._trace_target = fps
-        if self.get_parameter("follow_trace").value and fps != self.get_parameter("target_fps").value:
+        following = bool(self.get_parameter("follow_trace").value)
+        if self.target.trace_heard(fps, following, self.get_parameter("target_fps").value):
             self._set_target_from_trace(fps)
 
     def _set_target_from_trace(self, fps: float) -> None:
-        self._setting_from_trace = True
+        self.target.setting_from_trace = True
         try:
             result = self.set_parameters([Parameter("target_fps", Parameter.Type.DOUBLE, float(fps))])[0]
         finally:
-            self._setting_from_trace = False
+            self.target.setting_from_trace = False
         if not result.successful:
             self._reject(InputRejected("target_fps", result.reason))
 
@@ -431,19 +420,10 @@ class PolicyNode(Node):
 
     # ------------------------------------------------------------------ checkpoints
     def _load_checkpoint(self) -> None:
-        assert self._ckpt_path is not None
         log = self.get_logger()
-        out = load_or_quarantine(self._ckpt_path, self._spec)
-        if out.status == "loaded":
-            assert out.payload is not None
-            try:
-                self.agent.restore(out.payload)
-            except CheckpointError as exc:  # the header fits, a field does not: as corrupt as a broken file
-                self.agent = OnlineAgent(self.agent.s, self.agent.ref)
-                out = set_aside(self._ckpt_path, f"{self._ckpt_path}: {exc}", out.warnings)
+        self.agent, out = self.checkpoint.load(self.agent)
         for warning in out.warnings:
             log.warning(warning)
-        self._ckpt_status = out.status
         if out.status in ("quarantined", "unusable"):
             log.error(out.message)
         elif out.status == "missing":
@@ -453,25 +433,7 @@ class PolicyNode(Node):
 
     def save_checkpoint(self) -> bool:
         """Write the checkpoint; False (counted, logged, in diagnostics) when it could not be written."""
-        if self._ckpt_path is None:
-            return False
-        t0 = time.perf_counter()
-        try:
-            save_checkpoint(self._ckpt_path, self.agent.checkpoint_payload(), self._spec)
-        except (OSError, RuntimeError, CheckpointError) as exc:
-            self._ckpt_failures += 1
-            self._ckpt_error = f"{type(exc).__name__}: {exc}"
-            now = time.monotonic()
-            if now - self._ckpt_error_logged >= CHECKPOINT_ERROR_LOG_PERIOD_S:  # periodic saves: not every period
-                self._ckpt_error_logged = now
-                self.get_logger().error(
-                    f"checkpoint {self._ckpt_path} not written ({self._ckpt_failures} failed so far): {exc}"
-                )
-            return False
-        self._ckpt_saves += 1
-        self._ckpt_error = ""
-        self._ckpt_last_ms = (time.perf_counter() - t0) * 1e3
-        return True
+        return self.checkpoint.save(self.agent, self.get_logger().error)
 
     def _periodic_checkpoint(self) -> None:
         if self.agent.learning:
@@ -488,9 +450,10 @@ class PolicyNode(Node):
         status.add("decision_latency_ms_p50", p50)
         status.add("decision_latency_ms_p99", p99)
         status.add("target_fps", a.target_fps)
-        status.add("target_fps.source", self._target_source)
+        status.add("target_fps.source", self.target.source)
         status.add("target_fps.follow_trace", bool(self.get_parameter("follow_trace").value))
-        status.add("trace_target_fps", self._trace_target if self._trace_target is not None else math.nan)
+        trace = self.target.trace_target
+        status.add("trace_target_fps", trace if trace is not None else math.nan)
         status.add("target_attainment", self.attainment.share())
         status.add("reward", a.last_reward if a.last_reward is not None else math.nan)
         status.add("lagrange_fps", a.multipliers.beta)
@@ -512,12 +475,13 @@ class PolicyNode(Node):
         status.add("safety", "engaged" if a.guard.engaged else "normal")
         status.add("safety_reason", a.guard.reason)
         status.add("safety_engagements", a.guard.engagements)
-        status.add("checkpoint", str(self._ckpt_path or ""))
-        status.add("checkpoint_status", self._ckpt_status)
-        status.add("checkpoint_saves", self._ckpt_saves)
-        status.add("checkpoint_write_ms", self._ckpt_last_ms)
-        status.add("checkpoint_failures", self._ckpt_failures)
-        status.add("checkpoint_last_error", self._ckpt_error)
+        ck = self.checkpoint
+        status.add("checkpoint", str(ck.path or ""))
+        status.add("checkpoint_status", ck.status)
+        status.add("checkpoint_saves", ck.saves)
+        status.add("checkpoint_write_ms", ck.last_ms)
+        status.add("checkpoint_failures", ck.failures)
+        status.add("checkpoint_last_error", ck.error)
         status.add("device_state_seen", self._device_seen)
         if not a.ready:
             status.summary(WARN, "waiting for image_raw")
@@ -525,9 +489,9 @@ class PolicyNode(Node):
             status.summary(WARN, f"safety override: {a.guard.reason}")
         if self._catalogue_ok is False:
             status.summary(ERROR, self._catalogue_error)
-        if self._ckpt_error:
-            status.summary(WARN, f"checkpoint not written, learning is not kept: {self._ckpt_error}")
-        elif self._ckpt_status == "unusable":
+        if ck.error:
+            status.summary(WARN, f"checkpoint not written, learning is not kept: {ck.error}")
+        elif ck.status == "unusable":
             status.summary(WARN, "unusable checkpoint left in place (could not be moved aside)")
         if self.learner is not None and self.learner.status == "restarting":
             status.summary(WARN, f"learner restarting after a crash ({self.learner.restarts} restarts)")
@@ -544,13 +508,14 @@ class PolicyNode(Node):
             self.learner.stop()
             if self.learner.new_state or self.learner.latest.updates > self.agent.updates:
                 self.agent.apply_learner_state(self.learner.latest)
-        if self.agent.learns and self._ckpt_path is not None:
+        ck = self.checkpoint
+        if self.agent.learns and ck.path is not None:
             if self.save_checkpoint():
-                self.get_logger().info(f"final checkpoint written to {self._ckpt_path}")
+                self.get_logger().info(f"final checkpoint written to {ck.path}")
             else:
                 self.get_logger().error(
-                    f"final checkpoint NOT written to {self._ckpt_path} ({self._ckpt_error}): what was learned since "
-                    + ("the last checkpoint" if self._ckpt_saves else "start-up")
+                    f"final checkpoint NOT written to {ck.path} ({ck.error}): what was learned since "
+                    + ("the last checkpoint" if ck.saves else "start-up")
                     + " is lost"
                 )
 

@@ -3,8 +3,10 @@
 The policy node is a thin adapter around :class:`OnlineAgent`: it hands over frames, device readings, perception
 feedback and the target FPS as they arrive, calls :meth:`OnlineAgent.decide` at the decision rate and publishes
 what comes back. Each decision closes the interval of the previous one: the feedback that arrived since is turned
-into the simulator's reward terms (``energy_norm``, ``fps_shortfall``, ``accuracy_loss``, see
-:class:`agra_ros.sim.env.AgraEnv`) and, when learning, into a transition for the background learner.
+into the reward terms by the function the simulator uses (:func:`agra_ros.core.reward.reward_terms`: system energy
+per frame from perception's power and FPS, the shadow agreement calibrated onto the accuracy table's scale), into
+the own-speed state by the simulator's builder (:meth:`agra_ros.core.contract.Contract.own_speed`) and, when
+learning, into a transition for the background learner.
 
 Learning algorithms: ``agra`` (PPO + online EWC + Lagrange multipliers, in the learner process), ``a2c`` (the
 same learner with A2C settings), ``bandit`` (one-step Q-learning, cheap enough to run in place). ``rule`` and
@@ -15,12 +17,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from agra_ros.core.contract import Contract
+from agra_ros.core.observation import OwnSpeed
+from agra_ros.core.reward import (
+    LagrangeMultipliers,
+    RewardWeights,
+    calibrated_accuracy_ratio,
+    energy_per_frame_j,
+    reward_terms,
+)
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
 from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.inputs import Feedback
@@ -28,13 +39,12 @@ from agra_ros.online.learner import (
     ExperienceBatch,
     LearnerSettings,
     LearnerState,
+    ewc_to_numpy,
     gpn_state_to_numpy,
     load_numpy_state,
+    online_ppo_settings,
 )
-from agra_ros.online.reference import SimReference
 from agra_ros.online.safety import SafetyGuard, SafetyTransition, coarsest_configuration
-from agra_ros.policy.observation import MAX_LOAD
-from agra_ros.policy.reward import LagrangeMultipliers, RewardWeights
 from agra_ros.workload.features import WorkloadTracker
 
 ALGORITHMS: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static")
@@ -90,25 +100,27 @@ class _Pending:
     bandit: tuple[int, int] | None = None
 
 
-def learner_settings_for(algorithm: str, w_dim: int, **overrides: Any) -> LearnerSettings:
-    """PPO + EWC + dual ascent for agra; the A2C special case of the same update for a2c."""
+def learner_settings_for(algorithm: str, w_dim: int, rollout_steps: int = 64, seed: int = 0) -> LearnerSettings:
+    """PPO + EWC + dual ascent for agra; the A2C special case of the same update for a2c (no EWC, no dual
+    ascent, no workload-shift detection)."""
     if algorithm == "a2c":
         from agra_ros.policy.baselines import a2c_settings
 
-        return LearnerSettings.from_ppo(a2c_settings(1), ewc=False, dual_ascent=False, w_dim=0, **overrides)
-    return LearnerSettings(w_dim=w_dim, **overrides)
+        a2c = replace(a2c_settings(1, seed=seed, num_envs=1), num_steps=rollout_steps, normalise_obs=False)
+        return LearnerSettings(ppo=a2c, ewc=False, w_dim=0)
+    return LearnerSettings(ppo=online_ppo_settings(num_steps=rollout_steps, seed=seed), w_dim=w_dim)
 
 
 class OnlineAgent:
     """Builds (W, D, P) from live inputs, decides, scores decisions and collects experience."""
 
-    def __init__(self, settings: AgentSettings, reference: SimReference | None = None) -> None:
+    def __init__(self, settings: AgentSettings, reference: Contract | None = None) -> None:
         from agra_ros.policy.registry import GPNPolicy, make_policy, shipped_policy_path
 
         if settings.algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {settings.algorithm!r}; known: {', '.join(ALGORITHMS)}")
         self.s = settings
-        self.ref = reference or SimReference.load(settings.device_profile)
+        self.ref = reference or Contract.load(settings.device_profile)
         self.n_layers = self.ref.n_layers
         self.layer_names = self.ref.layer_names
         self.layout = self.ref.layout
@@ -125,7 +137,10 @@ class OnlineAgent:
         weights = getattr(self.policy, "multipliers", None)
         self.multipliers = LagrangeMultipliers(RewardWeights(**weights.state_dict()) if weights else None)
         self.updates = 0
-        self.ewc_state: dict[str, Any] | None = None
+        policy_ewc = getattr(self.policy, "ewc", None)
+        self.ewc_state: dict[str, Any] | None = ewc_to_numpy(policy_ewc) if policy_ewc is not None else None
+        """EWC anchor of the learner: the shipped policy's consolidation on simulator states, so that learning on
+        the robot starts anchored to what was learned across devices."""
         self.guard = SafetyGuard(settings.critical_temp_c, settings.recover_margin_c)
         self.tracker = WorkloadTracker()
         self.learning = False
@@ -141,6 +156,9 @@ class OnlineAgent:
         self._last_fb: Feedback | None = None
         self._last_fb_t = -math.inf
         self._last_accuracy = 1.0
+        """Accuracy ratio of the latest shadow run, on the simulator's scale."""
+        self._own_speed = OwnSpeed()
+        """What the robot measured of its own speed over the last scored decision (the simulator's builder)."""
         # bookkeeping
         self._pending: _Pending | None = None
         self._segment: list[tuple[_Pending, dict[str, float]]] = []
@@ -177,7 +195,7 @@ class OnlineAgent:
         self._interval.append(fb)
         self._last_fb, self._last_fb_t = fb, now
         if fb.has_accuracy:
-            self._last_accuracy = fb.accuracy_proxy
+            self._last_accuracy = calibrated_accuracy_ratio(fb.accuracy_proxy)
 
     def set_learning(self, on: bool) -> None:
         """Start or stop collecting experience (the decision in flight is still filed under the old setting)."""
@@ -196,15 +214,19 @@ class OnlineAgent:
             fbs = [self._last_fb]
         target = self._pending.target_fps if self._pending is not None else self.target_fps
         fps = float(np.mean([f.fps for f in fbs]))
-        energy = float(np.mean([f.energy_per_frame_j for f in fbs]))
+        energy = float(energy_per_frame_j(float(np.mean([f.power_w for f in fbs])), fps))
         acc = [f.accuracy_proxy for f in fbs if f.has_accuracy]
-        acc_ratio = float(np.mean(acc)) if acc else self._last_accuracy
+        acc_ratio = calibrated_accuracy_ratio(float(np.mean(acc))) if acc else self._last_accuracy
         floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
+        if self._pending is not None:
+            latency_s = float(np.mean([f.latency_ms for f in fbs])) / 1e3
+            self._own_speed = self.ref.own_speed(latency_s, fps, target, self._pending.action)
+        t = reward_terms(energy, self.ref.reference_energy_j(target), fps, target, acc_ratio, floor)
         return {
             "fps": fps,
-            "energy_norm": energy / self.ref.reference_energy_j(target),
-            "fps_shortfall": max(0.0, (target - fps) / target),
-            "accuracy_loss": max(0.0, floor - acc_ratio),
+            "energy_norm": float(t.energy_norm),
+            "fps_shortfall": float(t.fps_shortfall),
+            "accuracy_loss": float(t.accuracy_loss),
         }
 
     def _observation(self) -> np.ndarray:
@@ -215,13 +237,12 @@ class OnlineAgent:
             self._w = self.tracker.update(self._frame, objects, conf).vector()
             self._frame = None
         assert self._w is not None
-        load = min(MAX_LOAD, fb.latency_ms / 1e3 * self.target_fps) if fb is not None else 0.5
         return self.ref.observation(
             self._w,
             self._d,
             self.target_fps,
-            load,
-            min(1.5, self._last_accuracy),
+            self._own_speed,
+            self._last_accuracy,
             self.s.accuracy_floor,
             self.s.link_rtt_s,
         )

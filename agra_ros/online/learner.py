@@ -32,39 +32,42 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from agra_ros.core.reward import DualAscentSettings, LagrangeMultipliers, RewardWeights
 from agra_ros.policy.ewc import OnlineEWC, WorkloadShift
 from agra_ros.policy.gpn import GPN, GPNSpec
 from agra_ros.policy.memory import PrioritisedMemory
 from agra_ros.policy.ppo import PPOSettings, compute_gae, ppo_epochs
-from agra_ros.policy.reward import DualAscentSettings, LagrangeMultipliers, RewardWeights
+
+
+def online_ppo_settings(**overrides: Any) -> PPOSettings:
+    """The PPO settings of the on-robot learner: :class:`PPOSettings` with what differs on a robot, then
+    ``overrides``. One rollout is ``num_steps`` consecutive decisions of the one robot (``num_envs`` 1)."""
+    robot = {
+        "num_envs": 1,
+        "num_steps": 64,  # decisions per PPO update (at 5 decisions/s: one update every ~13 s)
+        "learning_rate": 1e-4,  # smaller than in simulation: the robot's policy is already good and must not lurch
+        "ent_coef": 0.005,
+        "target_kl": 0.02,
+        "dual_ascent": True,
+        "memory_capacity": 2048,  # prioritised memory of past states (feeds the Fisher estimate)
+        "normalise_obs": False,  # the GPN keeps the standardisation it was pretrained with
+    }
+    return PPOSettings(**{**robot, **overrides})
 
 
 @dataclass
 class LearnerSettings:
-    """Settings of the on-robot learner (PPO fields keep CleanRL's names, as in :class:`PPOSettings`)."""
+    """Settings of the on-robot learner: the one PPO settings type plus what only continual learning needs."""
 
-    rollout_steps: int = 64
-    """Decisions per PPO update (at 5 decisions/s: one update every ~13 s)."""
-    learning_rate: float = 1e-4
-    """Adam step size: smaller than in simulation, the robot's policy is already good and must not lurch."""
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    gamma: float = 0.9
-    gae_lambda: float = 0.95
-    clip_coef: float = 0.2
-    clip_vloss: bool = True
-    norm_adv: bool = True
-    ent_coef: float = 0.005
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = 0.02
+    ppo: PPOSettings = field(default_factory=online_ppo_settings)
+    """PPO, dual ascent and memory (:func:`online_ppo_settings`)."""
     ewc: bool = True
     """Online EWC: consolidate when the workload shifts, penalise moving away from consolidated behaviour."""
     ewc_strength: float = 10.0
@@ -72,24 +75,17 @@ class LearnerSettings:
     trace B in `policy_bench continual`; 100 stopped learning on B."""
     ewc_decay: float = 0.9
     fisher_samples: int = 128
-    memory_capacity: int = 2048
-    """Prioritised memory of past states (feeds the Fisher estimate)."""
-    dual_ascent: bool = True
-    """Learn the FPS and accuracy weights of the reward as Lagrange multipliers."""
     w_dim: int = 0
     """Length of the W block at the start of the observation (workload-shift detection); 0: no shift detection."""
-    seed: int = 0
     threads: int = 1
     """torch threads of the learner process."""
     nice: int = 10
     """Scheduling niceness added to the learner process, so perception wins the CPU when both want it."""
 
-    @classmethod
-    def from_ppo(cls, ppo: PPOSettings, **overrides: Any) -> LearnerSettings:
-        """Take the PPO fields of a simulator run's settings (the pretrained policy's), then ``overrides``."""
-        base = cls()
-        shared = {k: getattr(ppo, k) for k in asdict(base) if hasattr(ppo, k)}
-        return replace(base, **{**shared, **overrides})
+    @property
+    def rollout_steps(self) -> int:
+        """Decisions per PPO update."""
+        return self.ppo.num_steps
 
 
 @dataclass
@@ -116,7 +112,8 @@ def load_numpy_state(gpn: nn.Module, state: Mapping[str, np.ndarray]) -> None:
     gpn.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
 
 
-def _ewc_to_numpy(ewc: OnlineEWC) -> dict[str, Any] | None:
+def ewc_to_numpy(ewc: OnlineEWC) -> dict[str, Any] | None:
+    """The EWC state as plain numpy data (what crosses the process boundary and goes into checkpoints)."""
     if not ewc.ready:
         return None
     st = ewc.state_dict()
@@ -199,16 +196,18 @@ class OnlineLearner:
 
     def __init__(self, spec: GPNSpec, state: LearnerState, settings: LearnerSettings) -> None:
         self.s = settings
-        torch.manual_seed(settings.seed)
-        self.rng = np.random.default_rng(settings.seed)
+        torch.manual_seed(settings.ppo.seed)
+        self.rng = np.random.default_rng(settings.ppo.seed)
         self.gpn = GPN(spec)
         load_numpy_state(self.gpn, state.policy)
-        self.optimizer = torch.optim.Adam(self.gpn.parameters(), lr=settings.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.gpn.parameters(), lr=settings.ppo.learning_rate, eps=1e-5)
         self.multipliers = LagrangeMultipliers(RewardWeights(**state.lagrange), DualAscentSettings())
         self.ewc = OnlineEWC(settings.ewc_strength, settings.ewc_decay, settings.fisher_samples)
         if state.ewc is not None:
             _ewc_from_numpy(self.ewc, state.ewc)
-        self.memory = PrioritisedMemory(settings.memory_capacity, spec.obs_dim, len(spec.nvec), seed=settings.seed)
+        self.memory = PrioritisedMemory(
+            settings.ppo.memory_capacity, spec.obs_dim, len(spec.nvec), seed=settings.ppo.seed
+        )
         self.shift = WorkloadShift() if settings.w_dim > 0 else None
         self.updates = state.updates
         self.metrics: dict[str, float] = dict(state.metrics)
@@ -220,7 +219,7 @@ class OnlineLearner:
         return LearnerState(
             policy=gpn_state_to_numpy(self.gpn),
             lagrange=self.multipliers.state_dict(),
-            ewc=_ewc_to_numpy(self.ewc),
+            ewc=ewc_to_numpy(self.ewc),
             updates=self.updates,
             metrics=dict(self.metrics),
         )
@@ -269,10 +268,10 @@ class OnlineLearner:
 
     def update(self, b: ExperienceBatch) -> dict[str, float]:
         """One PPO update on one rollout: consolidation first if the workload shifted, then dual ascent."""
-        s = self.s
+        s, ppo = self.s, self.s.ppo
         if s.ewc and self._shift_seen and len(self.memory) >= 32:
             states, _, _ = self.memory.sample(s.fisher_samples)
-            self.ewc.consolidate(self.gpn, states, seed=s.seed + self.updates)
+            self.ewc.consolidate(self.gpn, states, seed=ppo.seed + self.updates)
         self._shift_seen = False
         rewards = self.multipliers.reward(b.energy_norm, b.fps_shortfall, b.accuracy_loss).astype(np.float64)
         obs_t = torch.as_tensor(b.obs, dtype=torch.float32)
@@ -280,7 +279,7 @@ class OnlineLearner:
             values = self.gpn.get_value(obs_t).numpy().astype(np.float64)
             next_value = self.gpn.get_value(torch.as_tensor(b.next_obs, dtype=torch.float32)[None]).numpy()
         advantages, returns = compute_gae(
-            rewards[:, None], values[:, None], b.starts[:, None], next_value, np.zeros(1), s.gamma, s.gae_lambda
+            rewards[:, None], values[:, None], b.starts[:, None], next_value, np.zeros(1), ppo.gamma, ppo.gae_lambda
         )
         self.memory.add(b.obs, b.actions, rewards)
         batch = (
@@ -292,9 +291,9 @@ class OnlineLearner:
             torch.as_tensor(values, dtype=torch.float32),
         )
         m = ppo_epochs(
-            self.gpn, self.optimizer, s, batch, self.ewc if s.ewc else None, self.rng.shuffle, min_minibatch=2
+            self.gpn, self.optimizer, ppo, batch, self.ewc if s.ewc else None, self.rng.shuffle, min_minibatch=2
         )
-        if s.dual_ascent:
+        if ppo.dual_ascent:
             beta, gamma = self.multipliers.update(b.fps_shortfall, b.accuracy_loss)
             m["charts/beta"], m["charts/gamma"] = beta, gamma
         m["charts/mean_reward"] = float(rewards.mean())

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agra_ros.core.observation import ObservationLayout
 from agra_ros.granularity.levels import LEVELS
-from agra_ros.policy.observation import ObservationLayout
 from agra_ros.policy.ppo import PPOSettings
 
 
@@ -115,7 +115,7 @@ class RulePolicy:
 
 
 def a2c_settings(total_timesteps: int, seed: int = 0, num_envs: int = 8) -> PPOSettings:
-    """PPOSettings under which :class:`agra_ros.policy.ppo.PPOTrainer` performs A2C (see the module docstring)."""
+    """PPOSettings under which :class:`agra_ros.policy.trainer.PPOTrainer` performs A2C (see the module docstring)."""
     return PPOSettings(
         total_timesteps=total_timesteps,
         num_envs=num_envs,

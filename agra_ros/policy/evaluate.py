@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agra_ros.policy.reward import FPS_MET_SHORTFALL, RewardWeights
+from agra_ros.core.reward import FPS_MET_SHORTFALL, RewardWeights
 
 
 @dataclass

@@ -15,14 +15,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from agra_ros.core.observation import InvalidObservationError, ObservationLayout
+from agra_ros.core.reward import LagrangeMultipliers
 from agra_ros.granularity.levels import action_nvec
 from agra_ros.paths import data_dir
 from agra_ros.policy.baselines import BanditPolicy, RulePolicy, StaticPolicy, _load_checked
 from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.gpn import GPN, GPNSpec, build_gpn
-from agra_ros.policy.observation import InvalidObservationError, ObservationLayout
 from agra_ros.policy.oracle import OraclePolicy
-from agra_ros.policy.reward import LagrangeMultipliers
 
 POLICY_NAMES: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static", "oracle")
 

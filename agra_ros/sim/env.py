@@ -4,35 +4,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agra_ros.detection.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
+from agra_ros.core.contract import (
+    ACCURACY_FLOOR,
+    LINK_RTT_S,
+    Contract,
+    default_accuracy_model,
+    default_cost_table,
+    observation_layout,
+)
+from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DeviceSim
+from agra_ros.core.observation import OwnSpeed
+from agra_ros.core.reward import RewardWeights, agra_reward, energy_per_frame_j, reward_terms
+from agra_ros.core.tables import ConfigModel, load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
-from agra_ros.policy.observation import MAX_LOAD, ObservationLayout, performance_vector
-from agra_ros.policy.reward import RewardWeights
-from agra_ros.sim.configs import ConfigModel, load_config_model
-from agra_ros.sim.device_sim import DEVICE_DIM, DeviceSim, device_bounds
+from agra_ros.sim.randomise import DeviceRandomisation
 from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
-from agra_ros.workload.features import OBJECTS_SCALE, WORKLOAD_DIM
+from agra_ros.workload.features import OBJECTS_SCALE
 from agra_ros.workload.trace import Trace
 
 ENV_ID = "AgraRos-v0"
-
-
-def default_cost_table() -> Path:
-    """The default detector's (the real SSD's) cost table measured on this project's reference machine."""
-    return shipped_cost_table(DEFAULT_DETECTOR, "x86_generic")
-
-
-def default_accuracy_model() -> Path:
-    """The default detector's accuracy model (agreement with its full configuration on held-out real frames)."""
-    return shipped_accuracy_model(DEFAULT_DETECTOR)
 
 
 @dataclass
@@ -43,6 +40,9 @@ class SimSettings:
     """Workload trace (config/traces/<name>.yaml or a path): density, resolution and target FPS over time."""
     device: str | DeviceProfile = "x86_generic"
     """Device profile of the robot's computer (a config/devices/<name>.yaml name, or a profile)."""
+    randomise_device: DeviceRandomisation | None = None
+    """Draw the device and its background load anew every episode around these profiles (domain randomisation);
+    None: always ``device`` with ``interference_mean``."""
     remote_device: str | DeviceProfile = "x86_generic"
     """Device profile of the remote perception node the execution target 'remote' sends frames to."""
     cost_table: str | None = None
@@ -55,7 +55,7 @@ class SimSettings:
     """Episode length in decisions (then truncated)."""
     random_start: bool = True
     """Start each episode at a random time of the trace (otherwise at t = 0)."""
-    accuracy_floor: float = 0.9
+    accuracy_floor: float = ACCURACY_FLOOR
     """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
     density_sensitivity: tuple[float, float] = (0.5, 1.5)
     """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
@@ -63,7 +63,7 @@ class SimSettings:
     """False: the execution target is always local, whatever the action says, as perception_node does when no
     remote perception node exists (policy_node's default). A policy meant for such a robot is trained this way:
     its layer heads then learn choices that fit local execution, instead of choices made for a remote run."""
-    link_rtt_s: float = 0.03
+    link_rtt_s: float = LINK_RTT_S
     """Mean round-trip time of the link to the remote perception node."""
     link_rtt_sd: float = 0.4
     """Log-normal spread of the link state (slow) ..."""
@@ -73,7 +73,7 @@ class SimSettings:
     """Link bandwidth, bytes are sent as compressed frames."""
     compressed_bytes_per_pixel: float = 0.15
     """Size of a compressed camera frame per input pixel (JPEG-like)."""
-    interference_mean: float = 0.15
+    interference_mean: float = BACKGROUND_LOAD_MEAN
     """Mean background CPU load from other processes (0..1); slows local inference by 1 + load."""
     interference_sd: float = 0.1
     """Step noise of the background load (AR(1) with rate 0.2)."""
@@ -93,15 +93,16 @@ class AgraEnv(gym.Env):
     read from the cost table. This is also the wire format of ``agra/granularity``.
 
     ## Observation space
-    ``Box(low, high, (WORKLOAD_DIM + DEVICE_DIM + 5,), float32)`` laid out by
-    :class:`agra_ros.policy.observation.ObservationLayout`:
+    ``Box(low, high, (WORKLOAD_DIM + DEVICE_DIM + P_DIM,), float32)`` laid out by
+    :class:`agra_ros.core.observation.ObservationLayout` and built by :meth:`agra_ros.core.contract.Contract.observation`,
+    the builder the policy node uses too:
 
     | block | entries | content |
     |---|---|---|
     | W | 512 | embedding of a real frame of the current trace phase, from the run-time workload encoder |
     | W | 4 | resolution (Mpix), objects detected last frame / 40, mean confidence, motion |
     | D | DEVICE_DIM | device state vector (``agra_ros.device``): temperature, power, voltage, CPU/GPU use, clock ratio, cores available, throttling |
-    | P | 5 | target FPS / 60, accuracy floor, link RTT / 0.1 s, last load (latency x target FPS), last accuracy ratio |
+    | P | 10 | target FPS / 60, accuracy floor, link RTT / 0.1 s, last accuracy ratio, and own speed: last load (latency x target FPS), achieved / target FPS, log2 of latency over the table's, the last configuration's mean width, scale and target (``core.observation.P_FIELDS``) |
 
     ## Transition
     The frame latency of a configuration is its cost-table latency (additive model) scaled by the device profile
@@ -109,7 +110,7 @@ class AgraEnv(gym.Env):
     interference). Remote execution costs the remote node's latency (its own profile) plus the link RTT (log-normal
     link state with per-decision jitter) plus the transfer; locally it pays only the radio's energy per byte.
     Perception paces itself to the target: achieved FPS = min(target, 1 / latency). Power is the device power
-    model, P = P_idle + E_dyn(configuration) * FPS; it heats the thermal RC model, which throttles the clock above
+    model, P = min(P_idle + E_dyn(configuration) * FPS, P_max); it heats the thermal RC model, which throttles the clock above
     its threshold. Accuracy is the accuracy model's mAP as a share of the full configuration's, with the loss scaled
     by scene density. Everything random for a decision (interference, cores, link) is drawn *before* the action, so
     the reward is a deterministic function of (state, action): :meth:`evaluate` computes it for any set of
@@ -117,10 +118,16 @@ class AgraEnv(gym.Env):
 
     ## Reward
     ``r = -alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (docs/architecture.md) with
-    ``energy_norm`` = energy per frame / that of the full configuration on the nominal device at the same target,
-    ``fps_shortfall`` = max(0, target - fps) / target, ``accuracy_loss`` = max(0, floor - accuracy ratio).
+    the terms from :func:`agra_ros.core.reward.reward_terms`, the function the robot uses: ``energy_norm`` = system
+    energy per frame (P / FPS, idle share included) / that of the full configuration on the nominal device at the
+    same target, ``fps_shortfall`` = max(0, target - fps) / target, ``accuracy_loss`` = max(0, floor - accuracy
+    ratio).
+
+    ## Domain randomisation
+    With ``SimSettings.randomise_device``, every reset draws a device around one of the shipped profiles and the
+    episode's background load (:mod:`agra_ros.sim.randomise`).
     The env uses fixed weights (``SimSettings.weights``); the AGRA learner treats beta and gamma as Lagrange
-    multipliers and recomputes the reward from ``info`` (see :mod:`agra_ros.policy.reward`).
+    multipliers and recomputes the reward from ``info`` (see :mod:`agra_ros.core.reward`).
 
     ## Episode end
     Never terminates; truncated after ``max_steps`` decisions. ``info`` carries ``energy_norm``,
@@ -147,20 +154,19 @@ class AgraEnv(gym.Env):
         self.trace = Trace.load(s.trace)
         self.workloads: list[PhaseWorkload] = phase_workloads(self.trace)
         table = self.model.cost_table
-        threads = int(table.data.get("threads", 1))
-        self.device = DeviceSim(s.device, table_device=table.device, table_threads=threads)
-        self.remote = DeviceSim(s.remote_device, table_device=table.device, table_threads=threads)
-        d_low, d_high = device_bounds()
-        self.layout = ObservationLayout(WORKLOAD_DIM, DEVICE_DIM, d_low=tuple(d_low), d_high=tuple(d_high))
+        self._table_device, self._table_threads = table.device, int(table.data.get("threads", 1))
+        self.device = DeviceSim(s.device, table_device=self._table_device, table_threads=self._table_threads)
+        self.remote = DeviceSim(s.remote_device, table_device=self._table_device, table_threads=self._table_threads)
+        self.layout = observation_layout()
+        self.contract = Contract(self.layout, self.model, self.device, s.accuracy_floor, s.link_rtt_s)
+        self.interference_mean = s.interference_mean
         low, high = self.layout.bounds()
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._nvec = action_nvec(self.n_layers)
         self.action_space = spaces.MultiDiscrete(self._nvec)
         self._scale_sq = np.array(RESOLUTION_SCALES) ** 2
         self._scale_sq_list = self._scale_sq.tolist()
-        self._obs = np.zeros(self.layout.dim, dtype=np.float32)
-        self._w_slice, self._d_slice, self._p_slice = self.layout.slices()
-        self._w = np.zeros(WORKLOAD_DIM, dtype=np.float32)
+        self._w = np.zeros(self.layout.w_dim, dtype=np.float32)
         self._reset_state()
 
     # ----------------------------------------------------------------- state
@@ -171,7 +177,7 @@ class AgraEnv(gym.Env):
         self.link_state = 0.0
         self.cores_lost = 0
         self.core_loss_left = 0
-        self.last_load = 0.5
+        self.own_speed = OwnSpeed()
         self.last_acc_ratio = 1.0
         self.last_objects = 0.0
         self.ctx: dict[str, float] = {}
@@ -182,8 +188,12 @@ class AgraEnv(gym.Env):
         rng = self.np_random
         if self.settings.random_start:
             self.t = float(rng.uniform(0.0, self.trace.total_duration))
+        if self.settings.randomise_device is not None:
+            profile, self.interference_mean = self.settings.randomise_device.sample(rng)
+            self.device = DeviceSim(profile, table_device=self._table_device, table_threads=self._table_threads)
+            self.contract.device = self.device
         self.link_state = float(rng.normal(0.0, self.settings.link_rtt_sd))
-        self.interference = float(np.clip(rng.normal(self.settings.interference_mean, 0.1), 0.0, 0.9))
+        self.interference = float(np.clip(rng.normal(self.interference_mean, 0.1), 0.0, 0.9))
         self.device.reset(rng)
         self._draw_context()
         return self._observation(), {}
@@ -201,7 +211,7 @@ class AgraEnv(gym.Env):
             max(
                 0.0,
                 self.interference
-                + 0.2 * (s.interference_mean - self.interference)
+                + 0.2 * (self.interference_mean - self.interference)
                 + s.interference_sd * float(rng.normal()),
             ),
         )
@@ -236,14 +246,15 @@ class AgraEnv(gym.Env):
 
     def _observation(self) -> np.ndarray:
         rtt_seen = self.settings.link_rtt_s * math.exp(self.link_state)  # the link state, not this decision's jitter
-        p = performance_vector(
-            self.ctx["target_fps"], self.settings.accuracy_floor, rtt_seen, self.last_load, self.last_acc_ratio
+        return self.contract.observation(
+            self._w,
+            self.device.vector(self.interference, self.cores_lost),
+            self.ctx["target_fps"],
+            self.own_speed,
+            self.last_acc_ratio,
+            self.settings.accuracy_floor,
+            rtt_seen,
         )
-        obs = self._obs
-        obs[self._w_slice] = self._w
-        obs[self._d_slice] = self.device.vector(self.interference, self.cores_lost)
-        obs[self._p_slice] = p
-        return np.clip(obs, self.observation_space.low, self.observation_space.high)
 
     # ----------------------------------------------------------------- the model
     def evaluate(
@@ -252,7 +263,7 @@ class AgraEnv(gym.Env):
         """Outcome of configurations in the current state, from their table values (scalars or arrays).
 
         ``latency_s``, ``macs``, ``bytes_moved``, ``accuracy``: the additive-model values of the configurations
-        (:class:`agra_ros.sim.configs.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
+        (:class:`agra_ros.core.tables.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
         0/1. Returns latency_s, fps, power_w, energy_j, energy_norm, fps_shortfall, accuracy_ratio, accuracy_loss,
         busy_s and reward (with ``weights``, default the env's). :meth:`step` uses exactly this code, so the
         oracle's search over it is exact for the env's reward.
@@ -268,9 +279,8 @@ class AgraEnv(gym.Env):
         fps = np.minimum(target, 1.0 / latency)
         e_local = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
         e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local)
-        acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
-        acc_loss = np.maximum(0.0, s.accuracy_floor - acc_ratio)
-        return self._outcome(latency, fps, e_dyn, acc_ratio, acc_loss, np.where(remote, 0.0, lat_local), w)
+        acc_ratio = np.clip(1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"], 0.0, 1.0)
+        return self._outcome(latency, fps, e_dyn, acc_ratio, np.where(remote, 0.0, lat_local), w)
 
     def _evaluate_one(
         self, latency_s: float, macs: float, bytes_moved: float, accuracy: float, scale_index: int, remote: bool
@@ -289,30 +299,27 @@ class AgraEnv(gym.Env):
             e_dyn = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
             busy = lat_local
         fps = min(target, 1.0 / latency)
-        acc_ratio = 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]
-        acc_loss = max(0.0, s.accuracy_floor - acc_ratio)
-        return self._outcome(latency, fps, e_dyn, acc_ratio, acc_loss, busy, w)
+        # agreement with the full configuration: between 0 (nothing matches) and 1 (the full configuration itself)
+        acc_ratio = min(1.0, max(0.0, 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]))
+        return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w)
 
-    def _outcome(self, latency, fps, e_dyn, acc_ratio, acc_loss, busy, w: RewardWeights) -> dict[str, Any]:
+    def _outcome(self, latency, fps, e_dyn, acc_ratio, busy, w: RewardWeights) -> dict[str, Any]:
         """Power, energy and the reward terms from one or many configurations' latency, FPS, dynamic energy and
         accuracy (plain arithmetic: floats and numpy arrays alike), so both evaluation paths share one reward."""
         ctx = self.ctx
-        target = ctx["target_fps"]
-        power = self.device.p_idle_w + e_dyn * fps
-        energy = power / fps
-        fps_short = (target - fps) / target
-        energy_norm = energy / ctx["e_ref"]
-        reward = -w.alpha * energy_norm - w.beta * fps_short - w.gamma * acc_loss
+        power = self.device.power.power_w(e_dyn, fps)
+        energy = energy_per_frame_j(power, fps)
+        t = reward_terms(energy, ctx["e_ref"], fps, ctx["target_fps"], acc_ratio, self.settings.accuracy_floor)
         return {
             "latency_s": latency,
             "fps": fps,
             "power_w": power,
             "energy_j": energy,
-            "energy_norm": energy_norm,
-            "fps_shortfall": fps_short,
+            "energy_norm": t.energy_norm,
+            "fps_shortfall": t.fps_shortfall,
             "accuracy_ratio": acc_ratio,
-            "accuracy_loss": acc_loss,
-            "reward": reward,
+            "accuracy_loss": t.accuracy_loss,
+            "reward": agra_reward(t.energy_norm, t.fps_shortfall, t.accuracy_loss, w),
             "busy_s": busy,
         }
 
@@ -335,7 +342,8 @@ class AgraEnv(gym.Env):
         )
         # the device lives on: its power heats it, the thermal model may throttle the clock
         self.device.advance(out["power_w"], out["fps"] * out["busy_s"], self.settings.dt_s)
-        self.last_load = min(MAX_LOAD, out["latency_s"] * self.ctx["target_fps"])
+        ran = (*key[: L + 1], int(remote))
+        self.own_speed = self.contract.own_speed(out["latency_s"], out["fps"], self.ctx["target_fps"], ran)
         self.last_acc_ratio = max(0.0, min(1.5, out["accuracy_ratio"]))
         self.last_objects = min(1.5, self.ctx["density"] * self.last_acc_ratio)
         self.t += self.settings.dt_s

@@ -1,4 +1,18 @@
-"""The AGRA reward and its Lagrange multipliers.
+"""The AGRA reward: its terms, computed by one function that the simulator and the robot both call, and its
+Lagrange multipliers.
+
+The three terms (:func:`reward_terms`) are defined from the same quantities on both sides:
+
+- energy per frame is the *system* energy per frame, idle share included: power / achieved FPS, with the power
+  model's P = min(P_idle + E_dyn * FPS, P_max) in simulation and perception's reported power (the same model, or
+  a sensor) on the robot (:func:`energy_per_frame_j`). Normalised by the full configuration's energy per frame on
+  the same device at the same target (``e_ref``), so one price fits a 5 W Nano and a 45 W laptop;
+- FPS shortfall is (target - achieved) / target, at least 0;
+- accuracy loss is max(0, floor - accuracy ratio), where the accuracy ratio is agreement with the full
+  configuration as a share of the full configuration's own (1.0): the simulator reads it from the accuracy table
+  (mAP50 against the full configuration's detections), the robot from its shadow runs (F1 of matches with the
+  full configuration's detections), mapped onto the table's scale by :func:`calibrated_accuracy_ratio` (a line
+  fitted on both measured on the same frames: ``agra-ros calibrate-agreement``).
 
 The reward (docs/architecture.md): ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
 fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
@@ -18,9 +32,14 @@ from the same terms (:meth:`LagrangeMultipliers.update`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
+
+from agra_ros.paths import data_dir
 
 
 @dataclass
@@ -41,6 +60,57 @@ class RewardWeights:
 def agra_reward(energy_norm, fps_shortfall, accuracy_loss, weights: RewardWeights):
     """``-alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (scalars or numpy arrays)."""
     return -weights.alpha * energy_norm - weights.beta * fps_shortfall - weights.gamma * accuracy_loss
+
+
+def energy_per_frame_j(power_w, fps):
+    """System energy per frame (idle share included): power over achieved FPS (scalars or numpy arrays)."""
+    return power_w / np.maximum(fps, 1e-6)
+
+
+@dataclass(frozen=True)
+class RewardTerms:
+    """The three cost terms of one decision (or arrays of them, one per configuration)."""
+
+    energy_norm: Any
+    fps_shortfall: Any
+    accuracy_loss: Any
+
+
+def reward_terms(energy_j, e_ref_j, fps, target_fps, accuracy_ratio, accuracy_floor) -> RewardTerms:
+    """The reward terms from energy per frame (:func:`energy_per_frame_j`) and its reference ``e_ref_j``, achieved
+    and target FPS, and the accuracy ratio against its floor: the one definition the simulator and the robot
+    share (scalars or numpy arrays)."""
+    return RewardTerms(
+        energy_norm=energy_j / e_ref_j,
+        fps_shortfall=np.maximum(0.0, (target_fps - fps) / target_fps),
+        accuracy_loss=np.maximum(0.0, accuracy_floor - accuracy_ratio),
+    )
+
+
+AGREEMENT_CALIBRATION_FILE = "agreement_calibration_ssd.json"
+"""The measured map (agra_ros/data/, written by ``agra-ros calibrate-agreement --ship``)."""
+
+
+@lru_cache(maxsize=1)
+def agreement_calibration() -> tuple[float, float]:
+    """(intercept, slope) of the map from the shadow agreement (F1 at IoU 0.5 with the full configuration's
+    detections) to the accuracy table's ratio (mAP50 against the same reference, over the full configuration's).
+
+    Both are 1.0 for the full configuration and both count a detection as right when it matches the full
+    configuration's at IoU >= 0.5 with the same class; mAP50 also weighs the score order, F1 does not. The line is
+    fitted on the same held-out frames for every uniform configuration (:mod:`agra_ros.detection.ssd_calibrate`);
+    without the file, the identity."""
+    path = data_dir() / AGREEMENT_CALIBRATION_FILE
+    if not path.is_file():
+        return 0.0, 1.0
+    data = json.loads(path.read_text())
+    return float(data["intercept"]), float(data["slope"])
+
+
+def calibrated_accuracy_ratio(agreement: float) -> float:
+    """The robot's shadow agreement on the simulator's accuracy-ratio scale (:func:`agreement_calibration`)."""
+    a, b = agreement_calibration()
+    return float(min(1.5, max(0.0, a + b * agreement)))
 
 
 FPS_MET_SHORTFALL = 0.01

@@ -1,7 +1,9 @@
-"""The simulated robot computer: speed, power, heat and throttling of one device profile.
+"""The modelled robot computer: speed, power, heat and throttling of one device profile, and its D vector.
 
-The device profiles (``config/devices/<name>.yaml``) and their models live in :mod:`agra_ros.device`; this module
-adapts them to what the simulator needs per decision:
+Part of the core that the simulator and the robot share: the simulator steps it, the robot reads the energy
+reference of the reward and the D vector of a device nobody has reported on yet from it. The device profiles
+(``config/devices/<name>.yaml``) and their models live in :mod:`agra_ros.device`; this module adapts them to what
+a decision needs:
 
 - a latency multiplier for the cost table's latencies: profile speed relative to the device the table was measured
   on, divided by the DVFS clock ratio, times background interference, times the slowdown of losing cores;
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from agra_ros.core.reward import energy_per_frame_j
 from agra_ros.device.keys import DEVICE_DIM, DEVICE_KEYS, DeviceState
 from agra_ros.device.power_model import PowerModel
 from agra_ros.device.profiles import DeviceProfile, ProfileError, load_profile
 from agra_ros.device.thermal import ThermalModel
 
-__all__ = ["DEVICE_DIM", "DEVICE_KEYS", "DeviceProfile", "DeviceSim", "device_bounds"]
+BACKGROUND_LOAD_MEAN = 0.15
+"""Mean background CPU load from other processes (0..1) of the nominal device; slows local inference by 1 + load."""
+
+__all__ = ["BACKGROUND_LOAD_MEAN", "DEVICE_DIM", "DEVICE_KEYS", "DeviceProfile", "DeviceSim", "device_bounds"]
 
 
 def device_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +86,9 @@ class DeviceSim:
         """e_ref: joules per frame of the full configuration (``full`` = latency_s, MACs, bytes) on the nominal device
         at ``target_fps``; the energy term of the reward is normalised by it, in simulation and on the robot alike."""
         lat_f, macs_f, bytes_f = full[0], full[1], full[2]
-        return self.p_idle_w / target_fps + float(self.frame_energy_j(lat_f * self.nominal_mult, macs_f, bytes_f))
+        e_dyn = float(self.frame_energy_j(lat_f * self.nominal_mult, macs_f, bytes_f))
+        fps = float(target_fps)
+        return float(energy_per_frame_j(self.power.power_w(e_dyn, fps), fps))
 
     def transmit_energy_j(self, tx_bytes):
         return self.power.transmit_energy_j(tx_bytes)

@@ -1,0 +1,115 @@
+"""Calibrate the robot's accuracy signal to the simulator's (``agra-ros calibrate-agreement``).
+
+On the robot, accuracy is the shadow agreement: per shadow frame, the F1 of class-aware IoU >= 0.5 matches between
+the active configuration's detections and the full configuration's, both at perception's score threshold
+(:func:`agra_ros.detection.runtime.detection_agreement`). The simulator's accuracy table is mAP@0.5 of a
+configuration's detections against the full configuration's on held-out frames
+(:func:`agra_ros.detection.pseudo_eval.agreement_map`), as a share of the full configuration's. Both are 1 for the
+full configuration and fall as a configuration disagrees with it, but not at the same rate: mAP ranks detections
+by score, F1 counts matches at one threshold.
+
+This measures both on the same held-out frames for every uniform configuration and fits the straight line
+``table ratio = a + b * mean shadow agreement`` through (1, 1), which :func:`agra_ros.core.reward.calibrated_accuracy_ratio`
+applies to every shadow agreement the robot reports. Rerun it (with ``--ship``) whenever the detector's weights or
+the accuracy model change.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from agra_ros.detection.pseudo_eval import PREDICTION_SCORE, detect_all, map50, pseudo_labels
+from agra_ros.detection.runtime import detection_agreement
+from agra_ros.detection.ssd_evaluate import uniform_configs
+from agra_ros.detection.tables import write_json_atomic
+from agra_ros.paths import data_dir, run_dir
+
+CALIBRATION_FILE = "agreement_calibration_ssd.json"
+RUNTIME_SCORE = 0.3
+"""Perception's default score threshold: the shadow agreement compares detections above it."""
+
+
+def measure(model, frames: np.ndarray) -> list[dict]:
+    """Per uniform configuration: mAP@0.5 against the full configuration's detections and mean per-frame F1."""
+    from tqdm import tqdm
+
+    refs = pseudo_labels(model, frames)
+    rows = []
+    for config in tqdm(uniform_configs(len(model.switchable_layer_names())), desc="configurations", unit="cfg"):
+        dets = detect_all(model, frames, config, PREDICTION_SCORE)
+        above = [_above(d, RUNTIME_SCORE) for d in dets]
+        f1 = float(np.mean([detection_agreement(a, r) for a, r in zip(above, refs)]))
+        full = all(lv == "full" for lv in config.levels) and config.resolution_scale == 1.0
+        rows.append({"config": config.short(), "full": full, "map50": map50(dets, refs), "agreement": f1})
+    return rows
+
+
+def _above(dets, threshold: float) -> SimpleNamespace:
+    """The detections perception would report at ``threshold`` (boxes, scores and labels above it)."""
+    keep = np.asarray(dets.scores) >= threshold
+    return SimpleNamespace(**{k: np.asarray(getattr(dets, k))[keep] for k in ("boxes", "scores", "labels")})
+
+
+def fit(rows: Sequence[dict]) -> tuple[float, float]:
+    """(intercept, slope) of the line through (1, 1) that fits the mAP ratio (over the full configuration's) on the
+    agreement in least squares: both are 1 for the full configuration by definition, so the line must keep it
+    there (a free intercept put the full configuration at 0.92, right on the accuracy floor)."""
+    full = next(r["map50"] for r in rows if r["full"]) or 1.0
+    dx = 1.0 - np.array([r["agreement"] for r in rows])
+    dy = 1.0 - np.array([r["map50"] / full for r in rows])
+    slope = float(np.dot(dx, dy) / max(np.dot(dx, dx), 1e-12))
+    return 1.0 - slope, slope
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import torch
+
+    from agra_ros.detection import registry
+    from agra_ros.detection.ssd_distill import split_frames
+    from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
+
+    ap = argparse.ArgumentParser(prog="agra-ros calibrate-agreement", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=None, help="detector weights (default: shipped)")
+    ap.add_argument("--every", type=int, default=4, help="use every Nth held-out video frame")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(run_dir("calibrate-agreement")), help="run folder")
+    ap.add_argument("--ship", action="store_true", help=f"also write agra_ros/data/{CALIBRATION_FILE}")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = registry.load("ssd", args.weights)
+    root = fetch_real_media()
+    frames = split_frames([video_path(c, root) for c in CLIPS], [photos_dir(root)]).in_domain[:: args.every]
+    rows = measure(model, frames)
+    a, b = fit(rows)
+    residual = max(abs(a + b * r["agreement"] - r["map50"]) for r in rows)  # full's mAP is 1: ratio = mAP
+    result = {
+        "format": "agra_ros/agreement-calibration",
+        "version": 1,
+        "detector": "ssd-mobilenetv2-oidv4",
+        "intercept": a,
+        "slope": b,
+        "max_abs_residual": residual,
+        "frames": int(len(frames)),
+        "score_threshold": RUNTIME_SCORE,
+        "rows": rows,
+    }
+    out = Path(args.out)
+    write_json_atomic(out / CALIBRATION_FILE, result)
+    print(f"{'config':12s} {'mAP50':>7s} {'F1':>7s}")
+    for r in rows:
+        print(f"{r['config']:12s} {r['map50']:7.3f} {r['agreement']:7.3f}")
+    print(f"table ratio = {a:.3f} + {b:.3f} * shadow agreement (max residual {residual:.3f}, {len(frames)} frames)")
+    print(f"wrote {out / CALIBRATION_FILE}")
+    if args.ship:
+        write_json_atomic(data_dir() / CALIBRATION_FILE, result)
+        print(f"shipped {data_dir() / CALIBRATION_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
