@@ -5,6 +5,8 @@
 # - With a sourced ROS 2 distro (ROS_DISTRO set and rclpy importable), the venv sees the distro's packages
 #   (--system-site-packages) and no ROS wheels are installed over them.
 # - Without one, the ROS 2 Jazzy wheels from PyPI are installed into the venv (rclpy + Fast DDS rmw + messages).
+# - Either way the interfaces in msg/ are generated into the venv (scripts/build_interfaces.sh; needs cmake, a C/C++
+#   compiler and the Python headers).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +22,9 @@ if [[ -n "${ROS_DISTRO:-}" ]] && "$PY" -c "import rclpy" >/dev/null 2>&1; then
 fi
 
 stamp_inputs() {
-  cat "$ROOT/setup.py" "$ROOT/scripts/setup_env.sh" 2>/dev/null
+  # msg/ and the interface build are inputs too: a changed message regenerates the interfaces
+  cat "$ROOT/setup.py" "$ROOT/scripts/setup_env.sh" "$ROOT/scripts/build_interfaces.sh" "$ROOT/CMakeLists.txt" \
+    "$ROOT/package.xml" "$ROOT"/msg/*.msg 2>/dev/null
   "$PY" --version 2>&1
   uname -m
   echo "system_ros=$use_system_ros"
@@ -60,6 +64,9 @@ fi
 
 echo "[setup] installing agra_ros (editable) with dev extras" >&2
 "${PIP[@]}" install -q -e "$ROOT[dev]"
+# the package's own interfaces (msg/ -> agra_ros.msg), generated into the venv: nothing to source afterwards.
+# Stops here with one line naming what is missing (cmake, a compiler, the Python headers) when it cannot.
+bash "$ROOT/scripts/build_interfaces.sh" "$VENV"
 # launch, launch_ros and ros2cli (`ros2 launch`, test/test_launch.py) are on no package registry; the developers'
 # machines and CI have them in ../shared/ros2-launch (its README: install.sh VENV, idempotent). Not fatal: without
 # them the launch test reports a skip. With a sourced ROS distro its own launch stack is used.

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -121,12 +120,10 @@ sys.exit(rc)
 
 
 def _colcon_install(tmp_path: Path) -> Path:
-    colcon = shutil.which("colcon", path=str(Path(sys.executable).parent))
-    if colcon is None:
-        pytest.skip("colcon is not installed in this environment (pip install colcon-common-extensions)")
-    out = subprocess.run(
+    from colcon_harness import run_colcon
+
+    out = run_colcon(
         [
-            colcon,
             "build",
             "--symlink-install",
             "--base-paths",
@@ -136,10 +133,8 @@ def _colcon_install(tmp_path: Path) -> Path:
             "--install-base",
             str(tmp_path / "install"),
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
+        timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp_path / "install" / "agra_ros"

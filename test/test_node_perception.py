@@ -6,7 +6,6 @@ drives them from a probe node in this process and leaves the command stream stop
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -18,13 +17,20 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, wait_for
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray
+from std_msgs.msg import Float32
 from visualization_msgs.msg import MarkerArray
 
-from agra_ros.detection.runtime import FEEDBACK_FIELDS, detection_agreement
+from agra_ros.detection.runtime import detection_agreement
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.ros.detections import detection_msg_type, parse_detections
 from agra_ros.ros.diagnostics import array_to_dicts
+from agra_ros.ros.interfaces import (
+    GranularityCatalogue,
+    GranularityCommand,
+    PerceptionFeedback,
+    command_to_msg,
+    configuration_short,
+)
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.workload.scene import CLASS_NAMES
 
@@ -42,7 +48,9 @@ class Recorder:
     def __init__(self, node) -> None:
         self.node = node
         self.lock = threading.Lock()
-        self.feedback: list[tuple[float, list[float], str]] = []
+        self.feedback: list[tuple[float, PerceptionFeedback]] = []
+        self.decision = 0
+        """Number of the last command sent (as a policy numbers its decisions)."""
         self.configurations: list[tuple[float, str]] = []
         self.diag: dict[str, str] = {}
         self.detections: dict[tuple[int, int], object] = {}
@@ -50,13 +58,12 @@ class Recorder:
         self.annotated: list[Image] = []
         self.command: GranularityConfig | None = None
         q = command_qos(50)
-        node.create_subscription(Float32MultiArray, "agra/feedback", self._on_feedback, q)
-        node.create_subscription(String, "agra/configuration", self._on_config, q)
+        node.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, q)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 20)
         node.create_subscription(detection_msg_type(), "detections", self._on_dets, q)
         node.create_subscription(MarkerArray, "image_raw/ground_truth", self._on_truth, q)
         node.create_subscription(Image, "image_annotated", self.annotated.append, image_qos("best_effort"))
-        self.cmd_pub = node.create_publisher(UInt8MultiArray, "agra/granularity", command_qos(10))
+        self.cmd_pub = node.create_publisher(GranularityCommand, "agra/granularity", command_qos(10))
         self.image_pub = node.create_publisher(Image, "image_raw", image_qos("reliable"))
         self.target_pub = node.create_publisher(Float32, "agra/target_fps", latched_qos())  # as the policy's
         node.create_timer(0.2, self._send_command)
@@ -65,14 +72,11 @@ class Recorder:
     def _key(header) -> tuple[int, int]:
         return header.stamp.sec, header.stamp.nanosec
 
-    def _on_feedback(self, msg: Float32MultiArray) -> None:
-        label = msg.layout.dim[0].label if msg.layout.dim else ""
+    def _on_feedback(self, msg: PerceptionFeedback) -> None:
+        now = time.monotonic()
         with self.lock:
-            self.feedback.append((time.monotonic(), list(msg.data), label))
-
-    def _on_config(self, msg: String) -> None:
-        with self.lock:
-            self.configurations.append((time.monotonic(), msg.data))
+            self.feedback.append((now, msg))
+            self.configurations.append((now, configuration_short(msg.configuration)))
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         st = array_to_dicts(msg).get(STATUS)
@@ -87,11 +91,10 @@ class Recorder:
 
     def _send_command(self) -> None:
         if self.command is not None:
-            self.send(self.command.to_indices())
+            self.decision += 1
+            self.send(command_to_msg(self.command, self.decision))
 
-    def send(self, data: list[int]) -> None:
-        msg = UInt8MultiArray(data=bytes(data))
-        msg.layout.dim = [MultiArrayDimension(label="granularity", size=len(data), stride=len(data))]
+    def send(self, msg: GranularityCommand) -> None:
         self.cmd_pub.publish(msg)
 
     def config_now(self) -> str | None:
@@ -100,11 +103,11 @@ class Recorder:
 
     def latencies_since(self, t0: float) -> list[float]:
         with self.lock:
-            return [v[FEEDBACK_FIELDS.index("latency_ms")] for t, v, _ in self.feedback if t >= t0]
+            return [msg.latency_ms for t, msg in self.feedback if t >= t0]
 
     def frames_since(self, t0: float) -> int:
         with self.lock:
-            return sum(1 for t, _, _ in self.feedback if t >= t0)
+            return sum(1 for t, _ in self.feedback if t >= t0)
 
     def diag_int(self, key: str) -> int:
         return int(self.diag.get(key, "0"))
@@ -149,11 +152,13 @@ def test_detections_feedback_annotation_and_diagnostics(graph):
     assert wait_for(lambda: len(rec.annotated) >= 2, 10), "no image_annotated frames"
     rec.command = None
 
-    # one feedback vector per processed frame, in the documented layout
-    _, vec, label = rec.feedback[-1]
-    assert label == ",".join(FEEDBACK_FIELDS) and len(vec) == len(FEEDBACK_FIELDS)
-    fps, latency, energy, power = vec[:4]
-    assert 3.0 < fps < 30.0 and 0.0 < latency < 1000.0 and energy > 0.0 and power > 0.0
+    # one PerceptionFeedback per processed frame, naming the frame, the configuration and its decision
+    fb = rec.feedback[-1][1]
+    assert 3.0 < fb.fps < 30.0 and 0.0 < fb.latency_ms < 1000.0 and fb.energy_per_frame_j > 0.0 and fb.power_w > 0.0
+    assert fb.energy_source == "model:x86_generic" and not fb.fallback
+    assert fb.header.frame_id == "camera" and (fb.header.stamp.sec, fb.header.stamp.nanosec) != (0, 0)
+    assert configuration_short(fb.configuration) == "FFFFFFFFF/1/local" and fb.configuration.decision >= 1
+    assert 0.0 <= fb.mean_confidence <= 1.0 and (fb.objects == 0) == (fb.mean_confidence == 0.0)
 
     # detections agree with the synthetic ground truth (the detector is trained on these scenes)
     f1 = []
@@ -175,13 +180,14 @@ def test_detections_feedback_annotation_and_diagnostics(graph):
 
 def test_catalogue_reaches_a_late_subscriber(graph):
     _, _, pr, _ = graph
-    got: list[str] = []
-    pr.node.create_subscription(String, "agra/granularity_catalogue", lambda m: got.append(m.data), latched_qos())
+    got: list[GranularityCatalogue] = []
+    pr.node.create_subscription(GranularityCatalogue, "agra/granularity_catalogue", got.append, latched_qos())
     assert wait_for(lambda: bool(got), 10), "latched catalogue not received"
-    cat = json.loads(got[-1])
-    assert len(cat["layers"]) == N_LAYERS
-    assert cat["levels"] == ["full", "partitioned", "neuron-75", "neuron-50", "neuron-25"]
-    assert cat["safe"] == SAFE.short() and cat["resolution_scales"] and cat["execution_targets"]
+    cat = got[-1]
+    assert len(cat.layer_names) == N_LAYERS and cat.detector and cat.class_names == list(CLASS_NAMES)
+    assert cat.level_names == ["full", "partitioned", "neuron-75", "neuron-50", "neuron-25"]
+    assert list(cat.resolution_scales) == [1.0, 0.75, 0.5] and cat.execution_targets == ["local", "remote"]
+    assert configuration_short(cat.safe_configuration) == SAFE.short() and cat.safe_configuration.decision == 0
 
 
 def test_granularity_change_takes_effect_and_cuts_latency(graph):
@@ -239,15 +245,21 @@ def _bad_images() -> dict[str, Image]:
 
 def test_each_kind_of_bad_input_is_counted_and_survived(graph):
     proc, _, _, rec = graph
-    bad_commands = {
-        "granularity_wrong_length": [0, 0, 0],
-        "granularity_unknown_level": [0] * 3 + [7] + [0] * 5 + [0, 0],
-        "granularity_unknown_scale": [0] * N_LAYERS + [5, 0],
-        "granularity_unknown_target": [0] * N_LAYERS + [0, 9],
-    }
+
+    def cmd(levels=(0,) * N_LAYERS, scale=1.0, target=0) -> GranularityCommand:
+        return GranularityCommand(levels=list(levels), resolution_scale=scale, execution_target=target, decision=1)
+
+    bad_commands = [
+        ("granularity_wrong_length", cmd(levels=[0, 0, 0])),
+        ("granularity_unknown_level", cmd(levels=[0] * 3 + [7] + [0] * 5)),
+        ("granularity_unknown_scale", cmd(scale=0.6)),
+        ("granularity_unknown_scale", cmd(scale=float("nan"))),
+        ("granularity_unknown_target", cmd(target=GranularityCommand.TARGET_REMOTE + 8)),
+    ]
     images = _bad_images()
-    for kind, data in bad_commands.items():
-        assert wait_for(lambda d=data, k=kind: rec.send(d) or rec.diag_int(f"bad_input.{k}") >= 1, 10, 0.3), (
+    for kind, msg in bad_commands:
+        n0 = rec.diag_int(f"bad_input.{kind}")
+        assert wait_for(lambda m=msg, k=kind, n0=n0: rec.send(m) or rec.diag_int(f"bad_input.{k}") > n0, 10, 0.3), (
             kind,
             rec.diag,
         )

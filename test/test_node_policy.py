@@ -16,13 +16,14 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, read_only_dir, wait_for
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Float32MultiArray, Header, MultiArrayDimension, String, UInt8MultiArray
+from std_msgs.msg import Float32, Header
 
 from agra_ros.detection.tables import CostTable
+from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import GranularityConfig
-from agra_ros.online.inputs import FEEDBACK_LABEL
 from agra_ros.ros.diagnostics import array_to_dicts
 from agra_ros.ros.image import rgb_to_msg
+from agra_ros.ros.interfaces import GranularityCatalogue, GranularityCommand, PerceptionFeedback, command_from_msg
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.sim.env import default_cost_table
 
@@ -37,14 +38,18 @@ class PolicyWatch:
     def __init__(self, node) -> None:
         self.lock = threading.Lock()
         self.commands: list[tuple[float, list[int]]] = []
+        """(arrival, the command's configuration in index form)"""
+        self.decisions: list[int] = []
         self.status: dict[str, str] = {}
         self.statuses = 0
-        node.create_subscription(UInt8MultiArray, "agra/granularity", self._cmd, command_qos(50))
+        node.create_subscription(GranularityCommand, "agra/granularity", self._cmd, command_qos(50))
         node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
 
-    def _cmd(self, msg: UInt8MultiArray) -> None:
+    def _cmd(self, msg: GranularityCommand) -> None:
+        indices = command_from_msg(msg, len(msg.levels)).to_indices()  # raises on a command perception would refuse
         with self.lock:
-            self.commands.append((time.monotonic(), list(msg.data)))
+            self.commands.append((time.monotonic(), indices))
+            self.decisions.append(int(msg.decision))
 
     def _diag(self, msg: DiagnosticArray) -> None:
         d = array_to_dicts(msg)
@@ -74,10 +79,10 @@ class FakeGraph:
     def __init__(self, node, fps: float = 20.0) -> None:
         self.node = node
         self.img_pub = node.create_publisher(Image, "image_raw", image_qos("reliable"))
-        self.fb_pub = node.create_publisher(Float32MultiArray, "agra/feedback", command_qos(50))
+        self.fb_pub = node.create_publisher(PerceptionFeedback, "agra/feedback", command_qos(50))
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 20)
         self.target_pub = node.create_publisher(Float32, "agra/trace_target_fps", latched_qos())  # as a trace's
-        self.cat_pub = node.create_publisher(String, "agra/granularity_catalogue", latched_qos())
+        self.cat_pub = node.create_publisher(GranularityCatalogue, "agra/granularity_catalogue", latched_qos())
         self.rng = np.random.default_rng(0)
         self.frames = [self.rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(4)]
         self.i = 0
@@ -91,9 +96,11 @@ class FakeGraph:
             self.img_pub.publish(rgb_to_msg(self.frames[self.i % 4], Header(frame_id="cam")))
         self.feedback([20.0 + (self.i % 5), 30.0, 0.3, 8.0, 0.95 if self.i % 10 == 0 else float("nan"), 6.0, 0.6])
 
-    def feedback(self, values: list[float], label: str = FEEDBACK_LABEL) -> None:
-        msg = Float32MultiArray(data=[float(v) for v in values])
-        msg.layout.dim = [MultiArrayDimension(label=label, size=len(values), stride=len(values))]
+    def feedback(self, values: list[float]) -> None:
+        """Publish a PerceptionFeedback whose fields named in FEEDBACK_FIELDS take these values, in that order."""
+        msg = PerceptionFeedback(energy_source="test")
+        for name, value in zip(FEEDBACK_FIELDS, values, strict=True):
+            setattr(msg, name, int(value) if name == "objects" else float(value))
         self.fb_pub.publish(msg)
 
     def device_status(self, **values: str) -> None:
@@ -123,6 +130,8 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
         assert wait_for(lambda: watch.commands_since(0) >= 5, 60), "no commands:\n" + read_log(proc)
         n_layers = len(watch.commands[-1][1]) - 2
         GranularityConfig.from_indices(watch.commands[-1][1], n_layers)  # a valid command
+        with watch.lock:  # numbered decisions, counting up from 1
+            assert watch.decisions[0] >= 1 and watch.decisions == sorted(set(watch.decisions)), watch.decisions[:20]
 
         # target FPS: a trace's target sets the parameter until someone sets it; bad values are refused
         graph.target_pub.publish(Float32(data=18.0))
@@ -136,16 +145,16 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
         for i, bad in enumerate((-5.0, 1e6, float("nan"), float("inf"))):  # one at a time: a depth-1 reader
             graph.target_pub.publish(Float32(data=bad))
             assert wait_for(lambda i=i: watch.num("rejected.target_fps") >= i + 1, 10), watch.status
-        # feedback: wrong length, NaN fps, negative latency, foreign layout
-        graph.feedback([1.0, 2.0])
+        # feedback: NaN fps, negative latency, infinite energy, accuracy outside 0..1
         graph.feedback([float("nan"), 30.0, 0.3, 8.0, 0.9, 6.0, 0.6])
         graph.feedback([20.0, -1.0, 0.3, 8.0, 0.9, 6.0, 0.6])
-        graph.feedback([20.0, 30.0, 0.3, 8.0, 0.9, 6.0, 0.6], label="a,b,c,d,e,f,g")
+        graph.feedback([20.0, 30.0, float("inf"), 8.0, 0.9, 6.0, 0.6])
+        graph.feedback([20.0, 30.0, 0.3, 8.0, 1.5, 6.0, 0.6])
         # diagnostics: NaN and non-numeric device readings
         graph.device_status(temp_c="nan", power_w="5.0")
         graph.device_status(temp_c="hot", power_w="5.0")
-        # catalogue: not JSON; images: unknown encoding
-        graph.cat_pub.publish(String(data="{not json"))
+        # catalogue: names no layer; images: unknown encoding
+        graph.cat_pub.publish(GranularityCatalogue(detector="empty", level_names=["full"]))
         bad_img = rgb_to_msg(graph.frames[0], Header())
         bad_img.encoding = "weird16"
         graph.frames_paused = True

@@ -13,10 +13,10 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from ros_harness import node_process, probe, read_log, wait_for
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Float32MultiArray, Header, MultiArrayDimension, String, UInt8MultiArray
+from std_msgs.msg import Float32, Header
 
-from agra_ros.online.inputs import FEEDBACK_LABEL
 from agra_ros.ros.image import rgb_to_msg
+from agra_ros.ros.interfaces import GranularityCatalogue, GranularityCommand, PerceptionFeedback
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 
 pytestmark = pytest.mark.ros
@@ -104,11 +104,37 @@ def _fuzz_messages(rng: random.Random) -> list[tuple[str, object]]:
             data=rng.randbytes(rng.randint(0, 4096)),
         )
 
-    def feedback() -> Float32MultiArray:
-        msg = Float32MultiArray(data=[number() for _ in range(rng.choice([0, 1, 7, 8, 100]))])
-        if rng.random() < 0.5:
-            msg.layout.dim = [MultiArrayDimension(label=rng.choice([FEEDBACK_LABEL, "", "a,b"]), size=7, stride=7)]
+    def command() -> GranularityCommand:
+        return GranularityCommand(
+            levels=[
+                rng.randint(0, 255) if rng.random() < 0.3 else rng.randint(0, 4)
+                for _ in range(rng.choice([0, 3, 9, 11, 50]))
+            ],
+            resolution_scale=rng.choice([number(), 1.0, 0.75, 0.5]),
+            execution_target=rng.choice([0, 1, 2, 255]),
+            decision=rng.randint(0, 2**64 - 1),
+        )
+
+    def feedback() -> PerceptionFeedback:
+        msg = PerceptionFeedback(energy_source=text()[:100], objects=rng.choice([0, 3, 2**32 - 1]))
+        for name in ("fps", "latency_ms", "energy_per_frame_j", "power_w", "accuracy_proxy", "mean_confidence"):
+            setattr(msg, name, number())
+        msg.configuration = command()
         return msg
+
+    def catalogue() -> GranularityCatalogue:
+        def names() -> list[str]:
+            return [text()[:50] for _ in range(rng.choice([0, 1, 9, 200]))]
+
+        return GranularityCatalogue(
+            detector=text()[:50],
+            class_names=names(),
+            layer_names=names(),
+            level_names=names(),
+            resolution_scales=[number() for _ in range(rng.choice([0, 3, 100]))],
+            execution_targets=names(),
+            safe_configuration=command(),
+        )
 
     def diagnostics() -> DiagnosticArray:
         names = [
@@ -130,12 +156,12 @@ def _fuzz_messages(rng: random.Random) -> list[tuple[str, object]]:
 
     makers = {
         "image_raw": image,
-        "agra/granularity": lambda: UInt8MultiArray(data=rng.randbytes(rng.choice([0, 3, 11, 12, 50]))),
+        "agra/granularity": command,
         "agra/target_fps": lambda: Float32(data=number()),
         "agra/trace_target_fps": lambda: Float32(data=number()),
         "agra/feedback": feedback,
         "/diagnostics": diagnostics,
-        "agra/granularity_catalogue": lambda: String(data=text()),
+        "agra/granularity_catalogue": catalogue,
     }
     topics = sorted(makers)
     return [(t, makers[t]()) for t in (rng.choice(topics) for _ in range(FUZZ_MESSAGES))]
@@ -154,19 +180,21 @@ def test_seeded_fuzz_of_every_subscribed_type_leaves_perception_and_policy_up_an
     ):
         feedback, commands = [], []
         pr.node.create_subscription(
-            Float32MultiArray, "agra/feedback", lambda m: feedback.append(time.monotonic()), command_qos(50)
+            PerceptionFeedback, "agra/feedback", lambda m: feedback.append(time.monotonic()), command_qos(50)
         )
         pr.node.create_subscription(
-            UInt8MultiArray, "agra/granularity", lambda m: commands.append(time.monotonic()), command_qos(50)
+            GranularityCommand, "agra/granularity", lambda m: commands.append(time.monotonic()), command_qos(50)
         )
         pubs = {
             "image_raw": pr.node.create_publisher(Image, "image_raw", image_qos("reliable")),
-            "agra/granularity": pr.node.create_publisher(UInt8MultiArray, "agra/granularity", command_qos(10)),
+            "agra/granularity": pr.node.create_publisher(GranularityCommand, "agra/granularity", command_qos(10)),
             "agra/target_fps": pr.node.create_publisher(Float32, "agra/target_fps", latched_qos()),
             "agra/trace_target_fps": pr.node.create_publisher(Float32, "agra/trace_target_fps", latched_qos()),
-            "agra/feedback": pr.node.create_publisher(Float32MultiArray, "agra/feedback", command_qos(50)),
+            "agra/feedback": pr.node.create_publisher(PerceptionFeedback, "agra/feedback", command_qos(50)),
             "/diagnostics": pr.node.create_publisher(DiagnosticArray, "/diagnostics", 20),
-            "agra/granularity_catalogue": pr.node.create_publisher(String, "agra/granularity_catalogue", latched_qos()),
+            "agra/granularity_catalogue": pr.node.create_publisher(
+                GranularityCatalogue, "agra/granularity_catalogue", latched_qos()
+            ),
         }
         good = rgb_to_msg(np.random.default_rng(FUZZ_SEED).integers(0, 255, (96, 128, 3), dtype=np.uint8), Header())
 

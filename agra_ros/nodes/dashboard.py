@@ -1,6 +1,7 @@
 """dashboard: the demo's live console view, and its summary table and plot at the end.
 
-Listens to what the graph publishes (diagnostics, target FPS, perception and policy feedback), shows it live
+Listens to what the graph publishes (diagnostics, target FPS, perception's PerceptionFeedback read field by field,
+the policy's reward), shows it live
 with rich, and on its end (duration reached or Ctrl-C) writes summary.md, series.csv and run.png into out_dir.
 """
 
@@ -18,12 +19,13 @@ from rclpy.node import Node
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from std_msgs.msg import Float32, String
+from std_msgs.msg import Float32
 
 from agra_ros.bench.report import SERIES, RunRecord, mean_width_of
 from agra_ros.device.keys import DEVICE_STATUS_NAME
 from agra_ros.ros import params as P
 from agra_ros.ros.diagnostics import array_to_dicts
+from agra_ros.ros.interfaces import PerceptionFeedback, configuration_short
 from agra_ros.ros.qos import command_qos, latched_qos
 
 SPECS = [
@@ -36,15 +38,13 @@ SPECS = [
     P.ParamSpec("sample_period", 0.5, "Seconds between samples of the series.", range=(0.05, 10.0, 0.0)),
 ]
 
-# scalar topics -> series
+# the policy's scalar topics -> series
 SCALAR_TOPICS = {
     "agra/target_fps": "target_fps",
-    "agra/fps": "fps",
-    "agra/latency_ms": "latency_ms",
-    "agra/energy_per_frame_j": "energy_per_frame_j",
-    "agra/accuracy_proxy": "accuracy_proxy",
     "agra/reward": "reward",
 }
+FEEDBACK_SERIES = ("fps", "latency_ms", "energy_per_frame_j", "accuracy_proxy")
+"""PerceptionFeedback fields that are series of their own (same names)."""
 DEVICE_KEYS = {"power_w": "power_w", "temp_c": "temperature_c", "cpu_util": "cpu_util"}
 
 
@@ -68,7 +68,7 @@ class Dashboard(Node):
         for topic, key in SCALAR_TOPICS.items():
             q = latched_qos() if topic == "agra/target_fps" else command_qos(10)  # the policy latches its target
             self.create_subscription(Float32, topic, lambda m, k=key: self._scalar(k, m), q)
-        self.create_subscription(String, "agra/configuration", self._config, command_qos(10))
+        self.create_subscription(PerceptionFeedback, "agra/feedback", self._feedback, command_qos(10))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 20)
         self.create_timer(self.p["sample_period"], self._sample)
         self.console = Console()
@@ -84,9 +84,17 @@ class Dashboard(Node):
         if math.isfinite(v):
             self.latest[key] = v
 
-    def _config(self, msg: String) -> None:
-        self.configuration = msg.data[:80]
-        self.latest["mean_width"] = mean_width_of(self.configuration)
+    def _feedback(self, msg: PerceptionFeedback) -> None:
+        for key in FEEDBACK_SERIES:
+            v = float(getattr(msg, key))
+            if math.isfinite(v):  # accuracy_proxy is NaN on frames without a shadow run
+                self.latest[key] = v
+        if msg.energy_source:
+            self.record.sources["energy_per_frame_j"] = msg.energy_source
+        short = configuration_short(msg.configuration)
+        if short:
+            self.configuration = short
+            self.latest["mean_width"] = mean_width_of(short)
 
     def _diag(self, msg: DiagnosticArray) -> None:
         for name, kv in array_to_dicts(msg).items():

@@ -1,7 +1,7 @@
 """feedback_probe: records perception_node's agra/feedback stream for a while, prints statistics, then exits.
 
 Used by `agra_ros.bench.node_bench` to measure the end-to-end rate of perception_node from another process (one
-agra/feedback vector per processed frame). Optionally subscribes ``detections`` and ``image_annotated`` too, so
+PerceptionFeedback on agra/feedback per processed frame). Optionally subscribes ``detections`` and ``image_annotated`` too, so
 the node does the publishing work it skips while nobody listens. Prints one JSON line and writes it to
 ``out_json`` when set.
 """
@@ -14,14 +14,16 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32MultiArray, String
 
-from agra_ros.detection.runtime import FEEDBACK_FIELDS
 from agra_ros.ros import params as P
 from agra_ros.ros.detections import detection_msg_type
 from agra_ros.ros.diagnostics import array_to_dicts
+from agra_ros.ros.interfaces import PerceptionFeedback, configuration_short
 from agra_ros.ros.qos import command_qos, image_qos
 from agra_ros.ros.spin import spin_probe
+
+FIELDS = ("fps", "latency_ms", "energy_per_frame_j", "power_w", "objects", "accuracy_proxy")
+"""PerceptionFeedback fields the statistics summarise."""
 
 SPECS = [
     P.ParamSpec("duration", 10.0, "Seconds to record after the warm-up.", range=(0.5, 3600.0, 0.0)),
@@ -36,24 +38,24 @@ SPECS = [
 
 
 class FeedbackProbe(Node):
-    """Collects feedback vectors (arrival time + values) inside the measuring window."""
+    """Collects feedback (arrival time + the FIELDS values) inside the measuring window."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__("feedback_probe", **kwargs)
         self.p = P.values(self, P.declare(self, SPECS))
         self.first: float | None = None
         self.arrivals: list[float] = []
-        self.vectors: list[list[float]] = []
+        self.values: dict[str, list[float]] = {name: [] for name in FIELDS}
         self.configurations: dict[str, int] = {}
+        """Frames per configuration (short form) in the window."""
         self.received = 0
-        """Feedback vectors received in all, warm-up included (for the no-data timeout)."""
+        """Feedback messages received in all, warm-up included (for the no-data timeout)."""
         self.detection_msgs = 0
         self.annotated_msgs = 0
         self.done = False
         self.diagnostics: dict[str, dict[str, str]] = {}
         """Last status of every node on /diagnostics (camera rate, perception's frame counters)."""
-        self.create_subscription(Float32MultiArray, "agra/feedback", self._on_feedback, command_qos(50))
-        self.create_subscription(String, "agra/configuration", self._on_configuration, command_qos())
+        self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
         if self.p["detections"]:
             self.create_subscription(detection_msg_type(), "detections", self._on_detections, command_qos())
@@ -66,18 +68,18 @@ class FeedbackProbe(Node):
             self.first = now
         return now - self.first >= self.p["warmup"]
 
-    def _on_feedback(self, msg: Float32MultiArray) -> None:
+    def _on_feedback(self, msg: PerceptionFeedback) -> None:
         self.received += 1
         if not self._in_window():
             return
         now = time.monotonic()
         self.arrivals.append(now)
-        self.vectors.append([float(v) for v in msg.data])
+        for name, values in self.values.items():
+            values.append(float(getattr(msg, name)))
+        config = configuration_short(msg.configuration) or "invalid"
+        self.configurations[config] = self.configurations.get(config, 0) + 1
         if now - self.first >= self.p["warmup"] + self.p["duration"]:
             self.done = True
-
-    def _on_configuration(self, msg: String) -> None:
-        self.configurations[msg.data] = self.configurations.get(msg.data, 0) + 1
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         self.diagnostics.update(array_to_dicts(msg))
@@ -93,10 +95,9 @@ class FeedbackProbe(Node):
     def stats(self) -> dict:
         a = np.asarray(self.arrivals)
         span = float(a[-1] - a[0]) if a.size > 1 else 0.0
-        v = np.asarray(self.vectors, dtype=np.float64).reshape(-1, len(FEEDBACK_FIELDS))
 
         def col(name: str, fn) -> float | None:
-            x = v[:, FEEDBACK_FIELDS.index(name)]
+            x = np.asarray(self.values[name], dtype=np.float64)
             x = x[np.isfinite(x)]
             return float(fn(x)) if x.size else None
 

@@ -2,7 +2,8 @@
 
 Topics (docs/architecture.md): subscribes ``image_raw`` (depth 1: never a backlog), ``agra/granularity`` and
 ``agra/target_fps``; publishes ``detections``, ``image_annotated``, the scalar feedback topics, the per-frame
-``agra/feedback`` vector, the latched ``agra/granularity_catalogue`` and its status on ``/diagnostics``.
+``agra/feedback`` (PerceptionFeedback), the latched ``agra/granularity_catalogue`` (GranularityCatalogue) and its
+status on ``/diagnostics``. The package's messages are converted in agra_ros.ros.interfaces.
 
 Why frames are processed inside the image callback: with a depth-1 keep-last reader, frames that arrive while
 the detector runs are replaced in DDS and never deserialised, so the node's only per-frame work beyond the
@@ -15,7 +16,6 @@ agra_ros.detection.runtime.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import deque
@@ -26,13 +26,12 @@ from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks, 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray
+from std_msgs.msg import Float32, Header, String
 
 from agra_ros.detection import registry
 from agra_ros.detection.annotate import annotate
 from agra_ros.detection.model import WeightsError
 from agra_ros.detection.runtime import (
-    FEEDBACK_FIELDS,
     BadInputCounter,
     CommandWatchdog,
     EnergyModelError,
@@ -50,6 +49,14 @@ from agra_ros.ros import params as P
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg
+from agra_ros.ros.interfaces import (
+    GranularityCatalogue,
+    GranularityCommand,
+    PerceptionFeedback,
+    catalogue_to_msg,
+    command_from_msg,
+    feedback_to_msg,
+)
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
@@ -198,6 +205,8 @@ class PerceptionNode(Node):
         self._last_config_pub = 0.0
         self._published_config: GranularityConfig | None = None
         self._overhead_ms: deque[float] = deque(maxlen=200)
+        self._command = GranularityCommand()
+        """The last valid command (its decision number and stamp go out with every frame it produced)."""
         self._update_pacing()
 
         self._pub_dets = DetectionPublisher(self, "detections", self.runtime.class_names)
@@ -209,12 +218,12 @@ class PerceptionNode(Node):
             for name in ("fps", "latency_ms", "energy_per_frame_j", "power_w", "accuracy_proxy")
         }
         self._pub_config = self.create_publisher(String, "agra/configuration", q)
-        self._pub_feedback = self.create_publisher(Float32MultiArray, "agra/feedback", q)
-        self._pub_catalogue = self.create_publisher(String, "agra/granularity_catalogue", latched_qos())
+        self._pub_feedback = self.create_publisher(PerceptionFeedback, "agra/feedback", q)
+        self._pub_catalogue = self.create_publisher(GranularityCatalogue, "agra/granularity_catalogue", latched_qos())
         self._publish_catalogue()
 
         self._subscribe_images(p["reliability"])
-        self.create_subscription(UInt8MultiArray, "agra/granularity", self._on_granularity, command_qos(10))
+        self.create_subscription(GranularityCommand, "agra/granularity", self._on_granularity, command_qos(10))
         # the policy publishes its target latched (transient local): a perception started later gets it at once
         self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, latched_qos())
         self._pace_timer = self.create_timer(1.0, self._on_pace_timer, autostart=False)
@@ -303,12 +312,13 @@ class PerceptionNode(Node):
             more = f" ({n - 1} more since the last report)" if n > 1 else ""
             self.get_logger().warning(f"skipped bad input [{kind}]: {message}{more}")
 
-    def _on_granularity(self, msg: UInt8MultiArray) -> None:
+    def _on_granularity(self, msg: GranularityCommand) -> None:
         try:
-            config, transition = self.runtime.command(msg.data)
+            config, transition = self.runtime.command(command_from_msg(msg, self.runtime.n_layers).to_indices())
         except GranularityCommandError as exc:
             self._bad_input(f"granularity_{exc.kind}", str(exc))
             return
+        self._command = msg
         if transition == CommandWatchdog.RECOVERED:
             self.get_logger().info(f"granularity commands resumed: leaving the safe configuration for {config.short()}")
         if config.execution_target != "local":
@@ -399,11 +409,18 @@ class PerceptionNode(Node):
             self._pub_scalar[name].publish(Float32(data=float(value)))
         if not math.isnan(res.accuracy_proxy):
             self._pub_scalar["accuracy_proxy"].publish(Float32(data=float(res.accuracy_proxy)))
-        fb = Float32MultiArray(data=[float(v) for v in res.feedback()])
-        fb.layout.dim = [
-            MultiArrayDimension(label=",".join(FEEDBACK_FIELDS), size=len(FEEDBACK_FIELDS), stride=len(FEEDBACK_FIELDS))
-        ]
-        self._pub_feedback.publish(fb)
+        rt = self.runtime
+        commanded = not rt.in_fallback and rt.commanded is not None
+        self._pub_feedback.publish(
+            feedback_to_msg(
+                res,
+                msg.header,
+                rt.energy.source if rt.energy else "none",
+                decision=self._command.decision if commanded else 0,
+                fallback=rt.in_fallback,
+                command_header=self._command.header if commanded else None,
+            )
+        )
         now = time.monotonic()
         if res.config != self._published_config or now - self._last_config_pub >= 1.0:
             self._pub_config.publish(String(data=res.config.short()))
@@ -421,7 +438,8 @@ class PerceptionNode(Node):
                 self._pub_annotated.publish(rgb_to_msg(out, msg.header))
 
     def _publish_catalogue(self) -> None:
-        self._pub_catalogue.publish(String(data=json.dumps(self.runtime.catalogue())))
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._pub_catalogue.publish(catalogue_to_msg(self.runtime.catalogue(), header))
 
     # ------------------------------------------------------------------ diagnostics
     def _check(self, status: StatusBuilder) -> None:

@@ -3,9 +3,10 @@
 Listens to ``image_raw`` (workload profile W; only the newest frame is kept and embedded once per decision, so W
 costs a millisecond per decision, not per frame), ``/diagnostics`` (device state D, from device_monitor or a jtop
 node), ``agra/trace_target_fps`` (a camera trace's target, the lower-priority input of the ``target_fps``
-parameter, see below), ``agra/feedback`` (the reward of each decision) and the latched
-``agra/granularity_catalogue``. Publishes ``agra/granularity`` at ``decision_rate_hz`` plus reward, Lagrange
-weights, target attainment and learner updates for rqt_plot, and its status on ``/diagnostics``.
+parameter, see below), ``agra/feedback`` (PerceptionFeedback: the reward of each decision) and the latched
+``agra/granularity_catalogue`` (GranularityCatalogue). Publishes ``agra/granularity`` (GranularityCommand) at
+``decision_rate_hz`` plus reward, Lagrange weights, target attainment and learner updates for rqt_plot, and its
+status on ``/diagnostics``. The package's messages are converted in agra_ros.ros.interfaces.
 
 The target FPS P has one owner: this node's ``target_fps`` parameter, published on ``agra/target_fps`` with
 transient-local (latched) QoS, so a perception that starts or restarts later gets it at once. Precedence: a value
@@ -21,7 +22,6 @@ when it dies; checkpoints are atomic (:mod:`agra_ros.online.checkpoint`).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -31,7 +31,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension, String, UInt8MultiArray, UInt32
+from std_msgs.msg import Float32, Header, UInt32
 
 from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
@@ -39,7 +39,7 @@ from agra_ros.limits import TARGET_FPS_RANGE
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
-from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_feedback, parse_target_fps
+from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
@@ -47,6 +47,14 @@ from agra_ros.policy.gpn import GPNSpec
 from agra_ros.ros import params as P
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ENCODINGS, ImageConversionError, msg_to_rgb
+from agra_ros.ros.interfaces import (
+    GranularityCatalogue,
+    GranularityCommand,
+    PerceptionFeedback,
+    catalogue_layers_levels,
+    command_to_msg,
+    feedback_from_msg,
+)
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
@@ -181,7 +189,7 @@ class PolicyNode(Node):
             )
         # ROS interfaces
         q = command_qos(10)
-        self._pub_cmd = self.create_publisher(UInt8MultiArray, "agra/granularity", q)
+        self._pub_cmd = self.create_publisher(GranularityCommand, "agra/granularity", q)
         self._pub_target = self.create_publisher(Float32, "agra/target_fps", latched_qos())
         self._pub_reward = self.create_publisher(Float32, "agra/reward", q)
         self._pub_beta = self.create_publisher(Float32, "agra/lagrange/fps", q)
@@ -191,8 +199,8 @@ class PolicyNode(Node):
         self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["image_reliability"], depth=1))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
         self.create_subscription(Float32, "agra/trace_target_fps", self._on_trace_target, latched_qos())
-        self.create_subscription(Float32MultiArray, "agra/feedback", self._on_feedback, command_qos(50))
-        self.create_subscription(String, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
+        self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
+        self.create_subscription(GranularityCatalogue, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
         P.on_set(self, self._specs)
         self.add_pre_set_parameters_callback(self._outside_target_stops_trace)
         self.add_post_set_parameters_callback(self._apply)
@@ -307,10 +315,9 @@ class PolicyNode(Node):
         """Announce the target on agra/target_fps: latched, so one message per change reaches late joiners too."""
         self._pub_target.publish(Float32(data=float(self.agent.target_fps)))
 
-    def _on_feedback(self, msg: Float32MultiArray) -> None:
-        label = msg.layout.dim[0].label if msg.layout.dim else None
+    def _on_feedback(self, msg: PerceptionFeedback) -> None:
         try:
-            fb = parse_feedback(list(msg.data), label)
+            fb = feedback_from_msg(msg)
         except InputRejected as exc:
             self._reject(exc)
             return
@@ -340,13 +347,11 @@ class PolicyNode(Node):
             self.agent.set_device(reading.vector, reading.temp_c, reading.throttling, reading.critical_temp_c)
             self._device_seen = True
 
-    def _on_catalogue(self, msg: String) -> None:
+    def _on_catalogue(self, msg: GranularityCatalogue) -> None:
         try:
-            cat = json.loads(msg.data)
-            layers = tuple(cat["layers"])
-            levels = tuple(cat.get("levels", LEVELS))
-        except (ValueError, KeyError, TypeError) as exc:
-            self._reject(InputRejected("catalogue", f"not a granularity catalogue ({exc})"))
+            layers, levels = catalogue_layers_levels(msg)
+        except InputRejected as exc:
+            self._reject(exc)
             return
         ok = layers == self.agent.layer_names and levels == LEVELS
         if ok != self._catalogue_ok:
@@ -382,10 +387,8 @@ class PolicyNode(Node):
                 log.warning(f"safety override: {d.safety.reason}; commanding the coarsest configuration")
             else:
                 log.info(f"safety override ended: {d.safety.reason}; the policy decides again")
-        indices = d.config.to_indices()
-        cmd = UInt8MultiArray(data=bytes(indices))
-        cmd.layout.dim = [MultiArrayDimension(label="granularity", size=len(indices), stride=len(indices))]
-        self._pub_cmd.publish(cmd)
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._pub_cmd.publish(command_to_msg(d.config, self.agent.decisions, header))
         self._last_config = d.config.short()
         if d.reward is not None:
             self._pub_reward.publish(Float32(data=float(d.reward)))

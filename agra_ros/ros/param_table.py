@@ -51,13 +51,17 @@ def main(argv: list[str] | None = None) -> None:
     if not args.write:
         print(tables())
         return
-    path = Path(args.write)
+    replace_between(Path(args.write), BEGIN, END, tables())
+
+
+def replace_between(path, begin: str, end: str, body: str) -> None:
+    """Replace the text between the ``begin`` and ``end`` markers of the file at ``path`` with ``body``."""
     text = path.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{tables()}\n{END}{tail}")
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} has no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{body}\n{end}{tail}")
 
 
 if __name__ == "__main__":

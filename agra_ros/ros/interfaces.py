@@ -1,0 +1,134 @@
+"""The package's own messages (msg/, generated as ``agra_ros.msg``) to and from the core's types.
+
+One place for these conversions, so perception, the policy, the probes and the tests read and write the same
+fields the same way, and the core (granularity/, detection/, online/) never sees a message:
+
+- ``GranularityCommand`` (agra/granularity) <-> :class:`~agra_ros.granularity.levels.GranularityConfig`;
+- ``PerceptionFeedback`` (agra/feedback) from a :class:`~agra_ros.detection.runtime.FrameResult`, and back to the
+  policy's validated :class:`~agra_ros.online.inputs.Feedback`;
+- ``GranularityCatalogue`` (agra/granularity_catalogue) from the runtime's catalogue.
+
+Malformed messages raise the core's typed errors (``GranularityCommandError`` with its ``kind``,
+``InputRejected``), which the nodes count, log and skip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from std_msgs.msg import Header
+
+from agra_ros.detection.runtime import FEEDBACK_FIELDS, FrameResult, GranularityCommandError, decode_granularity_command
+from agra_ros.granularity.levels import EXECUTION_TARGETS, RESOLUTION_SCALES, GranularityConfig
+from agra_ros.msg import GranularityCatalogue, GranularityCommand, PerceptionFeedback
+from agra_ros.online.inputs import Feedback, InputRejected, parse_feedback
+
+__all__ = [
+    "GranularityCatalogue",
+    "GranularityCommand",
+    "PerceptionFeedback",
+    "catalogue_layers_levels",
+    "catalogue_to_msg",
+    "command_from_msg",
+    "command_to_msg",
+    "configuration_short",
+    "feedback_from_msg",
+    "feedback_to_msg",
+]
+
+
+# ---------------------------------------------------------------------- GranularityCommand
+def command_to_msg(config: GranularityConfig, decision: int = 0, header: Header | None = None) -> GranularityCommand:
+    """The command of ``config``; ``decision`` numbers the policy's decision (0: not a policy's, e.g. the safe one)."""
+    idx = config.to_indices()
+    return GranularityCommand(
+        header=header if header is not None else Header(),
+        levels=idx[: config.n_layers],
+        resolution_scale=float(config.resolution_scale),
+        execution_target=idx[-1],
+        decision=int(decision),
+    )
+
+
+def command_from_msg(msg: GranularityCommand, n_layers: int) -> GranularityConfig:
+    """The configuration a command asks for, for a detector of ``n_layers``.
+
+    Raises :class:`GranularityCommandError` with kind ``wrong_length``, ``unknown_level``, ``unknown_scale`` or
+    ``unknown_target`` (the perception node's counters), as the core decoder does.
+    """
+    scale = float(msg.resolution_scale)
+    matches = [i for i, s in enumerate(RESOLUTION_SCALES) if math.isfinite(scale) and abs(scale - s) < 1e-6]
+    if not matches:
+        raise GranularityCommandError(
+            "unknown_scale",
+            f"granularity command: resolution scale {scale:g}, known {', '.join(f'{s:g}' for s in RESOLUTION_SCALES)}",
+        )
+    return decode_granularity_command([*msg.levels, matches[0], int(msg.execution_target)], n_layers)
+
+
+def configuration_short(msg: GranularityCommand) -> str:
+    """The short form of a command (``FF7755522/1/local``), or "" when it is not a valid configuration: for views
+    and logs, which show what they can and skip the rest."""
+    try:
+        return command_from_msg(msg, len(msg.levels)).short()
+    except GranularityCommandError:
+        return ""
+
+
+# ---------------------------------------------------------------------- PerceptionFeedback
+def feedback_to_msg(
+    res: FrameResult,
+    header: Header,
+    energy_source: str,
+    decision: int = 0,
+    fallback: bool = False,
+    command_header: Header | None = None,
+) -> PerceptionFeedback:
+    """The feedback of one processed frame; ``header`` is the camera frame's, ``decision`` and ``command_header``
+    those of the command in force (0 and an empty header for the safe configuration)."""
+    return PerceptionFeedback(
+        header=header,
+        fps=float(res.fps),
+        latency_ms=float(res.latency_ms),
+        energy_per_frame_j=float(res.energy_j),
+        power_w=float(res.power_w),
+        energy_source=energy_source,
+        accuracy_proxy=float(res.accuracy_proxy),
+        objects=int(res.objects),
+        mean_confidence=float(res.mean_confidence),
+        configuration=command_to_msg(res.config, decision, command_header),
+        fallback=bool(fallback),
+    )
+
+
+def feedback_from_msg(msg: PerceptionFeedback) -> Feedback:
+    """The policy's validated feedback; raises :class:`InputRejected` (kind ``feedback``) for non-finite or
+    out-of-range values."""
+    # the message's fields carry the names of the core's feedback fields (test/test_interfaces.py checks it)
+    return parse_feedback([float(getattr(msg, name)) for name in FEEDBACK_FIELDS])
+
+
+# ---------------------------------------------------------------------- GranularityCatalogue
+def catalogue_to_msg(catalogue: Mapping, header: Header | None = None) -> GranularityCatalogue:
+    """The message of :meth:`~agra_ros.detection.runtime.PerceptionRuntime.catalogue`'s content."""
+    safe = GranularityConfig.from_short(catalogue["safe"])
+    return GranularityCatalogue(
+        header=header if header is not None else Header(),
+        detector=str(catalogue["detector"]),
+        class_names=[str(c) for c in catalogue["classes"]],
+        layer_names=[str(n) for n in catalogue["layers"]],
+        level_names=[str(n) for n in catalogue["levels"]],
+        resolution_scales=[float(s) for s in catalogue["resolution_scales"]],
+        execution_targets=[str(t) for t in catalogue.get("execution_targets", EXECUTION_TARGETS)],
+        safe_configuration=command_to_msg(safe, 0, header),
+    )
+
+
+def catalogue_layers_levels(msg: GranularityCatalogue) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(layer names, level names) of a catalogue; raises :class:`InputRejected` (kind ``catalogue``) when it names
+    no layer or no level: such a catalogue describes no detector."""
+    layers, levels = tuple(msg.layer_names), tuple(msg.level_names)
+    if not layers or not levels:
+        raise InputRejected("catalogue", f"not a granularity catalogue: {len(layers)} layers, {len(levels)} levels")
+    return layers, levels
