@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from agra_ros.detection.data import validation_frames
@@ -53,3 +55,58 @@ def test_shipped_tables_load_and_cover_the_detector() -> None:
         slow = table.frame_cost(full)
         fast = table.frame_cost(GranularityConfig.uniform("neuron-25", len(names), 0.5))
         assert fast.macs < slow.macs and fast.latency_s < slow.latency_s
+
+
+def _monotone(model) -> None:
+    """Full is exactly 1 of itself; a slimmer level or a smaller input never predicts more accuracy."""
+    from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES
+
+    n = len(model.layer_names)
+    assert model.predict(GranularityConfig.uniform("full", n)) == pytest.approx(1.0, abs=1e-9)
+    neuron = [lv for lv in LEVELS if LEVEL_WIDTH[lv] < 1.0]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        levels = [str(rng.choice(LEVELS)) for _ in range(n)]
+        scale = float(rng.choice(RESOLUTION_SCALES))
+        base = model.predict(GranularityConfig(tuple(levels), scale))
+        i = int(rng.integers(n))
+        if levels[i] in neuron and levels[i] != neuron[-1]:
+            slimmer = levels[:i] + [neuron[neuron.index(levels[i]) + 1]] + levels[i + 1 :]
+            assert model.predict(GranularityConfig(tuple(slimmer), scale)) <= base + 1e-12
+        if scale != RESOLUTION_SCALES[-1]:
+            smaller = RESOLUTION_SCALES[RESOLUTION_SCALES.index(scale) + 1]
+            assert model.predict(GranularityConfig(tuple(levels), smaller)) <= base + 1e-12
+
+
+def test_multiplicative_accuracy_model_is_monotone_and_recovers_a_product_of_retentions() -> None:
+    """Agreements that multiply across layers are fitted within noise, and no slim level is ever "more accurate"
+    (the free-sign linear fit gave slim levels positive terms, which a policy then exploited)."""
+    from agra_ros.detection.tables import fit_accuracy_model
+    from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES
+
+    n = 6
+    names = [f"l{i}" for i in range(n)]
+    rng = np.random.default_rng(1)
+    keep = {lv: LEVEL_WIDTH[lv] ** rng.uniform(0.2, 1.0, n) for lv in LEVELS}  # per layer retention, 1 at full
+    scale_keep = {1.0: 1.0, 0.75: 0.7, 0.5: 0.45}
+
+    def truth(c: GranularityConfig) -> float:
+        return float(np.prod([keep[lv][i] for i, lv in enumerate(c.levels)]) * scale_keep[c.resolution_scale])
+
+    configs = [
+        GranularityConfig(tuple(str(rng.choice(LEVELS)) for _ in range(n)), float(rng.choice(RESOLUTION_SCALES)))
+        for _ in range(160)
+    ]
+    ys = [min(1.0, max(0.0, truth(c) + rng.normal(0, 0.02))) for c in configs]
+    model = fit_accuracy_model(
+        configs[:120], ys[:120], names, heldout=(configs[120:], [truth(c) for c in configs[120:]])
+    )
+    assert model.form == "multiplicative"
+    assert model.heldout_mae < 0.05, model.data["fit"]
+    _monotone(model)
+
+
+def test_shipped_real_detector_accuracy_model_is_monotone() -> None:
+    from agra_ros.detection import registry
+
+    _monotone(AccuracyModel.load(registry.shipped_accuracy_model("ssd")))

@@ -73,6 +73,8 @@ class ConfigModel:
         self._overhead_list = self.overhead.tolist()
         self._acc_level_list = self.acc_level.tolist()
         self._acc_scale_list = self.acc_scale.tolist()
+        self.acc_link = accuracy.link
+        """The accuracy model's form, applied to the summed terms (monotone increasing, so orderings hold)."""
         self._cache: dict[tuple[int, ...], tuple[float, float, float, float]] = {}
         full = self.lookup((0,) * L + (0,))
         self.accuracy_full = full[3]
@@ -100,7 +102,7 @@ class ConfigModel:
             acc += self._acc_level_list[i][lv]
         head_w = min(_LEVEL_WIDTH_IDX[key[j]] for j in self.head_pos)
         row = self._overhead_list[s][head_w]
-        out = (lat + row[0], macs + row[1], byt + row[2], min(1.0, max(0.0, acc)))
+        out = (lat + row[0], macs + row[1], byt + row[2], min(1.0, max(0.0, float(self.acc_link(acc)))))
         if any(v != v for v in out):
             raise TableError(f"the cost table misses an entry configuration {key} needs")
         self._cache[key] = out
@@ -161,7 +163,7 @@ class SearchSpace:
         acc = model.acc_intercept + model.acc_scale[sc]
         for i in range(L):
             acc = acc + model.acc_level[i, lv[:, i]]
-        self.accuracy = np.clip(acc, 0.0, 1.0)
+        self.accuracy = np.clip(model.acc_link(acc), 0.0, 1.0)
         self.scale_index = sc
         self.strides = np.array([int(np.prod(sizes[j + 1 :])) for j in range(L + 1)], dtype=np.int64)
         self.position = [{lvl: k for k, lvl in enumerate(c)} for c in self.choices]

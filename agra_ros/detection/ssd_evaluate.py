@@ -58,6 +58,24 @@ def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int
     return rows
 
 
+def read_table(path: str | Path) -> list[dict]:
+    """The rows :func:`write_table` wrote, back as :func:`evaluate` returns them (to refit without re-measuring)."""
+    try:
+        with Path(path).open(newline="") as fh:
+            return [
+                {
+                    "config": GranularityConfig.from_short(r["config"]),
+                    "kind": r["kind"],
+                    "split": r["split"],
+                    "in_domain": float(r["map50_in_domain"]),
+                    "out_domain": float(r["map50_out_of_domain"]),
+                }
+                for r in csv.DictReader(fh)
+            ]
+    except (OSError, KeyError, ValueError) as exc:
+        raise SystemExit(f"evaluate-ssd: cannot read the agreement table {path}: {exc}") from None
+
+
 def write_table(rows: Sequence[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
@@ -128,6 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(run_dir("evaluate-ssd")), help="run folder")
     ap.add_argument("--ship", action="store_true", help="also write the shipped accuracy model")
+    ap.add_argument(
+        "--refit",
+        metavar="CSV",
+        default=None,
+        help="fit the accuracy model on an earlier run's accuracy_ssd.csv instead of measuring again",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = registry.load("ssd", args.weights)
@@ -135,7 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     split = split_frames([video_path(c, root) for c in CLIPS], [photos_dir(root)])
     in_frames = split.in_domain[:: args.every]
     print(f"held-out frames: {len(in_frames)} in-domain (every {args.every}th), {len(split.out_domain)} out-of-domain")
-    rows = evaluate(model, in_frames, split.out_domain, args.random, args.seed)
+    if args.refit:
+        rows = read_table(args.refit)
+        print(f"refitting on {len(rows)} measured configurations from {args.refit}")
+    else:
+        rows = evaluate(model, in_frames, split.out_domain, args.random, args.seed)
     out = Path(args.out)
     write_table(rows, out / "accuracy_ssd.csv")
     names = model.switchable_layer_names()
