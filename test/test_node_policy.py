@@ -415,16 +415,14 @@ def test_raising_target_fps_makes_configurations_cheaper_and_fps_follow_lowering
             window(power, t_high, time.monotonic()),
             cost(t_high, time.monotonic()),
         )
-        # full meets the low target and cannot meet the high one (by the shipped cost table it tops out at full_fps).
-        # What the policy owes: FPS rises toward the target and the configurations do not get dearer. Strictly
-        # cheaper is NOT asserted: the reward values no accuracy above the floor, so the cheapest configuration that
-        # keeps the floor is already the choice at the low target, and going cheaper at the high one means trading
-        # accuracy below the floor, which the shipped reward weights (beta 4, gamma 8) do not buy. Measured and
-        # reported in the real-detector issue's note.
+        # full meets the low target and cannot meet the high one (by the shipped cost table it tops out at full_fps):
+        # asked for more frames than full can give, the policy must choose strictly cheaper configurations by their
+        # measured cost, and the frame rate must rise toward the target. (At 5 FPS the idle power dominates the energy
+        # per frame, so the policy has little reason to run lean; at 60 it must.)
         print(f"target {low_target:g} -> {high_target:g} (full {full_fps:.1f} FPS): fps {low[0]:.1f} -> {high[0]:.1f}, "
               f"power {low[1]:.2f} -> {high[1]:.2f} W, frame latency {low[2] * 1e3:.2f} -> {high[2] * 1e3:.2f} ms")  # fmt: skip
         assert high[0] > 1.5 * low[0], f"FPS did not rise toward {high_target:g}: low {low}, high {high}\n" + logs()
-        assert high[2] <= low[2] * 1.10, f"configurations dearer at the higher target: low {low}, high {high}"
+        assert high[2] < 0.85 * low[2], f"configurations not cheaper at the binding target: low {low}, high {high}"
         # lowering the target again lowers the average power
         assert _set_params(pr.node, [Parameter("target_fps", value=low_target)])[0].successful
         time.sleep(8.0)

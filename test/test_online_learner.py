@@ -51,7 +51,9 @@ def _rollout(gpn, n: int, rng: np.random.Generator) -> ExperienceBatch:
 
 def test_online_ppo_moves_the_policy_away_from_missing_the_target():
     spec, st = _state()
-    learner = OnlineLearner(spec, st, LearnerSettings(online_ppo_settings(num_steps=64, learning_rate=3e-3), ewc=False, w_dim=0))
+    learner = OnlineLearner(
+        spec, st, LearnerSettings(online_ppo_settings(num_steps=64, learning_rate=3e-3), ewc=False, w_dim=0)
+    )
     rng = np.random.default_rng(0)
     probe = torch.as_tensor(rng.normal(size=(256, OBS_DIM)).astype(np.float32))
 
