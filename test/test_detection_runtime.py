@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from agra_ros.detection.runtime import (
-    FEEDBACK_FIELDS,
     BadInputCounter,
     CommandWatchdog,
     EnergyMeter,
@@ -266,10 +265,8 @@ def test_energy_from_busy_time_and_cost_and_feedback_vector():
     assert r2.fps == pytest.approx(10.0)
     assert r2.power_w == pytest.approx(1.0 + r2.energy_j * 10.0)
     assert r1.fps == 0.0
-    fb = r2.feedback()
-    assert len(fb) == len(FEEDBACK_FIELDS)
-    assert fb[0] == r2.fps and fb[2] == r2.energy_j and math.isnan(fb[4]) and fb[5] == 1.0
-    assert fb[6] == pytest.approx(0.8)
+    assert math.isnan(r2.accuracy_proxy) and r2.objects == 1
+    assert r2.mean_confidence == pytest.approx(0.8)
     no_energy, _, _ = make_runtime(shadow_share=0.0)
     assert math.isnan(no_energy.process(IMG).energy_j)
 

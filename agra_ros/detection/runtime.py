@@ -382,18 +382,6 @@ class FrameResult:
         s = np.asarray(self.detections.scores)
         return float(s.mean()) if s.size else 0.0
 
-    def feedback(self) -> list[float]:
-        """The agra/feedback vector in :data:`FEEDBACK_FIELDS` order."""
-        return [
-            self.fps,
-            self.latency_ms,
-            self.energy_j,
-            self.power_w,
-            self.accuracy_proxy,
-            float(self.objects),
-            self.mean_confidence,
-        ]
-
 
 @dataclass
 class RuntimeStats:

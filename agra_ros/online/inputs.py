@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.limits import TARGET_FPS_MAX, TARGET_FPS_MIN
 
-FEEDBACK_LABEL = ",".join(FEEDBACK_FIELDS)
-
 MAX_FPS = 1000.0
 """No camera pipeline in scope runs faster; a larger value is a unit or encoding error."""
 MAX_LATENCY_MS = 60_000.0
@@ -60,17 +58,13 @@ def _bounded(kind: str, name: str, value: float, lo: float, hi: float) -> float:
     return value
 
 
-def parse_feedback(values: Sequence[float], label: str | None = None) -> Feedback:
-    """Feedback from the data (and optional layout label) of an agra/feedback message.
-
-    The label, when present, must list :data:`FEEDBACK_FIELDS` in order: a producer with another layout is refused
-    rather than misread.
-    """
+def parse_feedback(values: Sequence[float]) -> Feedback:
+    """Feedback from an agra/feedback message's fields, in :data:`FEEDBACK_FIELDS` order."""
     kind = "feedback"
-    if label and label.replace(" ", "") != FEEDBACK_LABEL:
-        raise InputRejected(kind, f"layout label {label!r} is not {FEEDBACK_LABEL!r}")
     if len(values) != len(FEEDBACK_FIELDS):
-        raise InputRejected(kind, f"{len(values)} values, expected {len(FEEDBACK_FIELDS)} ({FEEDBACK_LABEL})")
+        raise InputRejected(
+            kind, f"{len(values)} values, expected {len(FEEDBACK_FIELDS)} ({', '.join(FEEDBACK_FIELDS)})"
+        )
     v = [float(x) for x in values]
     accuracy = v[4]
     if not math.isnan(accuracy):
