@@ -1,0 +1,247 @@
+"""The AGRA paper's table (static / rule-based / AGRA on a Jetson Nano), and ours beside it.
+
+One place for the paper's figures, the goals issue 14 sets against them, and the Markdown/CSV tables that both the
+live benchmark (``agra-ros bench paper``, rows from recordings) and the simulated one (rows from the simulator) write.
+Core code: no rclpy, no simulator import; callers hand in :class:`AlgorithmRow` values.
+
+Absolute milliwatts and FPS depend on the device, so the comparison with the paper is by ratios: agra against
+static (full-layer) and against rule-based, on power, FPS, energy per frame and FPS per watt.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PAPER_DEVICE = "Jetson Nano (object detection, 500 sampled inputs, 10-minute runs)"
+PAPER_TABLE: dict[str, dict[str, float]] = {
+    "static": {"power_mw": 350.0, "fps": 10.0, "fps_per_mw": 0.029},
+    "rule": {"power_mw": 320.0, "fps": 12.0, "fps_per_mw": 0.038},
+    "agra": {"power_mw": 260.0, "fps": 13.0, "fps_per_mw": 0.050},
+}
+"""The seed paper's table: average power, FPS and FPS per milliwatt per algorithm."""
+
+ALGORITHMS: tuple[str, ...] = ("static", "rule", "agra", "a2c", "bandit")
+"""The algorithms of the comparison, in table order: the paper's three, then Infer-EDGE's A2C and AutoScale's
+bandit as further learned baselines."""
+
+
+@dataclass(frozen=True)
+class PaperGoals:
+    """Issue 14's goals for agra, as ratios to the baselines (the paper reached 0.57x / 0.75x energy per frame)."""
+
+    energy_vs_static: float = 0.6
+    energy_vs_rule: float = 0.85
+    attainment: float = 0.95
+    attainment_oracle_slack: float = 0.02
+    accuracy: float = 0.9
+    fps_per_w_gain_static: float = PAPER_TABLE["agra"]["fps_per_mw"] / PAPER_TABLE["static"]["fps_per_mw"] - 1.0
+    fps_per_w_gain_rule: float = PAPER_TABLE["agra"]["fps_per_mw"] / PAPER_TABLE["rule"]["fps_per_mw"] - 1.0
+
+
+@dataclass
+class AlgorithmRow:
+    """What one algorithm reached in one run (live or simulated); NaN where a quantity was not measured."""
+
+    algorithm: str
+    power_w: float
+    fps: float
+    attainment: float
+    """Share of samples (live) or decisions (simulated) whose FPS reached the target."""
+    energy_per_frame_j: float
+    accuracy: float
+    """Accuracy proxy (live: agreement with the full configuration; simulated: the accuracy model's ratio)."""
+    power_p5: float = math.nan
+    power_p95: float = math.nan
+    fps_p5: float = math.nan
+    fps_p95: float = math.nan
+    energy_p5: float = math.nan
+    energy_p95: float = math.nan
+    samples: int = 0
+    duration_s: float = math.nan
+    power_source: str = ""
+    """Where the power figures come from: a sensor (jtop, NVML, RAPL) or ``model:<profile>``."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps_per_w(self) -> float:
+        return self.fps / self.power_w if self.power_w > 0 else math.nan
+
+
+def _f(v: float, fmt: str = ".3g") -> str:
+    return "n/a" if v is None or not math.isfinite(v) else format(v, fmt)
+
+
+def _range(lo: float, hi: float, scale: float = 1.0) -> str:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    return f" [{lo * scale:.3g}, {hi * scale:.3g}]"
+
+
+def table_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
+    """Per algorithm: mean power, FPS, attainment, energy per frame (each with p5/p95), FPS per W, accuracy, source."""
+    out = [
+        "| algorithm | power mW [p5, p95] | FPS [p5, p95] | target attainment | energy / frame mJ [p5, p95] "
+        "| FPS per W | accuracy proxy | samples | power source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.algorithm} | {_f(1e3 * r.power_w)}{_range(r.power_p5, r.power_p95, 1e3)} "
+            f"| {_f(r.fps)}{_range(r.fps_p5, r.fps_p95)} | {_f(100 * r.attainment, '.1f')} % "
+            f"| {_f(1e3 * r.energy_per_frame_j)}{_range(r.energy_p5, r.energy_p95, 1e3)} | {_f(r.fps_per_w)} "
+            f"| {_f(r.accuracy)} | {r.samples} | {r.power_source or 'n/a'} |"
+        )
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
+
+
+def ratios(rows: Sequence[AlgorithmRow], of: str = "agra") -> dict[str, dict[str, float]]:
+    """``{baseline: {quantity: ours_of / ours_baseline}}`` for static and rule (the paper's two baselines)."""
+    by = {r.algorithm: r for r in rows}
+    if of not in by:
+        return {}
+    a = by[of]
+    out: dict[str, dict[str, float]] = {}
+    for base in ("static", "rule"):
+        if base not in by:
+            continue
+        b = by[base]
+        out[base] = {
+            "power": _ratio(a.power_w, b.power_w),
+            "fps": _ratio(a.fps, b.fps),
+            "energy_per_frame": _ratio(a.energy_per_frame_j, b.energy_per_frame_j),
+            "fps_per_w": _ratio(a.fps_per_w, b.fps_per_w),
+        }
+    return out
+
+
+def paper_ratios() -> dict[str, dict[str, float]]:
+    """The same ratios from the paper's table (energy per frame = power / FPS)."""
+    p = PAPER_TABLE
+    out = {}
+    for base in ("static", "rule"):
+        a, b = p["agra"], p[base]
+        out[base] = {
+            "power": a["power_mw"] / b["power_mw"],
+            "fps": a["fps"] / b["fps"],
+            "energy_per_frame": (a["power_mw"] / a["fps"]) / (b["power_mw"] / b["fps"]),
+            "fps_per_w": a["fps_per_mw"] / b["fps_per_mw"],
+        }
+    return out
+
+
+def ratio_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
+    """agra / static and agra / rule here, side by side with the paper's (lower is better for power and energy)."""
+    ours, paper = ratios(rows), paper_ratios()
+    out = [
+        "| agra / baseline | power (ours) | power (paper) | FPS (ours) | FPS (paper) | energy/frame (ours) "
+        "| energy/frame (paper) | FPS per W (ours) | FPS per W (paper) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for base in ("static", "rule"):
+        o, p = ours.get(base, {}), paper[base]
+        cells = []
+        for q in ("power", "fps", "energy_per_frame", "fps_per_w"):
+            cells += [f"{_f(o.get(q, math.nan))}x", f"{p[q]:.3g}x"]
+        out.append(f"| agra / {base} | " + " | ".join(cells) + " |")
+    return out
+
+
+def goal_rows(
+    rows: Sequence[AlgorithmRow], goals: PaperGoals = PaperGoals(), oracle_attainment: float | None = None
+) -> list[tuple[str, str, str, bool | None]]:
+    """(goal, required, reached, met) for agra; met is None where the run lacks what the goal needs.
+
+    Attainment: >= 95 %, or within 2 points of the oracle's where the oracle (simulator only) cannot reach 95 %.
+    """
+    by = {r.algorithm: r for r in rows}
+    a = by.get("agra")
+    if a is None:
+        return []
+    rat = ratios(rows)
+    out: list[tuple[str, str, str, bool | None]] = []
+
+    def check(name: str, need: str, value: float, ok: bool, fmt: str = ".3g", suffix: str = "x") -> None:
+        if not math.isfinite(value):
+            out.append((name, need, "n/a", None))
+        else:
+            out.append((name, need, f"{value:{fmt}}{suffix}", ok))
+
+    e_s = rat.get("static", {}).get("energy_per_frame", math.nan)
+    e_r = rat.get("rule", {}).get("energy_per_frame", math.nan)
+    check("energy per frame vs static", f"<= {goals.energy_vs_static}x", e_s, e_s <= goals.energy_vs_static)
+    check("energy per frame vs rule", f"<= {goals.energy_vs_rule}x", e_r, e_r <= goals.energy_vs_rule)
+    need_att = goals.attainment
+    need_txt = f">= {100 * goals.attainment:.0f} %"
+    if oracle_attainment is not None and math.isfinite(oracle_attainment) and oracle_attainment < goals.attainment:
+        need_att = oracle_attainment - goals.attainment_oracle_slack
+        need_txt = f">= oracle {100 * oracle_attainment:.1f} % - {100 * goals.attainment_oracle_slack:.0f} points"
+    check("target attainment", need_txt, 100 * a.attainment, a.attainment >= need_att - 1e-9, ".1f", " %")
+    check("accuracy proxy", f">= {goals.accuracy}", a.accuracy, a.accuracy >= goals.accuracy, ".3g", "")
+    g_s = rat.get("static", {}).get("fps_per_w", math.nan) - 1.0
+    g_r = rat.get("rule", {}).get("fps_per_w", math.nan) - 1.0
+    check(
+        "FPS per W gain over static",
+        f">= +{100 * goals.fps_per_w_gain_static:.0f} %",
+        100 * g_s,
+        g_s >= goals.fps_per_w_gain_static,
+        "+.0f",
+        " %",
+    )
+    check(
+        "FPS per W gain over rule",
+        f">= +{100 * goals.fps_per_w_gain_rule:.0f} %",
+        100 * g_r,
+        g_r >= goals.fps_per_w_gain_rule,
+        "+.0f",
+        " %",
+    )
+    return out
+
+
+def goal_markdown(goal_list: Sequence[tuple[str, str, str, bool | None]]) -> list[str]:
+    out = ["| agra goal | required | reached | met |", "|---|---|---|---|"]
+    for name, need, got, ok in goal_list:
+        out.append(f"| {name} | {need} | {got} | {'n/a' if ok is None else ('yes' if ok else 'NO')} |")
+    return out
+
+
+def write_tables(
+    rows: Sequence[AlgorithmRow],
+    out_dir: Path,
+    title: str,
+    preamble: Sequence[str] = (),
+    oracle_attainment: float | None = None,
+    stem: str = "paper_table",
+) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` (table, ratios beside the paper's, goals) and ``<stem>.csv`` (one row per algorithm)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = [f"# {title}", "", *preamble, ""] if preamble else [f"# {title}", ""]
+    md += table_markdown(rows)
+    md += ["", f"Ratios beside the paper's ({PAPER_DEVICE}; absolute milliwatts differ by device):", ""]
+    md += ratio_markdown(rows)
+    goals = goal_rows(rows, oracle_attainment=oracle_attainment)
+    if goals:
+        md += ["", *goal_markdown(goals)]
+    notes = [f"- {r.algorithm}: {n}" for r in rows for n in r.notes]
+    if notes:
+        md += ["", "Notes:", *notes]
+    md_path = out_dir / f"{stem}.md"
+    md_path.write_text("\n".join(md) + "\n")
+    csv_path = out_dir / f"{stem}.csv"
+    with open(csv_path, "w", newline="") as f:
+        fields = [k for k in asdict(rows[0]) if k != "notes"] + ["fps_per_w"] if rows else []
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            d = {k: v for k, v in asdict(r).items() if k != "notes"}
+            d["fps_per_w"] = r.fps_per_w
+            w.writerow(d)
+    return md_path, csv_path
