@@ -49,12 +49,13 @@ setup(
         "torchvision",
         "torchmetrics",
         "pycocotools",
+        "rosbags",  # recordings: rosbag2 folders with MCAP storage, written and read without a ROS install
         "tflite",  # flatbuffer reader for `agra-ros import-detector` (no TFLite runtime needed for inference)
     ],
     extras_require={
         "jetson": ["jetson-stats"],  # the jtop power/temperature backend (needs jtop.service on the Jetson)
         "nvidia": ["nvidia-ml-py"],  # the NVML backend on machines with an NVIDIA driver
-        "test": ["pytest", "pytest-timeout", "ai-edge-litert"],
+        "test": ["pytest", "pytest-timeout", "ai-edge-litert", "mcap-ros2-support"],
         "dev": [
             "pytest",
             "pytest-xdist",
@@ -78,6 +79,7 @@ setup(
             "device_monitor_node = agra_ros.nodes.device_monitor:main",
             "perception_node = agra_ros.nodes.perception:main",
             "policy_node = agra_ros.nodes.policy:main",
+            "recorder_node = agra_ros.nodes.recorder:main",
         ],
     },
 )

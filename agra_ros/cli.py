@@ -37,6 +37,7 @@ PASSTHROUGH: dict[str, tuple[str, str]] = {
         "real detector: map the robot's shadow agreement onto the simulator's accuracy table",
     ),
     "train-policy": ("agra_ros.bench.policy_train", "pretrain the AGRA policy in the simulator"),
+    "report": ("agra_ros.record.report", "a run's table and plot from its MCAP recording(s) alone (no ROS needed)"),
 }
 
 BENCHES: dict[str, tuple[str, str]] = {
@@ -48,6 +49,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     ),
     "node": ("agra_ros.bench.node_bench", "perception node FPS over DDS vs raw model; learner impact"),
     "soak": ("agra_ros.bench.soak_bench", "the demo graph for N minutes: RSS growth, deaths, error lines"),
+    "paper": (
+        "agra_ros.bench.paper_bench",
+        "the AGRA paper's table: live per algorithm, recorded (MCAP), or 'sim' on the Nano and other profiles",
+    ),
 }
 
 

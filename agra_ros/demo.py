@@ -58,18 +58,27 @@ def camera_settings(source: str, trace: str | None) -> dict[str, str]:
     return {"source": source, "trace": trace or ("video" if source == "video" else "default")}
 
 
+def graph_overrides(
+    camera: dict[str, str], profile: str | None = None, algorithm: str | None = None
+) -> dict[str, dict]:
+    """Per-node parameter overrides of config/agra.yaml for a live run: the camera, the device profile of every
+    node that models power, and the policy's algorithm."""
+    overrides: dict[str, dict] = {"camera_source": dict(camera)}
+    if profile:
+        overrides["device_monitor"] = {"device_profile": profile}
+        overrides["perception"] = {"power_profile": profile}
+        overrides["policy"] = {"device_profile": profile}
+    if algorithm:
+        overrides.setdefault("policy", {})["algorithm"] = algorithm
+    return overrides
+
+
 def run_demo(opts: DemoOptions) -> int:
     if opts.duration <= 0:
         raise ValueError("--duration must be positive")
     params_file = config_file("agra.yaml")
     camera = camera_settings(opts.source, opts.trace)
-    overrides: dict[str, dict] = {"camera_source": camera}
-    if opts.profile:
-        overrides["device_monitor"] = {"device_profile": opts.profile}
-        overrides["perception"] = {"power_profile": opts.profile}
-        overrides["policy"] = {"device_profile": opts.profile}
-    if opts.algorithm:
-        overrides.setdefault("policy", {})["algorithm"] = opts.algorithm
+    overrides = graph_overrides(camera, opts.profile, opts.algorithm)
     nodes = available_nodes()
     out = opts.out.resolve()
     sup = Supervisor(log_dir=out / "logs", domain_id=opts.domain_id)

@@ -39,6 +39,7 @@ ROSDEP_KEYS = {
     "gymnasium": "python3-gymnasium-pip",
     "torchmetrics": "python3-torchmetrics-pip",
     "rich": "python3-rich",
+    "rosbags": "python3-rosbags-pip",
 }
 # Imported only inside a guard or a function that is not on a node's path: the package runs without them.
 OPTIONAL = {

@@ -46,6 +46,15 @@ class RunRecord:
             self.values[k].append(float("nan") if v is None else float(v))
         self.configuration.append(configuration)
 
+    def truncate(self, span_s: float) -> None:
+        """Keep the samples of the first ``span_s`` seconds (runs compared over the same span)."""
+        if not self.t:
+            return
+        n = sum(1 for t in self.t if t - self.t[0] <= span_s + 1e-9)
+        self.t = self.t[:n]
+        self.values = {k: v[:n] for k, v in self.values.items()}
+        self.configuration = self.configuration[:n]
+
     def series(self, name: str) -> np.ndarray:
         return np.asarray(self.values[name], dtype=float)
 
@@ -130,12 +139,19 @@ class RunRecord:
         ax.set_xlabel("time (s)")
         ax.legend(loc="lower right")
         ax.grid(alpha=0.3)
-        fig.suptitle(title)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path, title)
+
+
+def save_figure(fig, path: Path, title: str) -> Path:
+    """Title, tight layout, write the PNG (creating its folder) and free the figure."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def mean_width_of(short: str) -> float | None:

@@ -7,7 +7,6 @@ with rich, and on its end (duration reached or Ctrl-C) writes summary.md, series
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -19,13 +18,18 @@ from rclpy.node import Node
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from std_msgs.msg import Float32
+from std_msgs.msg import Float32, String
 
-from agra_ros.bench.report import SERIES, RunRecord, mean_width_of
-from agra_ros.device.keys import DEVICE_STATUS_NAME
+from agra_ros.bench.report import SERIES
+from agra_ros.record.sampler import (
+    CONFIGURATION_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    FEEDBACK_TOPIC,
+    SCALAR_TOPICS,
+    GraphSampler,
+)
 from agra_ros.ros import params as P
-from agra_ros.ros.diagnostics import array_to_dicts
-from agra_ros.ros.interfaces import PerceptionFeedback, configuration_short
+from agra_ros.ros.interfaces import PerceptionFeedback
 from agra_ros.ros.qos import command_qos, latched_qos
 
 SPECS = [
@@ -38,38 +42,23 @@ SPECS = [
     P.ParamSpec("sample_period", 0.5, "Seconds between samples of the series.", range=(0.05, 10.0, 0.0)),
 ]
 
-# the policy's scalar topics -> series
-SCALAR_TOPICS = {
-    "agra/target_fps": "target_fps",
-    "agra/reward": "reward",
-}
-FEEDBACK_SERIES = ("fps", "latency_ms", "energy_per_frame_j", "accuracy_proxy")
-"""PerceptionFeedback fields that are series of their own (same names)."""
-DEVICE_KEYS = {"power_w": "power_w", "temp_c": "temperature_c", "cpu_util": "cpu_util"}
-
-
-def _num(s: str) -> float | None:
-    try:
-        v = float(s)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
 
 class Dashboard(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("dashboard", **kwargs)
         self._specs = P.declare(self, SPECS)
         self.p = P.values(self, self._specs)
-        self.record = RunRecord()
-        self.latest: dict[str, float | None] = {k: None for k in SERIES}
-        self.configuration = ""
+        self.sampler = GraphSampler()
+        self.record = self.sampler.record
         self.t0 = time.monotonic()
-        for topic, key in SCALAR_TOPICS.items():
+        for topic in SCALAR_TOPICS:
             q = latched_qos() if topic == "agra/target_fps" else command_qos(10)  # the policy latches its target
-            self.create_subscription(Float32, topic, lambda m, k=key: self._scalar(k, m), q)
-        self.create_subscription(PerceptionFeedback, "agra/feedback", self._feedback, command_qos(10))
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 20)
+            self.create_subscription(Float32, topic, lambda m, t=topic: self.sampler.feed(t, m), q)
+        for topic, mtype in ((FEEDBACK_TOPIC, PerceptionFeedback), (CONFIGURATION_TOPIC, String)):
+            self.create_subscription(mtype, topic, lambda m, t=topic: self.sampler.feed(t, m), command_qos(10))
+        self.create_subscription(
+            DiagnosticArray, DIAGNOSTICS_TOPIC, lambda m: self.sampler.feed(DIAGNOSTICS_TOPIC, m), 20
+        )
         self.create_timer(self.p["sample_period"], self._sample)
         self.console = Console()
         self.live: Live | None = None
@@ -79,56 +68,26 @@ class Dashboard(Node):
         self._last_log = 0.0
         self.done = False
 
-    def _scalar(self, key: str, msg: Float32) -> None:
-        v = float(msg.data)
-        if math.isfinite(v):
-            self.latest[key] = v
-
-    def _feedback(self, msg: PerceptionFeedback) -> None:
-        for key in FEEDBACK_SERIES:
-            v = float(getattr(msg, key))
-            if math.isfinite(v):  # accuracy_proxy is NaN on frames without a shadow run
-                self.latest[key] = v
-        if msg.energy_source:
-            self.record.sources["energy_per_frame_j"] = msg.energy_source
-        short = configuration_short(msg.configuration)
-        if short:
-            self.configuration = short
-            self.latest["mean_width"] = mean_width_of(short)
-
-    def _diag(self, msg: DiagnosticArray) -> None:
-        for name, kv in array_to_dicts(msg).items():
-            for key, series in DEVICE_KEYS.items():
-                if name == DEVICE_STATUS_NAME and key in kv and _num(kv[key]) is not None:
-                    self.latest[series] = _num(kv[key])
-                    src = kv.get(f"{key}.source")
-                    if src:
-                        self.record.sources[series] = src
-            if "rate_hz" in kv and "camera" in name:
-                self.latest["camera_hz"] = _num(kv["rate_hz"])
-            if "energy_per_frame_j.source" in kv:
-                self.record.sources["energy_per_frame_j"] = kv["energy_per_frame_j.source"]
-
     def _table(self) -> Table:
         t = Table(title=f"{self.p['title']}  t={time.monotonic() - self.t0:5.1f}s", expand=False)
         t.add_column("quantity")
         t.add_column("value", justify="right")
         t.add_column("source")
         for k, (label, unit) in SERIES.items():
-            v = self.latest.get(k)
+            v = self.sampler.latest.get(k)
             t.add_row(label, "-" if v is None else f"{v:.3g} {unit}", self.record.sources.get(k, ""))
-        t.add_row("configuration", self.configuration or "-", "")
+        t.add_row("configuration", self.sampler.configuration or "-", "")
         return t
 
     def _sample(self) -> None:
         now = time.monotonic() - self.t0
-        self.record.add(now, dict(self.latest), self.configuration)
+        self.sampler.sample(now)
         if self.live is not None:
             self.live.update(self._table(), refresh=True)
         elif now - self._last_log >= 5.0:
             self._last_log = now
-            show = ", ".join(f"{k}={v:.3g}" for k, v in self.latest.items() if v is not None)
-            self.get_logger().info(f"t={now:.0f}s {show} cfg={self.configuration or '-'}")
+            show = ", ".join(f"{k}={v:.3g}" for k, v in self.sampler.latest.items() if v is not None)
+            self.get_logger().info(f"t={now:.0f}s {show} cfg={self.sampler.configuration or '-'}")
         if self.p["duration"] > 0 and now >= self.p["duration"]:
             self.done = True
 

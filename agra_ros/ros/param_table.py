@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-NODES = ("camera_source", "device_monitor", "perception", "policy")
+NODES = ("camera_source", "device_monitor", "perception", "policy", "recorder")
 
 
 def specs_of(node: str):

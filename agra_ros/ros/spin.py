@@ -67,7 +67,8 @@ def spin_node(
     startup_errors: tuple[type[BaseException], ...] = (),
     args: list[str] | None = None,
 ) -> None:
-    """Create the node with ``factory`` and spin it until Ctrl-C or external shutdown.
+    """Create the node with ``factory`` and spin it until Ctrl-C, external shutdown or ``node.done`` (a node
+    that ends by itself, e.g. a recording of a set duration).
 
     ``startup_errors`` raised while the node is created or spun are logged once as fatal and end the process
     with :data:`STARTUP_EXIT_CODE`, not a traceback; so does a :class:`ParameterError` (a start-up parameter
@@ -84,7 +85,7 @@ def spin_node(
             node = factory()
             executor = SingleThreadedExecutor()
             executor.add_node(node)
-            while not stop.is_set() and rclpy.ok():
+            while not stop.is_set() and rclpy.ok() and not getattr(node, "done", False):
                 executor.spin_once(timeout_sec=POLL_S)
         except (ParameterError, *startup_errors) as exc:
             rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")

@@ -1,0 +1,178 @@
+"""`agra-ros bench paper`: the AGRA paper's table, live on this machine (``live``, the default) or in the simulator
+for the paper's device and the other shipped profiles (``sim``).
+
+Live: the whole graph (the real detector on the real video clips, the device monitor with the best power source
+present: jtop, NVML, RAPL, else the named model) runs once per algorithm (static, rule, agra, a2c, bandit) on the
+same trace and seed for ``--duration`` seconds of measurement (the paper ran 10 minutes), with the recorder writing
+a rosbag2 MCAP recording of its topics. The table and the comparison plot are then built from the recordings alone,
+by the same code as ``agra-ros report``, so a run on a robot and its later analysis agree. Each algorithm starts
+from its simulator pretraining (the shipped policy_<algorithm>.pt, where one ships) with no checkpoint of earlier
+runs, and learns online as it would on the robot.
+
+A node that dies ends the benchmark with an error naming the node and its log; no table is written from a partial
+set of runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from agra_ros.bench.paper import ALGORITHMS
+from agra_ros.paths import config_file, run_dir
+
+log = logging.getLogger("agra_ros.bench.paper")
+
+STARTUP_ALLOWANCE_S = 25.0
+"""Default seconds the recorder runs beyond warm-up + measurement: node start-up (model loading) before the first
+frame."""
+
+
+def run_live_algorithm(
+    algorithm: str,
+    out: Path,
+    duration: float,
+    warmup: float,
+    camera: dict[str, str],
+    profile: str | None,
+    seed: int,
+    image_rate_hz: float,
+    domain_id: int | None,
+    startup_s: float = STARTUP_ALLOWANCE_S,
+) -> Path:
+    """One algorithm's live run; returns its recording. Raises RuntimeError naming the node that died."""
+    from agra_ros.demo import available_nodes, graph_overrides
+    from agra_ros.launcher import Supervisor, node_command
+
+    overrides = graph_overrides(camera, profile, algorithm)
+    overrides["policy"].update({"seed": seed, "checkpoint_dir": ""})  # start from pretraining, never a past run
+    recording = out / algorithm / "recording"
+    if recording.exists():
+        raise RuntimeError(f"{recording} exists already: choose another --out (recordings are never overwritten)")
+    total = startup_s + warmup + duration
+    sup = Supervisor(log_dir=out / algorithm / "logs", domain_id=domain_id)
+    params = config_file("agra.yaml")
+    for name in available_nodes():
+        sup.start(name, node_command(name, params, overrides.get(name)))
+    meta = [
+        f"algorithm={algorithm}",
+        f"duration={total - startup_s:g}",
+        f"trace={camera['trace']}",
+        f"source={camera['source']}",
+        f"seed={seed}",
+        f"profile={profile or 'config'}",
+    ]
+    rec = {"out": str(recording), "duration": total, "image_rate_hz": image_rate_hz, "metadata": meta}
+    sup.start("recorder", node_command("recorder", None, rec))
+    rc = sup.run(duration=total + 60.0, watch="recorder")
+    if rc != 0:
+        where = out / algorithm / "logs" / f"{sup.failed}.log"
+        raise RuntimeError(f"{algorithm}: node {sup.failed} died during the run (log: {where}); no table written")
+    return recording
+
+
+def live_main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="agra-ros bench paper live",
+        description="The AGRA paper's table live on this machine: the whole graph once per algorithm on the same "
+        "real video trace and seed, each run recorded (rosbag2 MCAP), then the table, the ratios beside the "
+        "paper's and a comparison plot built from the recordings.",
+    )
+    ap.add_argument("--duration", type=float, default=600.0, help="seconds measured per algorithm (paper: 600)")
+    ap.add_argument("--warmup", type=float, default=10.0, help="seconds after the first frame not measured")
+    ap.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS, help="in run order")
+    ap.add_argument("--trace", default=None, help="workload trace (default: video; default with --source synthetic)")
+    ap.add_argument("--source", choices=("video", "synthetic"), default="video", help="camera source")
+    ap.add_argument("--profile", default=None, help="device profile for modelled power (default: from config)")
+    ap.add_argument("--seed", type=int, default=0, help="policy seed (the camera trace is deterministic)")
+    ap.add_argument("--image-rate", type=float, default=1.0, help="annotated images recorded per second")
+    ap.add_argument(
+        "--startup", type=float, default=STARTUP_ALLOWANCE_S, help="seconds allowed for the nodes to start per run"
+    )
+    ap.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID of the runs")
+    ap.add_argument("--out", type=Path, default=None, help="run folder (default runs/paper/<date>_<time>)")
+    args = ap.parse_args(argv)
+    if not (args.duration > 0 and args.warmup >= 0 and args.image_rate >= 0 and args.startup >= 0):
+        ap.error("--duration must be > 0; --warmup, --startup and --image-rate >= 0")
+    from agra_ros.demo import camera_settings
+    from agra_ros.record.bag import RecordingError
+    from agra_ros.record.report import replay, write_report
+
+    out = args.out or run_dir("paper") / time.strftime("%Y%m%d_%H%M%S")
+    camera = camera_settings(args.source, args.trace)
+    log.info(
+        "bench paper: %s, %.0f s each (+ warm-up), camera %s, trace %r; runs in %s",
+        ", ".join(args.algorithms),
+        args.duration,
+        camera["source"],
+        camera["trace"],
+        out,
+    )
+    recordings = []
+    for i, alg in enumerate(args.algorithms):
+        t0 = time.monotonic()
+        log.info("[%d/%d] %s ...", i + 1, len(args.algorithms), alg)
+        try:
+            recordings.append(
+                run_live_algorithm(
+                    alg,
+                    out,
+                    args.duration,
+                    args.warmup,
+                    camera,
+                    args.profile,
+                    args.seed,
+                    args.image_rate,
+                    args.domain_id,
+                    args.startup,
+                )
+            )
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            return 1
+        log.info("[%d/%d] %s done in %.0f s", i + 1, len(args.algorithms), alg, time.monotonic() - t0)
+    try:
+        runs = [replay(r, warmup_s=args.warmup) for r in recordings]
+    except RecordingError as exc:
+        log.error("%s; no table written", exc)
+        return 1
+    for run in runs:  # every algorithm measured over the same span after warm-up
+        run.record.truncate(args.duration)
+    pre = [
+        f"Live on this machine: camera {camera['source']} (trace {camera['trace']}), seed {args.seed}, "
+        f"{args.duration:g} s measured per algorithm after a {args.warmup:g} s warm-up.",
+        f"Command: agra-ros bench paper live {' '.join(argv)}".rstrip(),
+    ]
+    res = write_report(runs, out, "AGRA paper table, live", pre)
+    (out / "command.json").write_text(json.dumps({"argv": list(argv), "recordings": [str(r) for r in recordings]}))
+    if res is not None:
+        print(res[0].read_text())
+        print(f"table: {res[0]}  csv: {res[1]}  plot: {res[2]}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    if argv and argv[0] == "sim":
+        from agra_ros.bench.paper_sim import main as sim_main
+
+        return int(sim_main(argv[1:]) or 0)
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        print(
+            __doc__.strip() + "\n\nUsage: agra-ros bench paper [live] [options]   (live --help for its options)\n"
+            "       agra-ros bench paper sim [options]      (sim --help for its options)"
+        )
+        return 0
+    if argv and argv[0] == "live":
+        argv = argv[1:]
+    return live_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Reading a recording back (a rosbag2 folder or its ``.mcap`` file) with rosbags, no ROS install needed.
+
+Every failure is a :class:`~agra_ros.record.bag.RecordingError` that names the file: missing, not a recording,
+truncated or corrupt (an MCAP without its summary, as a killed recorder leaves it), or lacking the topics a
+caller needs. Nothing is returned half-read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rosbags.highlevel import AnyReader
+
+from agra_ros.record.bag import RecordingError
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+@dataclass
+class Recording:
+    """What a recording holds: its topics (type, message count), its metadata and its time span."""
+
+    path: Path
+    topics: dict[str, tuple[str, int]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    start_ns: int = 0
+    end_ns: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, (self.end_ns - self.start_ns) / 1e9)
+
+    def find(self, key: str) -> str | None:
+        """The recorded topic whose name is ``key`` or ends with ``/key`` (any namespace)."""
+        for t in self.topics:
+            if t == key or t.endswith("/" + key.lstrip("/")):
+                return t
+        return None
+
+    def require(self, keys: Sequence[str]) -> None:
+        """Raise :class:`RecordingError` naming the file and the missing topics unless all ``keys`` have messages."""
+        missing = [k for k in keys if (t := self.find(k)) is None or self.topics[t][1] == 0]
+        if missing:
+            held = ", ".join(f"{t} ({n})" for t, (_, n) in sorted(self.topics.items())) or "nothing"
+            raise RecordingError(f"{self.path}: no messages on {', '.join(missing)}; the recording holds {held}")
+
+
+def _resolve(path: Path) -> Path:
+    """The path rosbags should open: a rosbag2 folder with metadata.yaml, else the MCAP file itself."""
+    path = Path(path)
+    if not path.exists():
+        raise RecordingError(f"{path}: no such recording")
+    if path.is_dir():
+        if (path / "metadata.yaml").is_file():
+            return path
+        mcaps = sorted(path.glob("*.mcap"))
+        if len(mcaps) == 1:
+            return mcaps[0]
+        raise RecordingError(f"{path}: a folder without metadata.yaml and with {len(mcaps)} .mcap files")
+    if path.suffix != ".mcap":
+        raise RecordingError(f"{path}: not an MCAP file (expected a .mcap file or a rosbag2 folder)")
+    return path
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    """The recorder's custom keys (``agra_ros.*``) of metadata.yaml, when the recording is a rosbag2 folder."""
+    meta = path / "metadata.yaml" if path.is_dir() else path.parent / "metadata.yaml"
+    if not meta.is_file():
+        return {}
+    import yaml
+
+    try:
+        info = (yaml.safe_load(meta.read_text()) or {}).get("rosbag2_bagfile_information", {})
+    except yaml.YAMLError as exc:
+        raise RecordingError(f"{meta}: unreadable metadata: {exc}") from None
+    custom = info.get("custom_data") or {}
+    return {str(k).removeprefix("agra_ros."): str(v) for k, v in custom.items()}
+
+
+def open_recording(path: Path | str) -> Recording:
+    """Inspect a recording (topics, counts, span) without decoding messages."""
+    src = _resolve(Path(path))
+    rec = Recording(Path(path), metadata=_metadata(src))
+    try:
+        with AnyReader([src]) as reader:
+            for c in reader.connections:
+                _, n = rec.topics.get(c.topic, (c.msgtype, 0))
+                rec.topics[c.topic] = (c.msgtype, n + c.msgcount)
+            rec.start_ns, rec.end_ns = reader.start_time, reader.end_time
+    except RecordingError:
+        raise
+    except Exception as exc:  # rosbags raises several types for truncated/corrupt files; all mean the same here
+        raise RecordingError(
+            f"{path}: unreadable recording (truncated or corrupt?): {type(exc).__name__}: {exc}"
+        ) from None
+    if not rec.topics:
+        raise RecordingError(f"{path}: the recording holds no topics")
+    if rec.end_ns < rec.start_ns or math.isinf(rec.duration_s):
+        rec.start_ns = rec.end_ns = 0
+    return rec
+
+
+def messages(path: Path | str, skip_images: bool = True) -> Iterator[tuple[str, int, Any]]:
+    """(topic, log time ns, decoded message) in time order; images are skipped unless asked for (they are large
+    and no table needs them). Decoding errors raise :class:`RecordingError` naming the file and topic."""
+    src = _resolve(Path(path))
+    try:
+        with AnyReader([src]) as reader:
+            conns = [c for c in reader.connections if not (skip_images and c.msgtype in IMAGE_TYPES)]
+            for conn, stamp, raw in reader.messages(connections=conns):
+                try:
+                    msg = reader.deserialize(raw, conn.msgtype)
+                except Exception as exc:
+                    raise RecordingError(
+                        f"{path}: a {conn.msgtype} message on {conn.topic} does not decode: {exc}"
+                    ) from None
+                yield conn.topic, int(stamp), msg
+    except RecordingError:
+        raise
+    except Exception as exc:
+        raise RecordingError(
+            f"{path}: unreadable recording (truncated or corrupt?): {type(exc).__name__}: {exc}"
+        ) from None
