@@ -12,17 +12,20 @@ from agra_ros.detection.runtime import (
     BadInputCounter,
     CommandWatchdog,
     EnergyMeter,
-    GranularityCommandError,
     PerceptionRuntime,
     RatePacer,
     ShadowScheduler,
     SlidingRate,
     box_iou,
-    decode_granularity_command,
     detection_agreement,
+)
+from agra_ros.granularity.levels import (
+    LEVELS,
+    GranularityCommandError,
+    GranularityConfig,
+    GranularityError,
     parse_safe_configuration,
 )
-from agra_ros.granularity.levels import LEVELS, GranularityConfig, GranularityError
 
 N = 4
 
@@ -105,7 +108,7 @@ IMG = np.zeros((48, 64, 3), np.uint8)
 # ---------------------------------------------------------------------- commands
 def test_decode_roundtrip_and_each_kind_of_malformed_command():
     cfg = GranularityConfig(("full", "partitioned", "neuron-25", "neuron-75"), 0.75, "remote")
-    assert decode_granularity_command(cfg.to_indices(), N) == cfg
+    assert GranularityConfig.from_indices(cfg.to_indices(), N) == cfg
     cases = {
         "wrong_length": [0, 0, 0, 0, 0],
         "unknown_level": [0, len(LEVELS), 0, 0, 0, 0],
@@ -114,7 +117,7 @@ def test_decode_roundtrip_and_each_kind_of_malformed_command():
     }
     for kind, data in cases.items():
         with pytest.raises(GranularityCommandError) as info:
-            decode_granularity_command(data, N)
+            GranularityConfig.from_indices(data, N)
         assert info.value.kind == kind
         assert isinstance(info.value, ValueError) and str(info.value)
 

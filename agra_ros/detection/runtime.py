@@ -3,7 +3,6 @@
 A ROS node is a thin adapter (docs/architecture.md); everything that decides *how* a frame is processed lives here so it can
 be tested without spinning anything:
 
-- decoding granularity commands from their wire form, with a typed error per kind of malformed command;
 - the command watchdog: when no valid command arrived for ``fallback_timeout_s`` the safe configuration runs, and
   the transition in and out of that state is reported once each (so the node logs it once);
 - pacing to a target rate: no work is spent beyond the frame rate the robot asked for;
@@ -25,14 +24,13 @@ from typing import Protocol
 
 import numpy as np
 
-from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import (
     EXECUTION_TARGETS,
     LEVELS,
     RESOLUTION_SCALES,
-    SAFE_LEVEL,
     GranularityConfig,
     GranularityError,
+    full_configuration,
 )
 
 CATALOGUE_FORMAT = "agra_ros/granularity-catalogue"
@@ -64,65 +62,6 @@ class PowerModelLike(Protocol):
     def frame_energy_j(self, busy_s: float, macs: float = 0.0, bytes: float = 0.0) -> float: ...
 
     def power_w(self, frame_energy_j: float, fps: float) -> float: ...
-
-
-# ---------------------------------------------------------------------- granularity commands
-class GranularityCommandError(GranularityError):
-    """A granularity command that does not fit the catalogue; ``kind`` names what is wrong (for counters)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def decode_granularity_command(data: Sequence[int], n_layers: int) -> GranularityConfig:
-    """Decode the agra/granularity wire form (``GranularityConfig.to_indices``) for a detector of ``n_layers``.
-
-    Raises :class:`GranularityCommandError` with kind ``wrong_length``, ``unknown_level``, ``unknown_scale`` or
-    ``unknown_target``.
-    """
-    idx = [int(v) for v in data]
-    if len(idx) != n_layers + 2:
-        raise GranularityCommandError(
-            "wrong_length",
-            f"granularity command has {len(idx)} values, expected {n_layers + 2} "
-            f"({n_layers} layer levels + resolution scale + execution target)",
-        )
-    bad = [(i, v) for i, v in enumerate(idx[:n_layers]) if not 0 <= v < len(LEVELS)]
-    if bad:
-        i, v = bad[0]
-        raise GranularityCommandError(
-            "unknown_level", f"granularity command: layer {i} has level index {v}, known 0..{len(LEVELS) - 1}"
-        )
-    if not 0 <= idx[n_layers] < len(RESOLUTION_SCALES):
-        raise GranularityCommandError(
-            "unknown_scale",
-            f"granularity command: resolution-scale index {idx[n_layers]}, known 0..{len(RESOLUTION_SCALES) - 1}",
-        )
-    if not 0 <= idx[n_layers + 1] < len(EXECUTION_TARGETS):
-        raise GranularityCommandError(
-            "unknown_target",
-            f"granularity command: execution-target index {idx[n_layers + 1]}, known 0..{len(EXECUTION_TARGETS) - 1}",
-        )
-    return GranularityConfig.from_indices(idx, n_layers)
-
-
-def parse_safe_configuration(text: str, n_layers: int, default: str = "") -> GranularityConfig:
-    """The safe configuration from its short form; empty means the detector's ``default`` (its measured safe
-    configuration), else every layer at SAFE_LEVEL, scale 1.0, local."""
-    if not text.strip():
-        if default:
-            return parse_safe_configuration(default, n_layers)
-        return GranularityConfig.uniform(SAFE_LEVEL, n_layers)
-    cfg = GranularityConfig.from_short(text)
-    if cfg.n_layers != n_layers:
-        raise GranularityError(f"safe configuration {text!r} has {cfg.n_layers} layers, the detector has {n_layers}")
-    return cfg
-
-
-def full_configuration(n_layers: int) -> GranularityConfig:
-    """The reference of the shadow accuracy proxy: every layer ``full``, native resolution, local."""
-    return GranularityConfig.uniform("full", n_layers)
 
 
 # ---------------------------------------------------------------------- watchdog (safe-configuration fallback)
@@ -464,7 +403,7 @@ class PerceptionRuntime:
     # ------------------------------------------------------------------ commands and fallback
     def command(self, data: Sequence[int]) -> tuple[GranularityConfig, str | None]:
         """Accept a wire-form command; returns (config, watchdog transition). Raises GranularityCommandError."""
-        config = decode_granularity_command(data, self.n_layers)
+        config = GranularityConfig.from_indices(data, self.n_layers)
         self.commanded = config
         return config, self.watchdog.command(self.clock())
 
@@ -559,17 +498,12 @@ __all__ = [
     "CommandWatchdog",
     "EnergyMeter",
     "EnergyModelError",
-    "FEEDBACK_FIELDS",
     "FrameResult",
-    "GranularityCommandError",
     "PerceptionRuntime",
     "RatePacer",
     "ShadowScheduler",
     "SlidingRate",
     "box_iou",
-    "decode_granularity_command",
     "detection_agreement",
-    "full_configuration",
     "make_energy_meter",
-    "parse_safe_configuration",
 ]

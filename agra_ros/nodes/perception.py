@@ -36,13 +36,16 @@ from agra_ros.detection.runtime import (
     CommandWatchdog,
     EnergyModelError,
     FrameResult,
-    GranularityCommandError,
     PerceptionRuntime,
     RatePacer,
     make_energy_meter,
+)
+from agra_ros.granularity.levels import (
+    GranularityCommandError,
+    GranularityConfig,
+    GranularityError,
     parse_safe_configuration,
 )
-from agra_ros.granularity.levels import GranularityConfig, GranularityError
 from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
 from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.ros import params as P
