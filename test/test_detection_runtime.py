@@ -1,4 +1,4 @@
-"""PerceptionRuntime and its parts without ROS: commands, fallback, pacing, shadow agreement, energy, counters."""
+"""PerceptionRuntime and its parts without ROS: commands, fallback, pacing, shadow agreement, energy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from agra_ros.detection.runtime import (
-    BadInputCounter,
     CommandWatchdog,
     EnergyMeter,
     PerceptionRuntime,
@@ -291,16 +290,6 @@ def test_runtime_rejects_bad_settings():
         rt.set_fallback_timeout(0.0)
     with pytest.raises(GranularityError):
         rt.set_safe_config(GranularityConfig.uniform("full", N + 1))
-
-
-def test_bad_input_counter_throttles_per_kind():
-    c = BadInputCounter(every_s=5.0)
-    assert c.record("image_step", 0.0) == 1
-    assert c.record("image_step", 1.0) is None
-    assert c.record("image_encoding", 1.0) == 1  # another kind logs at once
-    assert c.record("image_step", 2.0) is None
-    assert c.record("image_step", 5.0) == 3  # the two held back plus this one
-    assert c.counts == {"image_step": 4, "image_encoding": 1} and c.total == 5
 
 
 def test_annotate_draws_boxes_and_lines_on_a_copy():

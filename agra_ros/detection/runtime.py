@@ -9,8 +9,9 @@ be tested without spinning anything:
 - the shadow accuracy proxy: on a share of frames the full configuration also runs, and the active configuration's
   detections are scored against it (F1 of class-aware IoU >= 0.5 matches);
 - energy accounting: measured CPU busy time of the frame (plus MACs/bytes from a cost table when one fits) turned
-  into joules by a device power model, with the figure's source named;
-- counters of bad inputs by kind, with per-kind log throttling.
+  into joules by a device power model, with the figure's source named.
+
+Bad inputs are counted by agra_ros.bad_inputs, the same for perception and the policy.
 """
 
 from __future__ import annotations
@@ -220,32 +221,6 @@ def detection_agreement(active: DetectionsLike, reference: DetectionsLike, iou_t
             taken[j] = True
             matched += 1
     return 2.0 * matched / (n_a + n_r)
-
-
-# ---------------------------------------------------------------------- bad inputs
-class BadInputCounter:
-    """Counts bad inputs by kind and says when a kind may be logged again (first time, then every ``every_s``)."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.every_s = every_s
-        self.counts: dict[str, int] = {}
-        self._last_log: dict[str, float] = {}
-        self._unlogged: dict[str, int] = {}
-
-    def record(self, kind: str, now: float) -> int | None:
-        """Count one; returns the number of this kind not yet logged (>= 1) when a log line is due, else None."""
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
-        last = self._last_log.get(kind)
-        if last is None or now - last >= self.every_s:
-            self._last_log[kind] = now
-            n, self._unlogged[kind] = self._unlogged[kind], 0
-            return n
-        return None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 # ---------------------------------------------------------------------- energy
@@ -494,7 +469,6 @@ class PerceptionRuntime:
 
 
 __all__ = [
-    "BadInputCounter",
     "CommandWatchdog",
     "EnergyMeter",
     "EnergyModelError",

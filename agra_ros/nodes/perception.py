@@ -28,11 +28,11 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, String
 
+from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.detection import registry
 from agra_ros.detection.annotate import annotate
 from agra_ros.detection.model import WeightsError
 from agra_ros.detection.runtime import (
-    BadInputCounter,
     CommandWatchdog,
     EnergyModelError,
     FrameResult,
@@ -479,8 +479,8 @@ class PerceptionNode(Node):
         status.add("granularity_commands", rt.watchdog.commands)
         status.add("configuration_switches", rt.stats.switches)
         status.add("remote_run_locally", rt.stats.remote_run_locally)
-        status.add("bad_input_total", self.bad.total)
-        for kind, n in sorted(self.bad.counts.items()):
+        status.add("bad_input_total", self.bad.total())
+        for kind, n in sorted(self.bad.counts().items()):
             status.add(f"bad_input.{kind}", n)
         status.add("device", self.get_parameter("device").value)
         status.add("threads", torch.get_num_threads())
