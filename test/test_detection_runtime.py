@@ -8,16 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from agra_ros.detection.runtime import (
-    CommandWatchdog,
-    EnergyMeter,
-    PerceptionRuntime,
-    RatePacer,
-    ShadowScheduler,
-    SlidingRate,
-    box_iou,
-    detection_agreement,
-)
+from agra_ros.detection.agreement import box_iou, detection_agreement
+from agra_ros.detection.energy import EnergyMeter
+from agra_ros.detection.pacing import RatePacer, ShadowScheduler, SlidingRate
+from agra_ros.detection.runtime import PerceptionRuntime
+from agra_ros.detection.watchdog import CommandWatchdog
 from agra_ros.granularity.levels import (
     LEVELS,
     GranularityCommandError,

@@ -10,8 +10,9 @@ the detector runs are replaced in DDS and never deserialised, so the node's only
 detector is one conversion and a few small publishes. Pacing to the target rate defers an early frame with a
 one-shot timer and then processes the newest frame held at that moment.
 
-Everything that is not ROS (commands, fallback, pacing, shadow accuracy, energy) is in
-agra_ros.detection.runtime.
+Everything that is not ROS is in the core: the frame's processing (fallback, shadow accuracy, energy) in
+agra_ros.detection.runtime and the modules it composes, command decoding in agra_ros.granularity.levels, pacing in
+agra_ros.detection.pacing, bad-input counting in agra_ros.bad_inputs.
 """
 
 from __future__ import annotations
@@ -31,15 +32,11 @@ from std_msgs.msg import Float32, Header, String
 from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.detection import registry
 from agra_ros.detection.annotate import annotate
+from agra_ros.detection.energy import EnergyModelError, make_energy_meter
 from agra_ros.detection.model import WeightsError
-from agra_ros.detection.runtime import (
-    CommandWatchdog,
-    EnergyModelError,
-    FrameResult,
-    PerceptionRuntime,
-    RatePacer,
-    make_energy_meter,
-)
+from agra_ros.detection.pacing import RatePacer
+from agra_ros.detection.runtime import FrameResult, PerceptionRuntime
+from agra_ros.detection.watchdog import CommandWatchdog
 from agra_ros.granularity.levels import (
     GranularityCommandError,
     GranularityConfig,
