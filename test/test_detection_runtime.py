@@ -1,4 +1,4 @@
-"""PerceptionRuntime and its parts without ROS: commands, fallback, pacing, shadow agreement, energy, counters."""
+"""PerceptionRuntime and its parts without ROS: commands, fallback, pacing, shadow agreement, energy."""
 
 from __future__ import annotations
 
@@ -8,21 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from agra_ros.detection.runtime import (
-    BadInputCounter,
-    CommandWatchdog,
-    EnergyMeter,
+from agra_ros.detection.agreement import box_iou, detection_agreement
+from agra_ros.detection.energy import EnergyMeter
+from agra_ros.detection.pacing import RatePacer, ShadowScheduler, SlidingRate
+from agra_ros.detection.runtime import PerceptionRuntime
+from agra_ros.detection.watchdog import CommandWatchdog
+from agra_ros.granularity.levels import (
+    LEVELS,
     GranularityCommandError,
-    PerceptionRuntime,
-    RatePacer,
-    ShadowScheduler,
-    SlidingRate,
-    box_iou,
-    decode_granularity_command,
-    detection_agreement,
+    GranularityConfig,
+    GranularityError,
     parse_safe_configuration,
 )
-from agra_ros.granularity.levels import LEVELS, GranularityConfig, GranularityError
 
 N = 4
 
@@ -105,7 +102,7 @@ IMG = np.zeros((48, 64, 3), np.uint8)
 # ---------------------------------------------------------------------- commands
 def test_decode_roundtrip_and_each_kind_of_malformed_command():
     cfg = GranularityConfig(("full", "partitioned", "neuron-25", "neuron-75"), 0.75, "remote")
-    assert decode_granularity_command(cfg.to_indices(), N) == cfg
+    assert GranularityConfig.from_indices(cfg.to_indices(), N) == cfg
     cases = {
         "wrong_length": [0, 0, 0, 0, 0],
         "unknown_level": [0, len(LEVELS), 0, 0, 0, 0],
@@ -114,7 +111,7 @@ def test_decode_roundtrip_and_each_kind_of_malformed_command():
     }
     for kind, data in cases.items():
         with pytest.raises(GranularityCommandError) as info:
-            decode_granularity_command(data, N)
+            GranularityConfig.from_indices(data, N)
         assert info.value.kind == kind
         assert isinstance(info.value, ValueError) and str(info.value)
 
@@ -288,16 +285,6 @@ def test_runtime_rejects_bad_settings():
         rt.set_fallback_timeout(0.0)
     with pytest.raises(GranularityError):
         rt.set_safe_config(GranularityConfig.uniform("full", N + 1))
-
-
-def test_bad_input_counter_throttles_per_kind():
-    c = BadInputCounter(every_s=5.0)
-    assert c.record("image_step", 0.0) == 1
-    assert c.record("image_step", 1.0) is None
-    assert c.record("image_encoding", 1.0) == 1  # another kind logs at once
-    assert c.record("image_step", 2.0) is None
-    assert c.record("image_step", 5.0) == 3  # the two held back plus this one
-    assert c.counts == {"image_step": 4, "image_encoding": 1} and c.total == 5
 
 
 def test_annotate_draws_boxes_and_lines_on_a_copy():

@@ -93,7 +93,7 @@ def test_constants_and_field_names_follow_the_core_vocabulary():
 
 # ---------------------------------------------------------------------------------------------- conversions
 def test_command_round_trip_and_each_malformed_kind():
-    from agra_ros.detection.runtime import GranularityCommandError
+    from agra_ros.granularity.levels import GranularityCommandError
     from agra_ros.ros.interfaces import GranularityCommand, command_from_msg, command_to_msg, configuration_short
 
     for config in (

@@ -1,17 +1,18 @@
 """The perception runtime: what perception_node does with a frame, without ROS.
 
-A ROS node is a thin adapter (docs/architecture.md); everything that decides *how* a frame is processed lives here so it can
-be tested without spinning anything:
+A ROS node is a thin adapter (docs/architecture.md); everything that decides *how* a frame is processed is in
+:class:`PerceptionRuntime` so it can be tested without spinning anything. It composes the parts that live in
+modules of their own:
 
-- decoding granularity commands from their wire form, with a typed error per kind of malformed command;
-- the command watchdog: when no valid command arrived for ``fallback_timeout_s`` the safe configuration runs, and
-  the transition in and out of that state is reported once each (so the node logs it once);
-- pacing to a target rate: no work is spent beyond the frame rate the robot asked for;
+- the command watchdog (detection/watchdog.py): when no valid command arrived for ``fallback_timeout_s`` the safe
+  configuration runs, and the transition in and out of that state is reported once each (so the node logs it once);
+- the measured rate and the shadow schedule (detection/pacing.py; the node paces with its RatePacer);
 - the shadow accuracy proxy: on a share of frames the full configuration also runs, and the active configuration's
-  detections are scored against it (F1 of class-aware IoU >= 0.5 matches);
-- energy accounting: measured CPU busy time of the frame (plus MACs/bytes from a cost table when one fits) turned
-  into joules by a device power model, with the figure's source named;
-- counters of bad inputs by kind, with per-kind log throttling.
+  detections are scored against it (detection/agreement.py: F1 of class-aware IoU >= 0.5 matches);
+- energy accounting (detection/energy.py): measured CPU busy time of the frame (plus MACs/bytes from a cost table
+  when one fits) turned into joules by a device power model, with the figure's source named.
+
+Commands are decoded by GranularityConfig.from_indices (granularity/levels.py).
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ from typing import Protocol
 
 import numpy as np
 
-from agra_ros.feedback import FEEDBACK_FIELDS
+from agra_ros.detection.agreement import DetectionsLike, detection_agreement
+from agra_ros.detection.energy import EnergyMeter
+from agra_ros.detection.pacing import ShadowScheduler, SlidingRate
+from agra_ros.detection.watchdog import CommandWatchdog
 from agra_ros.granularity.levels import (
     EXECUTION_TARGETS,
     LEVELS,
     RESOLUTION_SCALES,
-    SAFE_LEVEL,
     GranularityConfig,
     GranularityError,
+    full_configuration,
 )
 
 CATALOGUE_FORMAT = "agra_ros/granularity-catalogue"
@@ -40,12 +44,6 @@ CATALOGUE_VERSION = 1
 
 
 # ---------------------------------------------------------------------- interfaces of the collaborators
-class DetectionsLike(Protocol):
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-
-
 class Detector(Protocol):
     """What the runtime needs of a detector (agra_ros.detection.model.AgraDetector has it)."""
 
@@ -56,304 +54,6 @@ class Detector(Protocol):
     def set_config(self, config: GranularityConfig) -> None: ...
 
     def detect(self, images: Sequence[np.ndarray], score_threshold: float = 0.3) -> list[DetectionsLike]: ...
-
-
-class PowerModelLike(Protocol):
-    """A device power model: joules of one frame from its busy time and work, and the power at a frame rate."""
-
-    def frame_energy_j(self, busy_s: float, macs: float = 0.0, bytes: float = 0.0) -> float: ...
-
-    def power_w(self, frame_energy_j: float, fps: float) -> float: ...
-
-
-# ---------------------------------------------------------------------- granularity commands
-class GranularityCommandError(GranularityError):
-    """A granularity command that does not fit the catalogue; ``kind`` names what is wrong (for counters)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def decode_granularity_command(data: Sequence[int], n_layers: int) -> GranularityConfig:
-    """Decode the agra/granularity wire form (``GranularityConfig.to_indices``) for a detector of ``n_layers``.
-
-    Raises :class:`GranularityCommandError` with kind ``wrong_length``, ``unknown_level``, ``unknown_scale`` or
-    ``unknown_target``.
-    """
-    idx = [int(v) for v in data]
-    if len(idx) != n_layers + 2:
-        raise GranularityCommandError(
-            "wrong_length",
-            f"granularity command has {len(idx)} values, expected {n_layers + 2} "
-            f"({n_layers} layer levels + resolution scale + execution target)",
-        )
-    bad = [(i, v) for i, v in enumerate(idx[:n_layers]) if not 0 <= v < len(LEVELS)]
-    if bad:
-        i, v = bad[0]
-        raise GranularityCommandError(
-            "unknown_level", f"granularity command: layer {i} has level index {v}, known 0..{len(LEVELS) - 1}"
-        )
-    if not 0 <= idx[n_layers] < len(RESOLUTION_SCALES):
-        raise GranularityCommandError(
-            "unknown_scale",
-            f"granularity command: resolution-scale index {idx[n_layers]}, known 0..{len(RESOLUTION_SCALES) - 1}",
-        )
-    if not 0 <= idx[n_layers + 1] < len(EXECUTION_TARGETS):
-        raise GranularityCommandError(
-            "unknown_target",
-            f"granularity command: execution-target index {idx[n_layers + 1]}, known 0..{len(EXECUTION_TARGETS) - 1}",
-        )
-    return GranularityConfig.from_indices(idx, n_layers)
-
-
-def parse_safe_configuration(text: str, n_layers: int, default: str = "") -> GranularityConfig:
-    """The safe configuration from its short form; empty means the detector's ``default`` (its measured safe
-    configuration), else every layer at SAFE_LEVEL, scale 1.0, local."""
-    if not text.strip():
-        if default:
-            return parse_safe_configuration(default, n_layers)
-        return GranularityConfig.uniform(SAFE_LEVEL, n_layers)
-    cfg = GranularityConfig.from_short(text)
-    if cfg.n_layers != n_layers:
-        raise GranularityError(f"safe configuration {text!r} has {cfg.n_layers} layers, the detector has {n_layers}")
-    return cfg
-
-
-def full_configuration(n_layers: int) -> GranularityConfig:
-    """The reference of the shadow accuracy proxy: every layer ``full``, native resolution, local."""
-    return GranularityConfig.uniform("full", n_layers)
-
-
-# ---------------------------------------------------------------------- watchdog (safe-configuration fallback)
-class CommandWatchdog:
-    """Tracks the age of the last valid granularity command and reports entering/leaving the fallback once each.
-
-    The start counts as a command: the fallback begins ``timeout_s`` after start-up if the policy never speaks.
-    """
-
-    ENTERED = "entered"
-    RECOVERED = "recovered"
-
-    def __init__(self, timeout_s: float, now: float) -> None:
-        if not timeout_s > 0:
-            raise ValueError(f"fallback timeout must be > 0 s, got {timeout_s}")
-        self.timeout_s = float(timeout_s)
-        self.last_command: float | None = None
-        self._since = now
-        self.in_fallback = False
-        self.fallbacks = 0
-        self.commands = 0
-
-    def command(self, now: float) -> str | None:
-        """A valid command arrived; returns RECOVERED when this ends a fallback."""
-        self.last_command = now
-        self.commands += 1
-        if self.in_fallback:
-            self.in_fallback = False
-            return self.RECOVERED
-        return None
-
-    def check(self, now: float) -> str | None:
-        """Returns ENTERED the first time the timeout has passed without a command."""
-        ref = self.last_command if self.last_command is not None else self._since
-        if not self.in_fallback and now - ref >= self.timeout_s:
-            self.in_fallback = True
-            self.fallbacks += 1
-            return self.ENTERED
-        return None
-
-    def age(self, now: float) -> float:
-        """Seconds since the last valid command (inf when none arrived yet)."""
-        return math.inf if self.last_command is None else now - self.last_command
-
-
-# ---------------------------------------------------------------------- pacing and rates
-class RatePacer:
-    """Keeps the processing rate at or below ``rate_hz`` (None: unlimited).
-
-    A frame is due when its start time reaches the schedule; a late start catches up by at most half a period,
-    so the long-run rate equals the target without bursts.
-    """
-
-    def __init__(self, rate_hz: float | None = None) -> None:
-        self.rate_hz: float | None = None
-        self._next = -math.inf
-        self.set_rate(rate_hz)
-
-    def set_rate(self, rate_hz: float | None) -> None:
-        if rate_hz is not None and not (math.isfinite(rate_hz) and rate_hz > 0):
-            raise ValueError(f"pacing rate must be a positive number of Hz, got {rate_hz}")
-        if rate_hz != self.rate_hz:
-            self.rate_hz = rate_hz
-            self._next = -math.inf
-
-    def delay(self, now: float) -> float:
-        """Seconds until the next frame may start (0: now)."""
-        return 0.0 if self.rate_hz is None else max(0.0, self._next - now)
-
-    def started(self, now: float) -> None:
-        """Record that a frame started processing at ``now``."""
-        if self.rate_hz is None:
-            return
-        period = 1.0 / self.rate_hz
-        self._next = max(self._next + period, now + period / 2)
-
-
-class SlidingRate:
-    """Events per second over a sliding time window (the fps that rqt_plot shows)."""
-
-    def __init__(self, window_s: float = 2.0) -> None:
-        self.window_s = window_s
-        self._t: deque[float] = deque()
-
-    def tick(self, now: float) -> None:
-        self._t.append(now)
-        self._trim(now)
-
-    def _trim(self, now: float) -> None:
-        while self._t and now - self._t[0] > self.window_s:
-            self._t.popleft()
-
-    def rate(self, now: float | None = None) -> float:
-        if now is not None:
-            self._trim(now)
-        t = self._t
-        if len(t) < 2 or t[-1] <= t[0]:
-            return 0.0
-        return (len(t) - 1) / (t[-1] - t[0])
-
-
-class ShadowScheduler:
-    """Picks ``share`` of the frames for a shadow run, evenly spaced and deterministic (no random jitter)."""
-
-    def __init__(self, share: float) -> None:
-        self.share = 0.0
-        self._acc = 0.0
-        self.set_share(share)
-
-    def set_share(self, share: float) -> None:
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"shadow share must be in [0, 1], got {share}")
-        self.share = float(share)
-
-    def next(self) -> bool:
-        self._acc += self.share
-        if self._acc >= 1.0 - 1e-9:
-            self._acc -= 1.0
-            return True
-        return False
-
-
-# ---------------------------------------------------------------------- shadow agreement
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
-def detection_agreement(active: DetectionsLike, reference: DetectionsLike, iou_threshold: float = 0.5) -> float:
-    """F1 of greedy, class-aware, score-ordered matches at IoU >= ``iou_threshold`` (1.0 when both are empty).
-
-    The reference (the full configuration) plays the ground truth: precision = matched / active detections,
-    recall = matched / reference detections.
-    """
-    n_a, n_r = len(active.scores), len(reference.scores)
-    if n_a == 0 and n_r == 0:
-        return 1.0
-    if n_a == 0 or n_r == 0:
-        return 0.0
-    iou = box_iou(active.boxes, reference.boxes)
-    iou[np.asarray(active.labels)[:, None] != np.asarray(reference.labels)[None, :]] = 0.0
-    taken = np.zeros(n_r, dtype=bool)
-    matched = 0
-    for i in np.argsort(-np.asarray(active.scores), kind="stable"):
-        cand = np.where(taken, -1.0, iou[i])
-        j = int(np.argmax(cand))
-        if cand[j] >= iou_threshold:
-            taken[j] = True
-            matched += 1
-    return 2.0 * matched / (n_a + n_r)
-
-
-# ---------------------------------------------------------------------- bad inputs
-class BadInputCounter:
-    """Counts bad inputs by kind and says when a kind may be logged again (first time, then every ``every_s``)."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.every_s = every_s
-        self.counts: dict[str, int] = {}
-        self._last_log: dict[str, float] = {}
-        self._unlogged: dict[str, int] = {}
-
-    def record(self, kind: str, now: float) -> int | None:
-        """Count one; returns the number of this kind not yet logged (>= 1) when a log line is due, else None."""
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
-        last = self._last_log.get(kind)
-        if last is None or now - last >= self.every_s:
-            self._last_log[kind] = now
-            n, self._unlogged[kind] = self._unlogged[kind], 0
-            return n
-        return None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-# ---------------------------------------------------------------------- energy
-@dataclass
-class EnergyMeter:
-    """Joules per frame and power from a device power model; ``source`` says where the figures come from."""
-
-    model: PowerModelLike
-    source: str
-    """E.g. ``model:x86_generic`` (modelled from measured busy time with that device profile)."""
-    cost_of: Callable[[GranularityConfig], tuple[float, float]] | None = None
-    """(MACs, bytes) of a configuration, from a cost table; None: busy time only."""
-
-    def frame_energy_j(self, busy_s: float, config: GranularityConfig) -> float:
-        macs, nbytes = self.cost_of(config) if self.cost_of is not None else (0.0, 0.0)
-        return float(self.model.frame_energy_j(busy_s, macs=macs, bytes=nbytes))
-
-    def power_w(self, frame_energy_j: float, fps: float) -> float:
-        return float(self.model.power_w(frame_energy_j, fps))
-
-
-class EnergyModelError(ValueError):
-    """A power profile or cost table the energy accounting cannot use."""
-
-
-def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyMeter:
-    """An :class:`EnergyMeter` for the named device profile (source ``model:<profile>``).
-
-    ``cost_table`` (a :class:`~agra_ros.detection.tables.CostTable` of this detector) adds the configuration's
-    MACs and bytes to the busy time; without one the model works from busy time alone.
-    """
-    try:
-        from agra_ros.device.power_model import PowerModel, load_profile
-    except ImportError as exc:
-        raise EnergyModelError(f"the device power model is not installed ({exc})") from None
-    try:
-        model = PowerModel(load_profile(profile))
-    except (KeyError, OSError, ValueError) as exc:
-        raise EnergyModelError(f"unknown or unusable power profile {profile!r}: {exc}") from None
-    cost_of = None
-    if cost_table is not None:
-
-        def cost_of(config: GranularityConfig) -> tuple[float, float]:
-            c = cost_table.frame_cost(config)  # type: ignore[attr-defined]
-            return c.macs, c.bytes
-
-    return EnergyMeter(model, f"model:{profile}", cost_of)
 
 
 # ---------------------------------------------------------------------- the runtime
@@ -464,7 +164,7 @@ class PerceptionRuntime:
     # ------------------------------------------------------------------ commands and fallback
     def command(self, data: Sequence[int]) -> tuple[GranularityConfig, str | None]:
         """Accept a wire-form command; returns (config, watchdog transition). Raises GranularityCommandError."""
-        config = decode_granularity_command(data, self.n_layers)
+        config = GranularityConfig.from_indices(data, self.n_layers)
         self.commanded = config
         return config, self.watchdog.command(self.clock())
 
@@ -554,22 +254,4 @@ class PerceptionRuntime:
         return float(np.percentile(np.asarray(lat), q)) if lat else math.nan
 
 
-__all__ = [
-    "BadInputCounter",
-    "CommandWatchdog",
-    "EnergyMeter",
-    "EnergyModelError",
-    "FEEDBACK_FIELDS",
-    "FrameResult",
-    "GranularityCommandError",
-    "PerceptionRuntime",
-    "RatePacer",
-    "ShadowScheduler",
-    "SlidingRate",
-    "box_iou",
-    "decode_granularity_command",
-    "detection_agreement",
-    "full_configuration",
-    "make_energy_meter",
-    "parse_safe_configuration",
-]
+__all__ = ["Detector", "FrameResult", "PerceptionRuntime", "RuntimeStats"]

@@ -2,7 +2,7 @@
 
 On the robot, accuracy is the shadow agreement: per shadow frame, the F1 of class-aware IoU >= 0.5 matches between
 the active configuration's detections and the full configuration's, both at perception's score threshold
-(:func:`agra_ros.detection.runtime.detection_agreement`). The simulator's accuracy table is mAP@0.5 of a
+(:func:`agra_ros.detection.agreement.detection_agreement`). The simulator's accuracy table is mAP@0.5 of a
 configuration's detections against the full configuration's on held-out frames
 (:func:`agra_ros.detection.pseudo_eval.agreement_map`), as a share of the full configuration's. Both are 1 for the
 full configuration and fall as a configuration disagrees with it, but not at the same rate: mAP ranks detections
@@ -23,8 +23,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from agra_ros.detection.agreement import detection_agreement
 from agra_ros.detection.pseudo_eval import PREDICTION_SCORE, detect_all, map50, pseudo_labels
-from agra_ros.detection.runtime import detection_agreement
 from agra_ros.detection.ssd_evaluate import uniform_configs
 from agra_ros.detection.tables import write_json_atomic
 from agra_ros.paths import data_dir, run_dir

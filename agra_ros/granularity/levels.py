@@ -13,6 +13,10 @@ A *granularity level* says how one switchable layer runs:
 
 A *granularity configuration* is one level per switchable layer plus the global knobs: the input resolution
 scale and the execution target (``local`` or ``remote``, AutoScale's choice).
+
+The integer form of a configuration (the policy's action, the agra/granularity command) is decoded here too,
+with a typed error per kind of malformed command, and so are the safe and the full (reference) configurations:
+one definition each for the simulator, the policy and the perception runtime.
 """
 
 from __future__ import annotations
@@ -56,6 +60,15 @@ SAFE_LEVEL = "neuron-50"
 
 class GranularityError(ValueError):
     """A granularity configuration or command that does not fit the catalogue."""
+
+
+class GranularityCommandError(GranularityError):
+    """An integer (wire or action) form that does not decode; ``kind`` names what is wrong: ``wrong_length``,
+    ``unknown_level``, ``unknown_scale`` or ``unknown_target`` (the perception node counts bad commands by kind)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def level_index(level: str) -> int:
@@ -102,20 +115,32 @@ class GranularityConfig:
         """Decode the integer form of :meth:`to_indices` (the wire and action format).
 
         ``indices`` holds ``n_layers`` level indices, then the resolution-scale index, then the
-        execution-target index. Raises :class:`GranularityError` on a wrong length or an index out of range.
+        execution-target index. Raises :class:`GranularityCommandError` with kind ``wrong_length``,
+        ``unknown_level``, ``unknown_scale`` or ``unknown_target``.
         """
         idx = [int(i) for i in indices]
         if len(idx) != n_layers + 2:
-            raise GranularityError(
-                f"expected {n_layers + 2} values ({n_layers} layers + scale + target), got {len(idx)}"
+            raise GranularityCommandError(
+                "wrong_length",
+                f"granularity command has {len(idx)} values, expected {n_layers + 2} "
+                f"({n_layers} layer levels + resolution scale + execution target)",
             )
-        for i in idx[:n_layers]:
-            if not 0 <= i < len(LEVELS):
-                raise GranularityError(f"level index {i} out of range 0..{len(LEVELS) - 1}")
+        for i, v in enumerate(idx[:n_layers]):
+            if not 0 <= v < len(LEVELS):
+                raise GranularityCommandError(
+                    "unknown_level", f"granularity command: layer {i} has level index {v}, known 0..{len(LEVELS) - 1}"
+                )
         if not 0 <= idx[n_layers] < len(RESOLUTION_SCALES):
-            raise GranularityError(f"resolution-scale index {idx[n_layers]} out of range")
+            raise GranularityCommandError(
+                "unknown_scale",
+                f"granularity command: resolution-scale index {idx[n_layers]}, known 0..{len(RESOLUTION_SCALES) - 1}",
+            )
         if not 0 <= idx[n_layers + 1] < len(EXECUTION_TARGETS):
-            raise GranularityError(f"execution-target index {idx[n_layers + 1]} out of range")
+            raise GranularityCommandError(
+                "unknown_target",
+                f"granularity command: execution-target index {idx[n_layers + 1]}, "
+                f"known 0..{len(EXECUTION_TARGETS) - 1}",
+            )
         return cls(
             tuple(LEVELS[i] for i in idx[:n_layers]),
             RESOLUTION_SCALES[idx[n_layers]],
@@ -160,6 +185,25 @@ class GranularityConfig:
 
     def __str__(self) -> str:
         return self.short()
+
+
+def full_configuration(n_layers: int) -> GranularityConfig:
+    """The reference configuration (of the shadow accuracy proxy and the accuracy tables): every layer ``full``,
+    native resolution, local."""
+    return GranularityConfig.uniform("full", n_layers)
+
+
+def parse_safe_configuration(text: str, n_layers: int, default: str = "") -> GranularityConfig:
+    """The safe configuration from its short form; empty means the detector's ``default`` (its measured safe
+    configuration), else every layer at SAFE_LEVEL, scale 1.0, local."""
+    if not text.strip():
+        if default:
+            return parse_safe_configuration(default, n_layers)
+        return GranularityConfig.uniform(SAFE_LEVEL, n_layers)
+    cfg = GranularityConfig.from_short(text)
+    if cfg.n_layers != n_layers:
+        raise GranularityError(f"safe configuration {text!r} has {cfg.n_layers} layers, the detector has {n_layers}")
+    return cfg
 
 
 def action_nvec(n_layers: int) -> list[int]:

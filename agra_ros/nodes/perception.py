@@ -10,8 +10,9 @@ the detector runs are replaced in DDS and never deserialised, so the node's only
 detector is one conversion and a few small publishes. Pacing to the target rate defers an early frame with a
 one-shot timer and then processes the newest frame held at that moment.
 
-Everything that is not ROS (commands, fallback, pacing, shadow accuracy, energy) is in
-agra_ros.detection.runtime.
+Everything that is not ROS is in the core: the frame's processing (fallback, shadow accuracy, energy) in
+agra_ros.detection.runtime and the modules it composes, command decoding in agra_ros.granularity.levels, pacing in
+agra_ros.detection.pacing, bad-input counting in agra_ros.bad_inputs.
 """
 
 from __future__ import annotations
@@ -28,21 +29,20 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, String
 
+from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.detection import registry
 from agra_ros.detection.annotate import annotate
+from agra_ros.detection.energy import EnergyModelError, make_energy_meter
 from agra_ros.detection.model import WeightsError
-from agra_ros.detection.runtime import (
-    BadInputCounter,
-    CommandWatchdog,
-    EnergyModelError,
-    FrameResult,
+from agra_ros.detection.pacing import RatePacer
+from agra_ros.detection.runtime import FrameResult, PerceptionRuntime
+from agra_ros.detection.watchdog import CommandWatchdog
+from agra_ros.granularity.levels import (
     GranularityCommandError,
-    PerceptionRuntime,
-    RatePacer,
-    make_energy_meter,
+    GranularityConfig,
+    GranularityError,
     parse_safe_configuration,
 )
-from agra_ros.granularity.levels import GranularityConfig, GranularityError
 from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
 from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.ros import params as P
@@ -476,8 +476,8 @@ class PerceptionNode(Node):
         status.add("granularity_commands", rt.watchdog.commands)
         status.add("configuration_switches", rt.stats.switches)
         status.add("remote_run_locally", rt.stats.remote_run_locally)
-        status.add("bad_input_total", self.bad.total)
-        for kind, n in sorted(self.bad.counts.items()):
+        status.add("bad_input_total", self.bad.total())
+        for kind, n in sorted(self.bad.counts().items()):
             status.add(f"bad_input.{kind}", n)
         status.add("device", self.get_parameter("device").value)
         status.add("threads", torch.get_num_threads())

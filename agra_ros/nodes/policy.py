@@ -33,13 +33,14 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, UInt32
 
+from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
 from agra_ros.limits import TARGET_FPS_RANGE
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
-from agra_ros.online.inputs import InputRejected, RejectionCounter, parse_target_fps
+from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
@@ -159,7 +160,7 @@ class PolicyNode(Node):
         self.declare_parameter("layer_names", list(self.agent.layer_names), ro)
         ro = ParameterDescriptor(read_only=True, description="Granularity level names; a command holds their indices.")
         self.declare_parameter("levels", list(LEVELS), ro)
-        self.rejections = RejectionCounter()
+        self.rejections = BadInputCounter()
         self.latency = LatencyWindow()
         self.attainment = AttainmentWindow()
         self._image: Image | None = None
@@ -271,8 +272,8 @@ class PolicyNode(Node):
     # ------------------------------------------------------------------ inputs
     def _reject(self, exc: Exception, kind: str | None = None) -> None:
         kind = kind or getattr(exc, "kind", "input")
-        if self.rejections.reject(kind, time.monotonic()):
-            n = self.rejections.counts().get(kind, 0)
+        if self.rejections.record(kind, time.monotonic()) is not None:
+            n = self.rejections.count(kind)
             self.get_logger().warning(f"rejected {kind} input ({n} so far): {exc}")
 
     def _on_image(self, msg: Image) -> None:

@@ -13,7 +13,7 @@ from agra_ros.online.checkpoint import (
     load_or_quarantine,
     save_checkpoint,
 )
-from agra_ros.online.inputs import Feedback, InputRejected, RejectionCounter, parse_feedback, parse_target_fps
+from agra_ros.online.inputs import Feedback, InputRejected, parse_feedback, parse_target_fps
 from agra_ros.online.learner import ExperienceBatch, LearnerSettings, LearnerState, LearnerSupervisor, OnlineLearner
 from agra_ros.online.safety import SafetyGuard, coarsest_configuration
 
@@ -29,7 +29,6 @@ __all__ = [
     "LearnerState",
     "LearnerSupervisor",
     "OnlineLearner",
-    "RejectionCounter",
     "SafetyGuard",
     "coarsest_configuration",
     "load_checkpoint",

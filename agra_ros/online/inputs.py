@@ -3,13 +3,12 @@
 Every input of the on-robot agent crosses a process boundary and may come from a node we did not write (a jtop node,
 a user's ``ros2 topic pub``). Each parser here turns the raw values into a typed record or raises
 :class:`InputRejected` with a message that says what was wrong; the node logs it (throttled), counts it by kind
-(:class:`RejectionCounter`) and keeps running on the last good values.
+(:class:`agra_ros.bad_inputs.BadInputCounter`) and keeps running on the last good values.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -85,34 +84,3 @@ def parse_target_fps(value: float, lo: float = TARGET_FPS_MIN, hi: float = TARGE
     """A target FPS from a topic, inside the range the ``target_fps`` parameter accepts
     (:data:`agra_ros.limits.TARGET_FPS_RANGE`)."""
     return _bounded("target_fps", "target FPS", float(value), lo, hi)
-
-
-class RejectionCounter:
-    """Counts rejected inputs by kind and decides when a rejection is logged (at most once per period per kind).
-
-    Thread-safe: subscriptions of different callback groups may reject at the same time.
-    """
-
-    def __init__(self, log_period_s: float = 5.0) -> None:
-        self.log_period_s = float(log_period_s)
-        self._counts: dict[str, int] = {}
-        self._last_log: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def reject(self, kind: str, now: float) -> bool:
-        """Count one rejection of ``kind``; True when this one should be logged."""
-        with self._lock:
-            self._counts[kind] = self._counts.get(kind, 0) + 1
-            last = self._last_log.get(kind)
-            if last is None or now - last >= self.log_period_s:
-                self._last_log[kind] = now
-                return True
-            return False
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())

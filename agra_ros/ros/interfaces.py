@@ -19,8 +19,9 @@ from collections.abc import Mapping
 
 from std_msgs.msg import Header
 
-from agra_ros.detection.runtime import FEEDBACK_FIELDS, FrameResult, GranularityCommandError, decode_granularity_command
-from agra_ros.granularity.levels import EXECUTION_TARGETS, RESOLUTION_SCALES, GranularityConfig
+from agra_ros.detection.runtime import FrameResult
+from agra_ros.feedback import FEEDBACK_FIELDS
+from agra_ros.granularity.levels import EXECUTION_TARGETS, RESOLUTION_SCALES, GranularityCommandError, GranularityConfig
 from agra_ros.msg import GranularityCatalogue, GranularityCommand, PerceptionFeedback
 from agra_ros.online.inputs import Feedback, InputRejected, parse_feedback
 
@@ -64,7 +65,7 @@ def command_from_msg(msg: GranularityCommand, n_layers: int) -> GranularityConfi
             "unknown_scale",
             f"granularity command: resolution scale {scale:g}, known {', '.join(f'{s:g}' for s in RESOLUTION_SCALES)}",
         )
-    return decode_granularity_command([*msg.levels, matches[0], int(msg.execution_target)], n_layers)
+    return GranularityConfig.from_indices([*msg.levels, matches[0], int(msg.execution_target)], n_layers)
 
 
 def configuration_short(msg: GranularityCommand) -> str:

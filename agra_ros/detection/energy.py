@@ -1,0 +1,72 @@
+"""Energy metering of the perception runtime: joules per frame and power from a device power model.
+
+Apart from the runtime because it binds two other layers (a device profile's power model and a detector's cost
+table) into one per-frame figure with its source named; the runtime only asks it for joules and watts. The
+power model is imported lazily, so the detection layer does not load device/ until a meter is made. It sits in
+detection/, not next to the power model, because the runtime uses it and device/ is above detection/ in
+docs/architecture.md's layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from agra_ros.granularity.levels import GranularityConfig
+
+__all__ = ["EnergyMeter", "EnergyModelError", "PowerModelLike", "make_energy_meter"]
+
+
+class PowerModelLike(Protocol):
+    """A device power model: joules of one frame from its busy time and work, and the power at a frame rate."""
+
+    def frame_energy_j(self, busy_s: float, macs: float = 0.0, bytes: float = 0.0) -> float: ...
+
+    def power_w(self, frame_energy_j: float, fps: float) -> float: ...
+
+
+@dataclass
+class EnergyMeter:
+    """Joules per frame and power from a device power model; ``source`` says where the figures come from."""
+
+    model: PowerModelLike
+    source: str
+    """E.g. ``model:x86_generic`` (modelled from measured busy time with that device profile)."""
+    cost_of: Callable[[GranularityConfig], tuple[float, float]] | None = None
+    """(MACs, bytes) of a configuration, from a cost table; None: busy time only."""
+
+    def frame_energy_j(self, busy_s: float, config: GranularityConfig) -> float:
+        macs, nbytes = self.cost_of(config) if self.cost_of is not None else (0.0, 0.0)
+        return float(self.model.frame_energy_j(busy_s, macs=macs, bytes=nbytes))
+
+    def power_w(self, frame_energy_j: float, fps: float) -> float:
+        return float(self.model.power_w(frame_energy_j, fps))
+
+
+class EnergyModelError(ValueError):
+    """A power profile or cost table the energy accounting cannot use."""
+
+
+def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyMeter:
+    """An :class:`EnergyMeter` for the named device profile (source ``model:<profile>``).
+
+    ``cost_table`` (a :class:`~agra_ros.detection.tables.CostTable` of this detector) adds the configuration's
+    MACs and bytes to the busy time; without one the model works from busy time alone.
+    """
+    try:
+        from agra_ros.device.power_model import PowerModel, load_profile
+    except ImportError as exc:
+        raise EnergyModelError(f"the device power model is not installed ({exc})") from None
+    try:
+        model = PowerModel(load_profile(profile))
+    except (KeyError, OSError, ValueError) as exc:
+        raise EnergyModelError(f"unknown or unusable power profile {profile!r}: {exc}") from None
+    cost_of = None
+    if cost_table is not None:
+
+        def cost_of(config: GranularityConfig) -> tuple[float, float]:
+            c = cost_table.frame_cost(config)  # type: ignore[attr-defined]
+            return c.macs, c.bytes
+
+    return EnergyMeter(model, f"model:{profile}", cost_of)
