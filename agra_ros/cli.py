@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the summary, plot and node logs")
     d.add_argument("--no-live", action="store_true", help="no live console view (logs only)")
     d.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the demo's processes")
+    d.add_argument(
+        "--record", action="store_true", help="also record the topics (rosbag2/MCAP) into OUT/recording_<date>_<time>"
+    )
 
     fm = sub.add_parser(
         "fetch-media",
@@ -178,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=args.out,
                 live=not args.no_live,
                 domain_id=args.domain_id,
+                record=args.record,
             )
         )
     parser.error(f"unknown command {args.command}")

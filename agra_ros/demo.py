@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class DemoOptions:
     live: bool = True
     """Live console view (rich); off gives a log line every 5 s."""
     domain_id: int | None = None
+    record: bool = False
+    """Also record the graph's topics (rosbag2, MCAP) into ``out/recording_<date>_<time>``."""
 
 
 def available_nodes() -> list[str]:
@@ -92,6 +95,10 @@ def run_demo(opts: DemoOptions) -> int:
     )
     for name in nodes:
         sup.start(name, node_command(name, params_file, overrides.get(name)))
+    if opts.record:
+        recording = out / time.strftime("recording_%Y%m%d_%H%M%S")
+        sup.start("recorder", node_command("recorder", None, {"out": str(recording)}))
+        log.info("demo: recording into %s ('agra-ros report %s' rebuilds the summary from it)", recording, recording)
     dash = {
         "duration": float(opts.duration),
         "out_dir": str(out),

@@ -43,6 +43,7 @@ EXECUTABLES = {
     "device_monitor": "device_monitor_node",
     "perception": "perception_node",
     "policy": "policy_node",
+    "recorder": "recorder_node",
 }
 CAMERAS = ("synthetic", "video", "none")
 ARGUMENTS = (
@@ -54,7 +55,14 @@ ARGUMENTS = (
     ("target_fps", "", "policy target FPS, which then wins over the trace's; empty: config/agra.yaml's, trace-driven"),
     ("trace", "default", "workload trace of the synthetic/video camera (config/traces); empty: none"),
     ("localhost_only", "false", "true: DDS on this host only, with the project's Fast DDS profile"),
+    (
+        "record",
+        "false",
+        "true: record the graph's topics (rosbag2, MCAP) into runs/recordings/agra_<date>_<time>; or a folder path "
+        "for the recording (it must not exist); 'agra-ros report <folder>' makes its table and plot",
+    ),
 )
+FALSE = ("false", "0", "no", "off", "")
 TRUE = ("true", "1", "yes", "on")
 
 
@@ -97,6 +105,9 @@ def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tu
         for name in NODES
         if not (name == "camera_source" and camera == "none")
     ]
+    record = arg["record"]
+    if record.lower() not in FALSE:
+        spec.append(("recorder", {"out": "" if record.lower() in TRUE else record}, []))
     return arg["localhost_only"].lower() in TRUE, spec
 
 

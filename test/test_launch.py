@@ -68,6 +68,10 @@ def test_arguments_and_their_defaults():
     over = {n: o for n, o, _ in spec}
     assert over["camera_source"]["source"] == "video" and over["policy"]["follow_trace"] is False
     assert {n: r for n, _, r in spec}["camera_source"] == [("image_raw", "cam")]
+    _, spec = mod.graph_spec({"record": "true"})
+    assert spec[-1] == ("recorder", {"out": ""}, []), "record:=true adds the recorder (default folder)"
+    _, spec = mod.graph_spec({"record": "/tmp/run1"})
+    assert spec[-1][:2] == ("recorder", {"out": "/tmp/run1"})
     for bad in ({"camera": "usb"}, {"target_fps": "fast"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             mod.graph_spec(bad)

@@ -20,7 +20,14 @@ from colcon_harness import colcon_env, run_colcon
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MSGS = sorted(p.stem for p in (ROOT / "msg").glob("*.msg"))
-EXECUTABLES = ("agra-ros", "camera_source_node", "device_monitor_node", "perception_node", "policy_node", "recorder_node")
+EXECUTABLES = (
+    "agra-ros",
+    "camera_source_node",
+    "device_monitor_node",
+    "perception_node",
+    "policy_node",
+    "recorder_node",
+)
 IGNORE = shutil.ignore_patterns(
     ".venv",
     ".git",

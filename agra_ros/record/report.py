@@ -115,6 +115,7 @@ def algorithm_row(run: ReplayedRun) -> AlgorithmRow:
     if math.isfinite(det):
         src = r.sources.get("energy_per_frame_j", "?")
         notes.append(f"detector-only energy per frame {1e3 * det:.3g} mJ [{1e3 * d5:.3g}, {1e3 * d95:.3g}] ({src})")
+    notes += [f"configurations used: {row[2]}, {row[5]}" for row in r.summary_rows() if row[0] == "configurations used"]
     return AlgorithmRow(
         algorithm=run.algorithm,
         power_w=p_mean,
@@ -131,6 +132,7 @@ def algorithm_row(run: ReplayedRun) -> AlgorithmRow:
         samples=len(r.t),
         duration_s=r.t[-1] - r.t[0],
         power_source=r.sources.get("power_w", ""),
+        detector_energy_j=det,
         notes=notes,
     )
 
