@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from simfixtures import LAYERS, write_fixture_tables
 
 from agra_ros.core.contract import Contract, observation_layout
@@ -21,6 +22,7 @@ from agra_ros.online.agent import AgentSettings, OnlineAgent
 from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import LearnerSettings, OnlineLearner, online_ppo_settings
+from agra_ros.policy.registry import shipped_policy_path
 
 N_LAYERS = len(LAYERS)
 PARAMS = DeviceProfile(
@@ -197,3 +199,25 @@ def test_baselines_act_and_only_the_bandit_learns(algorithm):
         assert agent.policy.counts.sum() == 5
     assert agent.take_experience() == []
     assert agent.learns == (algorithm == "bandit")
+
+
+@pytest.mark.parametrize("algorithm", ["a2c", "bandit"])
+def test_learning_baselines_start_from_their_shipped_pretraining(algorithm):
+    """Like agra, a2c and bandit start on the robot from the policy pretrained in the simulator that ships with the
+    package (train-policy --algorithm ... --ship), on the real detector's contract."""
+    path = shipped_policy_path(algorithm)
+    assert path.is_file(), f"{path} is not shipped"
+    agent = OnlineAgent(AgentSettings(algorithm=algorithm))
+    assert agent.shipped == str(path)
+    fresh = OnlineAgent(AgentSettings(algorithm=algorithm, start_from_shipped=False), agent.ref)
+    if algorithm == "a2c":
+        assert not torch.equal(agent.gpn.state_dict()["actor.0.weight"], fresh.gpn.state_dict()["actor.0.weight"])
+    else:
+        assert agent.policy.counts.sum() > 0 and fresh.policy.counts.sum() == 0
+    agent.set_frame(_frame(0))
+    agent.set_target(20.0)
+    for i in range(3):
+        agent.add_feedback(_fb(15.0), 0.2 * i)
+        d = agent.decide(0.2 * i)
+        assert d.source == "policy" and d.config.n_layers == agent.n_layers
+        assert all(lv in LEVELS for lv in d.config.levels) and d.config.execution_target == "local"
