@@ -18,7 +18,7 @@ from agra_ros.core.reward import calibrated_accuracy_ratio
 from agra_ros.core.tables import load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
-from agra_ros.online.agent import AgentSettings, OnlineAgent
+from agra_ros.online.agent import AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import LearnerSettings, OnlineLearner, online_ppo_settings
@@ -221,3 +221,18 @@ def test_learning_baselines_start_from_their_shipped_pretraining(algorithm):
         d = agent.decide(0.2 * i)
         assert d.source == "policy" and d.config.n_layers == agent.n_layers
         assert all(lv in LEVELS for lv in d.config.levels) and d.config.execution_target == "local"
+    # and it learns on from there, as the node's learner would
+    agent.set_learning(True)
+    trained = agent.policy.counts.sum() if algorithm == "bandit" else None
+    for i in range(3, 21):
+        agent.add_feedback(_fb(15.0), 0.2 * i)
+        agent.decide(0.2 * i)
+    if algorithm == "bandit":
+        assert agent.policy.counts.sum() == trained + 17
+    else:
+        learner = OnlineLearner(
+            agent.gpn.spec, agent.learner_state(), learner_settings_for("a2c", agent.layout.w_dim, rollout_steps=16)
+        )
+        assert learner.add(agent.take_experience()[0]) == 1
+        agent.apply_learner_state(learner.state())
+        assert agent.updates == 1
