@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from simfixtures import LAYERS, write_fixture_tables
 
 from agra_ros.core.contract import Contract, observation_layout
@@ -17,10 +18,11 @@ from agra_ros.core.reward import calibrated_accuracy_ratio
 from agra_ros.core.tables import load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
-from agra_ros.online.agent import AgentSettings, OnlineAgent
+from agra_ros.online.agent import AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import LearnerSettings, OnlineLearner, online_ppo_settings
+from agra_ros.policy.registry import shipped_policy_path
 
 N_LAYERS = len(LAYERS)
 PARAMS = DeviceProfile(
@@ -197,3 +199,40 @@ def test_baselines_act_and_only_the_bandit_learns(algorithm):
         assert agent.policy.counts.sum() == 5
     assert agent.take_experience() == []
     assert agent.learns == (algorithm == "bandit")
+
+
+@pytest.mark.parametrize("algorithm", ["a2c", "bandit"])
+def test_learning_baselines_start_from_their_shipped_pretraining(algorithm):
+    """Like agra, a2c and bandit start on the robot from the policy pretrained in the simulator that ships with the
+    package (train-policy --algorithm ... --ship), on the real detector's contract."""
+    path = shipped_policy_path(algorithm)
+    assert path.is_file(), f"{path} is not shipped"
+    agent = OnlineAgent(AgentSettings(algorithm=algorithm))
+    assert agent.shipped == str(path)
+    fresh = OnlineAgent(AgentSettings(algorithm=algorithm, start_from_shipped=False), agent.ref)
+    if algorithm == "a2c":
+        assert not torch.equal(agent.gpn.state_dict()["actor.0.weight"], fresh.gpn.state_dict()["actor.0.weight"])
+    else:
+        assert agent.policy.counts.sum() > 0 and fresh.policy.counts.sum() == 0
+    agent.set_frame(_frame(0))
+    agent.set_target(20.0)
+    for i in range(3):
+        agent.add_feedback(_fb(15.0), 0.2 * i)
+        d = agent.decide(0.2 * i)
+        assert d.source == "policy" and d.config.n_layers == agent.n_layers
+        assert all(lv in LEVELS for lv in d.config.levels) and d.config.execution_target == "local"
+    # and it learns on from there, as the node's learner would
+    agent.set_learning(True)
+    trained = agent.policy.counts.sum() if algorithm == "bandit" else None
+    for i in range(3, 21):
+        agent.add_feedback(_fb(15.0), 0.2 * i)
+        agent.decide(0.2 * i)
+    if algorithm == "bandit":
+        assert agent.policy.counts.sum() == trained + 17
+    else:
+        learner = OnlineLearner(
+            agent.gpn.spec, agent.learner_state(), learner_settings_for("a2c", agent.layout.w_dim, rollout_steps=16)
+        )
+        assert learner.add(agent.take_experience()[0]) == 1
+        agent.apply_learner_state(learner.state())
+        assert agent.updates == 1

@@ -14,6 +14,7 @@ TOOLS = [
     "agra_ros/bench/detector_bench.py",
     "agra_ros/bench/policy_bench.py",
     "agra_ros/bench/policy_train.py",
+    "agra_ros/bench/paper_sim.py",
     "agra_ros/detection/profile.py",
     "agra_ros/detection/evaluate.py",
     "agra_ros/detection/train.py",

@@ -14,7 +14,7 @@ from agra_ros.policy.ewc import OnlineEWC, WorkloadShift
 from agra_ros.policy.gpn import build_gpn
 from agra_ros.policy.memory import PrioritisedMemory
 from agra_ros.policy.ppo import PPOSettings, compute_gae, policy_loss, value_loss
-from agra_ros.policy.registry import POLICY_NAMES, make_policy
+from agra_ros.policy.registry import POLICY_NAMES, load_policy, make_policy
 from agra_ros.policy.trainer import PPOTrainer
 
 torch.set_num_threads(1)
@@ -178,6 +178,11 @@ def test_policies_save_load_and_reject_bad_obs(tables, tmp_path, name):
     if hasattr(other, "reset"):
         other.reset(), pol.reset()
     np.testing.assert_array_equal(other.act(obs), pol.act(obs))
+    loaded = load_policy(path, env)  # the kind the file names
+    assert loaded.name == name
+    if hasattr(loaded, "reset"):
+        loaded.reset(), pol.reset()
+    np.testing.assert_array_equal(loaded.act(obs), pol.act(obs))
     bad = obs.copy()
     bad[3] = np.nan
     for wrong in (bad, obs[:-1], np.full_like(obs, 1e6)):
@@ -186,3 +191,12 @@ def test_policies_save_load_and_reject_bad_obs(tables, tmp_path, name):
     with pytest.raises(ValueError):
         make_policy("static" if name != "static" else "rule", env=env).load(path)
     assert issubclass(InvalidObservationError, ValueError)
+
+
+def test_bandit_refuses_a_table_for_another_detector(tables, tmp_path):
+    env = make_env(tables)
+    path = tmp_path / "bandit.pt"
+    make_policy("bandit", env=env).save(path)
+    other = make_policy("bandit", layout=env.layout, n_layers=env.n_layers + 1)
+    with pytest.raises(ValueError, match="layers"):
+        other.load(path)

@@ -30,11 +30,10 @@ import torch
 
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES
 from agra_ros.paths import docs_dir, run_dir
-from agra_ros.policy.baselines import a2c_settings
 from agra_ros.policy.evaluate import EvalResult, evaluate
 from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.ppo import PPOSettings
-from agra_ros.policy.registry import GPNPolicy, layout_from_checkpoint, make_policy, shipped_policy_path
+from agra_ros.policy.registry import GPNPolicy, load_policy, make_policy, shipped_policy_path
 from agra_ros.policy.trainer import PPOTrainer
 from agra_ros.sim.env import AgraEnv
 from agra_ros.sim.randomise import HELDOUT_PROFILE, TRAINING_PROFILES
@@ -213,13 +212,6 @@ def bench_sb3(steps: int, seeds: tuple[int, ...], trace: str = "default") -> dic
 
 
 # ------------------------------------------------------------------------------------------------- compare
-def _load_agra(path: Path) -> GPNPolicy:
-    layout, n_layers = layout_from_checkpoint(path)
-    pol = GPNPolicy("agra", layout, n_layers)
-    pol.load(path)
-    return pol
-
-
 class UniformPolicy:
     """One fixed uniform configuration (every layer at one level, one scale, local): the candidates of tuned static."""
 
@@ -265,28 +257,25 @@ def bench_compare(
     bandit, an on-device learner, trains on each profile (on the training traces); tuned static is chosen in
     hindsight per profile. Prints one table and writes ``policy_compare.png``. ``allow_remote``: a remote perception
     node exists (for a policy trained with ``train-policy --allow-remote``)."""
-    from agra_ros.bench.policy_train import SHIPPED_ENV, TRAIN_TRACES
+    from agra_ros.bench.policy_train import SHIPPED_ENV, train_a2c, train_bandit
 
     sim = dict(SHIPPED_ENV, allow_remote=allow_remote)
     path = Path(policy) if policy else shipped_policy_path()
     if not path.is_file():
         raise SystemExit(f"no policy at {path}: run agra-ros train-policy")
-    agra = _load_agra(path)
+    agra = load_policy(path)
     t0 = time.time()
-    a2c = PPOTrainer([lambda t=t: AgraEnv(trace=t, **sim) for t in TRAIN_TRACES] * 2, a2c_settings(baseline_steps))
-    a2c.train()
+    a2c, _ = train_a2c(baseline_steps, **sim)
     print(f"a2c: {baseline_steps} steps across randomised devices in {time.time() - t0:.0f} s")
     results: dict[str, dict[str, EvalResult | None]] = {}
     tuned_names: dict[str, str] = {}
     for prof in profiles:
         world = {"device": prof, "allow_remote": allow_remote}
         env = AgraEnv(trace=trace, **world)
-        bandit = make_policy("bandit", env=env)
-        for i, t in enumerate(TRAIN_TRACES):
-            bandit.train(AgraEnv(trace=t, **world), baseline_steps // (2 * len(TRAIN_TRACES)), seed=i)
+        bandit, _ = train_bandit(baseline_steps // 2, **world)
         pols = {
             "agra": agra,
-            "a2c": GPNPolicy("a2c", env.layout, env.n_layers, gpn=a2c.gpn),
+            "a2c": a2c,
             "bandit": bandit,
             "rule": make_policy("rule", env=env),
             "static": make_policy("static", env=env),
@@ -530,7 +519,7 @@ def bench_online(
     held-out trace against the oracle's; then back on ``back_to``, the share of the shipped policy's improvement
     over random that is kept, with and without EWC."""
     path = Path(policy) if policy else shipped_policy_path()
-    start = _load_agra(path)
+    start = load_policy(path)
     env_new = AgraEnv(trace="heldout", device=device, allow_remote=False)
     env_old = AgraEnv(trace="heldout", device=back_to, allow_remote=False)
 

@@ -17,6 +17,15 @@ The run is resumable: it writes ``trainer.pt`` (weights, optimiser, multipliers,
 every ``--chunk`` steps and continues from it when started again with the same ``--run``. It writes the policy and a
 learning-curve PNG into the run folder, and with ``--ship`` also over agra_ros/data/policy_agra.pt and
 docs/policy_train_curve.png.
+
+``--algorithm a2c`` / ``bandit`` pretrain the learning baselines the same way, so that on the robot each starts
+from its own simulator pretraining as agra does (the policy node loads agra_ros/data/policy_<algorithm>.pt):
+:func:`train_a2c` and :func:`train_bandit`, which ``agra-ros bench policy compare`` uses too. Both train on the
+training traces in the shipped setup (:data:`SHIPPED_ENV`: local execution, a device drawn around the shipped
+profiles every episode, never the held-out one), with the simulator's fixed reward weights (the seed papers' A2C
+and AutoScale have no dual ascent), and write policy_<algorithm>.pt (+ a curve) into their own run folder; with
+``--ship`` over agra_ros/data/policy_<algorithm>.pt. They are not resumable (A2C anneals its step size over the
+whole run; the bandit takes seconds).
 """
 
 from __future__ import annotations
@@ -32,11 +41,12 @@ import torch
 
 from agra_ros.core.reward import LagrangeMultipliers
 from agra_ros.paths import docs_dir, run_dir
+from agra_ros.policy.baselines import BanditPolicy, a2c_settings
 from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.ppo import PPOSettings
-from agra_ros.policy.registry import GPNPolicy, shipped_policy_path
+from agra_ros.policy.registry import GPNPolicy, make_policy, shipped_policy_path
 from agra_ros.policy.trainer import PPOTrainer
-from agra_ros.sim.env import AgraEnv
+from agra_ros.sim.env import AgraEnv, SimSettings
 from agra_ros.sim.randomise import HELDOUT_PROFILE, DeviceRandomisation
 
 TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "train_mix")
@@ -45,6 +55,10 @@ SHIPPED_ENV: dict[str, object] = {"allow_remote": False, "randomise_device": Dev
 """Simulator settings of the shipped policy: the robot policy_node serves by default, which has no remote node, on
 a device drawn around the shipped profiles every episode."""
 DEFAULT_STEPS = 600_000
+BASELINE_STEPS = 300_000
+"""Default pretraining of the learning baselines (a2c: 100 s wall on one thread of a loaded 2-core VM; the
+bandit: about a minute)."""
+ALGORITHMS: tuple[str, ...] = ("agra", "a2c", "bandit")
 
 
 def env_factory(trace: str, **kw) -> Callable[[], AgraEnv]:
@@ -57,12 +71,46 @@ def make_trainer(seed: int = 0, traces=TRAIN_TRACES, log=print, dual_ascent: boo
     return PPOTrainer(fns, PPOSettings(seed=seed, dual_ascent=dual_ascent), log=log)
 
 
-def trained_policy(trainer: PPOTrainer) -> GPNPolicy:
+def trained_policy(trainer: PPOTrainer, name: str = "agra") -> GPNPolicy:
     env = trainer.envs.envs[0]
-    policy = GPNPolicy("agra", env.layout, env.n_layers, gpn=trainer.gpn)
+    policy = GPNPolicy(name, env.layout, env.n_layers, gpn=trainer.gpn)
     # without dual ascent the robot's learner starts its own from the simulator's fixed weights
     policy.multipliers = trainer.multipliers or LagrangeMultipliers(env.settings.weights)
     return policy
+
+
+def train_a2c(
+    steps: int, seed: int = 0, traces: tuple[str, ...] = TRAIN_TRACES, **env_kw
+) -> tuple[GPNPolicy, dict[str, list[tuple[int, float]]]]:
+    """Infer-EDGE's A2C (:func:`agra_ros.policy.baselines.a2c_settings`) over ten simulators, two per trace, with
+    the simulator ``env_kw`` (:data:`SHIPPED_ENV`: across randomised devices, as agra). Returns the policy and the
+    trainer's metrics."""
+    fns = [env_factory(t, **env_kw) for t in traces] * 2
+    trainer = PPOTrainer(fns, a2c_settings(steps, seed=seed, num_envs=len(fns)))
+    trainer.train()
+    policy = trained_policy(trainer, "a2c")
+    policy.meta = {"steps": trainer.global_step, "algorithm": "a2c (Infer-EDGE)"}
+    return policy, dict(trainer.metrics)
+
+
+def train_bandit(
+    steps: int, seed: int = 0, traces: tuple[str, ...] = TRAIN_TRACES, **env_kw
+) -> tuple[BanditPolicy, list[float]]:
+    """AutoScale's bandit learning online for ``steps`` decisions, an equal share on each trace in turn, with the
+    simulator ``env_kw``. Returns the policy and its episode returns.
+
+    The shipped one learns with :data:`SHIPPED_ENV`, across randomised devices, because the robot's device is not
+    known when the package is built: its table is then, per context (target, load, link, throttling, objects), what
+    pays on average over the devices a context arises on, a start that the robot's bandit refines in place from
+    its first decision. ``agra-ros bench policy compare`` instead trains one per device profile (``device=...``),
+    the bandit after it has learned on that device.
+    """
+    envs = [AgraEnv(trace=t, **env_kw) for t in traces]
+    bandit = make_policy("bandit", env=envs[0], seed=seed)
+    returns: list[float] = []
+    for i, env in enumerate(envs):
+        returns += bandit.train(env, steps // len(traces), seed=seed * len(traces) + i)
+    return bandit, returns
 
 
 def plot_curve(metrics: dict, path: Path, title: str) -> None:
@@ -71,13 +119,13 @@ def plot_curve(metrics: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    for ax, key in zip(axes, ("charts/episodic_return", "charts/fps_shortfall", "charts/beta")):
-        if key in metrics and metrics[key]:
-            x, y = zip(*metrics[key])
-            y = np.asarray(y)
-            k = max(1, len(y) // 50)
-            ax.plot(x[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"))
+    keys = [k for k in ("charts/episodic_return", "charts/fps_shortfall", "charts/beta") if metrics.get(k)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(13 * len(keys) / 3, 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        x, y = zip(*metrics[key])
+        y = np.asarray(y)
+        k = max(1, len(y) // 50)
+        ax.plot(x[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"))
         ax.set_title(key)
         ax.set_xlabel("environment steps")
     fig.suptitle(title)
@@ -87,16 +135,64 @@ def plot_curve(metrics: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: float) -> GPNPolicy:
+    """The shipped AGRA policy: resumable PPO in chunks, then EWC consolidation on states from the memory."""
+    trainer = make_trainer(args.seed, log=lambda m: None, dual_ascent=args.dual_ascent, **sim)
+    ckpt = run / "trainer.pt"
+    if ckpt.is_file():
+        trainer.load_state_dict(torch.load(ckpt, weights_only=False))
+        print(f"resumed {ckpt} at step {trainer.global_step}")
+    while trainer.global_step < steps:
+        trainer.train(min(args.chunk, steps - trainer.global_step))
+        torch.save(trainer.state_dict(), ckpt.with_suffix(".tmp"))
+        ckpt.with_suffix(".tmp").replace(ckpt)
+        print(f"step {trainer.global_step}/{steps} ({time.time() - t0:.0f} s)", flush=True)
+    policy = trained_policy(trainer)
+    states, _, _ = trainer.memory.sample(256)
+    policy.ewc = OnlineEWC()
+    policy.ewc.consolidate(policy.gpn, states, seed=args.seed)
+    policy.meta = {
+        "steps": trainer.global_step,
+        "dual_ascent": args.dual_ascent,
+        "cost_table": str(trainer.envs.envs[0].settings.cost_table or "default"),
+    }
+    plot_curve(
+        trainer.metrics, run / "policy_train_curve.png", "AGRA PPO + dual ascent (training traces, randomised devices)"
+    )
+    print(
+        f"trained {trainer.global_step} steps in {time.time() - t0:.0f} s; multipliers {policy.multipliers.state_dict()}"
+    )
+    return policy
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="environment steps in all")
+    ap.add_argument(
+        "--algorithm",
+        choices=ALGORITHMS,
+        default="agra",
+        help="agra (the shipped AGRA policy), or a learning baseline to pretrain: a2c (Infer-EDGE) or bandit "
+        "(AutoScale)",
+    )
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"environment steps in all (default {DEFAULT_STEPS} for agra, {BASELINE_STEPS} for a2c and bandit)",
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--run", default=str(run_dir("policy_train")), help="run folder (resumed when it holds a run)")
-    ap.add_argument("--chunk", type=int, default=50_000, help="steps between resumable checkpoints")
+    ap.add_argument(
+        "--run",
+        default=None,
+        help="run folder (default runs/policy_train, runs/policy_train_<algorithm> for a2c and bandit; agra resumes "
+        "a run folder that holds a run)",
+    )
+    ap.add_argument("--chunk", type=int, default=50_000, help="agra: steps between resumable checkpoints")
     ap.add_argument(
         "--ship",
         action="store_true",
-        help="also copy the policy over the shipped one (agra_ros/data) and the curve into docs/",
+        help="also copy the policy over the shipped one (agra_ros/data/policy_<algorithm>.pt) and, for agra, the curve "
+        "into docs/",
     )
     ap.add_argument(
         "--allow-remote",
@@ -107,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         "--dual-ascent",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="learn the FPS and accuracy weights by dual ascent during pretraining (default: the simulator's fixed "
-        "weights; see the module docstring)",
+        help="agra: learn the FPS and accuracy weights by dual ascent during pretraining (default: the simulator's "
+        "fixed weights; see the module docstring)",
     )
     ap.add_argument(
         "--device",
@@ -117,31 +213,20 @@ def main(argv: list[str] | None = None) -> int:
         "before domain randomisation, e.g. the start of `agra-ros bench policy online --policy ...`)",
     )
     args = ap.parse_args(argv)
-    run = Path(args.run)
+    alg = args.algorithm
+    if args.dual_ascent and alg != "agra":
+        ap.error(f"--dual-ascent is agra's; {alg} learns with the simulator's fixed reward weights")
+    steps = args.steps if args.steps is not None else (DEFAULT_STEPS if alg == "agra" else BASELINE_STEPS)
+    run = Path(args.run) if args.run else run_dir("policy_train" if alg == "agra" else f"policy_train_{alg}")
     run.mkdir(parents=True, exist_ok=True)
     sim = dict(SHIPPED_ENV, allow_remote=args.allow_remote)
     if args.device:
         sim.update(randomise_device=None, device=args.device)
     torch.set_num_threads(1)
     t0 = time.time()
-    trainer = make_trainer(args.seed, log=lambda m: None, dual_ascent=args.dual_ascent, **sim)
-    ckpt = run / "trainer.pt"
-    if ckpt.is_file():
-        trainer.load_state_dict(torch.load(ckpt, weights_only=False))
-        print(f"resumed {ckpt} at step {trainer.global_step}")
-    while trainer.global_step < args.steps:
-        trainer.train(min(args.chunk, args.steps - trainer.global_step))
-        torch.save(trainer.state_dict(), ckpt.with_suffix(".tmp"))
-        ckpt.with_suffix(".tmp").replace(ckpt)
-        print(f"step {trainer.global_step}/{args.steps} ({time.time() - t0:.0f} s)", flush=True)
-    policy = trained_policy(trainer)
-    states, _, _ = trainer.memory.sample(256)
-    policy.ewc = OnlineEWC()
-    policy.ewc.consolidate(policy.gpn, states, seed=args.seed)
-    policy.meta = {
-        "steps": trainer.global_step,
+    out, curve = run / f"policy_{alg}.pt", run / "policy_train_curve.png"
+    meta = {
         "seed": args.seed,
-        "dual_ascent": args.dual_ascent,
         "traces": list(TRAIN_TRACES),
         "sim": {
             "allow_remote": args.allow_remote,
@@ -149,19 +234,37 @@ def main(argv: list[str] | None = None) -> int:
             "device": args.device or "randomised",
         },
         "heldout_profile": HELDOUT_PROFILE,
-        "cost_table": str(trainer.envs.envs[0].settings.cost_table or "default"),
     }
-    out, curve = run / "policy_agra.pt", run / "policy_train_curve.png"
-    policy.save(out)
-    plot_curve(trainer.metrics, curve, "AGRA PPO + dual ascent (training traces, randomised devices)")
-    print(
-        f"trained {trainer.global_step} steps in {time.time() - t0:.0f} s; multipliers {policy.multipliers.state_dict()}"
-    )
+    if alg == "agra":
+        policy = _train_agra(args, run, sim, steps, t0)
+        policy.meta = {**policy.meta, **meta}
+        policy.save(out)
+    elif alg == "a2c":
+        policy, metrics = train_a2c(steps, args.seed, **sim)
+        policy.meta = {**policy.meta, **meta}
+        policy.save(out)
+        plot_curve(metrics, curve, "A2C (Infer-EDGE), training traces, randomised devices")
+        print(f"trained a2c {policy.meta['steps']} steps in {time.time() - t0:.0f} s")
+    else:
+        bandit, returns = train_bandit(steps, args.seed, **sim)
+        bandit.save(out)
+        per_episode = SimSettings().max_steps
+        plot_curve(
+            {"charts/episodic_return": [((i + 1) * per_episode, r) for i, r in enumerate(returns)]},
+            curve,
+            "bandit (AutoScale), training traces, randomised devices",
+        )
+        print(
+            f"trained bandit {steps} decisions in {time.time() - t0:.0f} s ({int((bandit.counts > 0).sum())} "
+            f"context-arm pairs tried)"
+        )
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB) and {curve}")
     if args.ship:
-        shutil.copyfile(out, shipped_policy_path())
-        shutil.copyfile(curve, docs_dir() / "policy_train_curve.png")
-        print(f"shipped {shipped_policy_path()} and {docs_dir() / 'policy_train_curve.png'}")
+        shutil.copyfile(out, shipped_policy_path(alg))
+        print(f"shipped {shipped_policy_path(alg)}")
+        if alg == "agra":
+            shutil.copyfile(curve, docs_dir() / "policy_train_curve.png")
+            print(f"shipped {docs_dir() / 'policy_train_curve.png'}")
     return 0
 
 

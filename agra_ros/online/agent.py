@@ -128,7 +128,7 @@ class OnlineAgent:
         self.rng = np.random.default_rng(settings.seed)
         self.shipped = ""
         name = settings.algorithm
-        shipped = shipped_policy_path().with_name(f"policy_{name}.pt")
+        shipped = shipped_policy_path(name)
         self.policy = make_policy(name, self.layout, self.n_layers)
         if settings.start_from_shipped and shipped.is_file() and hasattr(self.policy, "load"):
             self.policy.load(shipped)  # raises a clear ValueError when it does not fit this detector/layout

@@ -205,8 +205,10 @@ class OnlineLearner:
         self.ewc = OnlineEWC(settings.ewc_strength, settings.ewc_decay, settings.fisher_samples)
         if state.ewc is not None:
             _ewc_from_numpy(self.ewc, state.ewc)
-        self.memory = PrioritisedMemory(
-            settings.ppo.memory_capacity, spec.obs_dim, len(spec.nvec), seed=settings.ppo.seed
+        self.memory = (  # none for A2C (memory_capacity 0: no EWC to feed)
+            PrioritisedMemory(settings.ppo.memory_capacity, spec.obs_dim, len(spec.nvec), seed=settings.ppo.seed)
+            if settings.ppo.memory_capacity > 0
+            else None
         )
         self.shift = WorkloadShift() if settings.w_dim > 0 else None
         self.updates = state.updates
@@ -269,7 +271,7 @@ class OnlineLearner:
     def update(self, b: ExperienceBatch) -> dict[str, float]:
         """One PPO update on one rollout: consolidation first if the workload shifted, then dual ascent."""
         s, ppo = self.s, self.s.ppo
-        if s.ewc and self._shift_seen and len(self.memory) >= 32:
+        if s.ewc and self._shift_seen and self.memory is not None and len(self.memory) >= 32:
             states, _, _ = self.memory.sample(s.fisher_samples)
             self.ewc.consolidate(self.gpn, states, seed=ppo.seed + self.updates)
         self._shift_seen = False
@@ -281,7 +283,8 @@ class OnlineLearner:
         advantages, returns = compute_gae(
             rewards[:, None], values[:, None], b.starts[:, None], next_value, np.zeros(1), ppo.gamma, ppo.gae_lambda
         )
-        self.memory.add(b.obs, b.actions, rewards)
+        if self.memory is not None:
+            self.memory.add(b.obs, b.actions, rewards)
         batch = (
             obs_t,
             torch.as_tensor(b.actions),

@@ -228,16 +228,21 @@ class BanditPolicy:
 
     def load(self, path: str | Path) -> None:
         state = _load_checked(path, self.name)
-        self.n_layers = int(state["n_layers"])
+        if int(state["n_layers"]) != self.n_layers or tuple(state["q"].shape) != self.q.shape:
+            raise ValueError(
+                f"{path}: bandit for {state['n_layers']} layers and a {tuple(state['q'].shape)} table, this setup "
+                f"needs {self.n_layers} and {self.q.shape}"
+            )
         self.q = state["q"].numpy().copy()
         self.counts = state["counts"].numpy().copy()
 
 
-def _load_checked(path: str | Path, name: str) -> dict:
+def _load_checked(path: str | Path, name: str | None) -> dict:
+    """The checkpoint at ``path`` as a dict, checked to be a ``name`` policy's (None: any policy's)."""
     try:
         state = torch.load(Path(path), weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same error for the caller
         raise ValueError(f"cannot read policy checkpoint {path}: {exc}") from None
-    if not isinstance(state, dict) or state.get("policy") != name:
-        raise ValueError(f"{path} is not a {name!r} policy checkpoint")
+    if not isinstance(state, dict) or "policy" not in state or (name is not None and state["policy"] != name):
+        raise ValueError(f"{path} is not a {'' if name is None else repr(name) + ' '}policy checkpoint")
     return state

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,33 +23,52 @@ class EvalResult:
     remote_share: float
 
 
-def evaluate(policy, env, episodes: int = 3, seed: int = 1000, weights: RewardWeights | None = None) -> EvalResult:
-    """Greedy rollouts of ``policy`` (anything with ``act(obs)``; oracles get ``bind(env)``; stateful ones
-    ``reset()``). ``weights``: score with other reward weights than the env's (from the info terms)."""
+def met_target(info: dict[str, Any]) -> bool:
+    """Whether a decision's FPS reached the target (the attainment rule of every simulated benchmark)."""
+    return bool(info["fps_shortfall"] <= FPS_MET_SHORTFALL)
+
+
+def rollout(
+    policy, env, seeds: Iterable[int], decisions: int | None = None
+) -> Iterator[tuple[int, float, dict[str, Any]]]:
+    """Greedy steps of ``policy`` (anything with ``act(obs)``; oracles get ``bind(env)``; stateful ones
+    ``reset()`` at every episode) over one episode per seed, yielding ``(episode index, reward, info)`` per
+    decision; with ``decisions``, stops after that many decisions in all (``seeds`` may then be endless)."""
     if hasattr(policy, "bind"):
         policy.bind(env)
-    rets, met, energy, acc, short, remote = [], [], [], [], [], []
-    for ep in range(episodes):
+    n = 0
+    for ep, seed in enumerate(seeds):
+        if decisions is not None and n >= decisions:
+            return
         if hasattr(policy, "reset"):
             policy.reset()
-        obs, _ = env.reset(seed=seed + ep)
-        done, ret = False, 0.0
-        while not done:
+        obs, _ = env.reset(seed=int(seed))
+        done = False
+        while not done and (decisions is None or n < decisions):
             obs, r, term, trunc, info = env.step(policy.act(obs))
-            if weights is not None:
-                r = (
-                    -weights.alpha * info["energy_norm"]
-                    - weights.beta * info["fps_shortfall"]
-                    - weights.gamma * info["accuracy_loss"]
-                )
-            ret += float(r)
-            met.append(info["fps_shortfall"] <= FPS_MET_SHORTFALL)
-            energy.append(info["energy_j"])
-            acc.append(info["accuracy_ratio"])
-            short.append(info["fps_shortfall"])
-            remote.append(info["remote"])
+            n += 1
+            yield ep, float(r), info
             done = term or trunc
-        rets.append(ret)
+
+
+def evaluate(policy, env, episodes: int = 3, seed: int = 1000, weights: RewardWeights | None = None) -> EvalResult:
+    """Greedy rollouts (:func:`rollout`) of ``policy`` over ``episodes`` episodes seeded ``seed``, ``seed + 1``, ...
+    ``weights``: score with other reward weights than the env's (from the info terms)."""
+    rets = [0.0] * episodes
+    met, energy, acc, short, remote = [], [], [], [], []
+    for ep, r, info in rollout(policy, env, range(seed, seed + episodes)):
+        if weights is not None:
+            r = (
+                -weights.alpha * info["energy_norm"]
+                - weights.beta * info["fps_shortfall"]
+                - weights.gamma * info["accuracy_loss"]
+            )
+        rets[ep] += float(r)
+        met.append(met_target(info))
+        energy.append(info["energy_j"])
+        acc.append(info["accuracy_ratio"])
+        short.append(info["fps_shortfall"])
+        remote.append(info["remote"])
     return EvalResult(
         float(np.mean(rets)),
         rets,

@@ -37,9 +37,10 @@ class Policy(Protocol):
     def load(self, path: str | Path) -> None: ...
 
 
-def shipped_policy_path() -> Path:
-    """The pretrained AGRA policy that ships with the package."""
-    return data_dir() / "policy_agra.pt"
+def shipped_policy_path(name: str = "agra") -> Path:
+    """The policy pretrained in the simulator that ships with the package: ``policy_<name>.pt`` (agra, and the
+    learning baselines a2c and bandit, so that each starts on the robot from its own pretraining)."""
+    return data_dir() / f"policy_{name}.pt"
 
 
 class GPNPolicy:
@@ -121,6 +122,21 @@ def layout_from_checkpoint(path: str | Path) -> tuple[ObservationLayout, int]:
     return layout, int(state["n_layers"])
 
 
+def load_policy(path: str | Path, env: Any = None) -> Policy:
+    """A saved policy of the kind its file names. A GPN policy carries its observation layout; the others take the
+    layout and layer count from ``env``."""
+    path = Path(path)
+    state = _load_checked(path, None)
+    name = state["policy"]
+    if name in ("agra", "a2c"):
+        layout, n_layers = layout_from_checkpoint(path)
+        pol: Policy = GPNPolicy(name, layout, n_layers)
+    else:
+        pol = make_policy(name, env=env)
+    pol.load(path)
+    return pol
+
+
 def make_policy(
     name: str, layout: ObservationLayout | None = None, n_layers: int | None = None, env: Any = None, **kwargs: Any
 ) -> Policy:
@@ -137,10 +153,7 @@ def make_policy(
     if name == "oracle":
         return OraclePolicy(env, kwargs.get("weights"))
     if name == "agra" and layout is None and shipped_policy_path().is_file():
-        layout, n_layers = layout_from_checkpoint(shipped_policy_path())
-        pol = GPNPolicy("agra", layout, n_layers)
-        pol.load(shipped_policy_path())
-        return pol
+        return load_policy(shipped_policy_path())
     if layout is None or n_layers is None:
         raise ValueError(f"policy {name!r} needs an observation layout and a layer count (or env=)")
     if name in ("agra", "a2c"):
@@ -152,4 +165,12 @@ def make_policy(
     return StaticPolicy(n_layers, layout)
 
 
-__all__ = ["POLICY_NAMES", "Policy", "GPNPolicy", "InvalidObservationError", "make_policy", "shipped_policy_path"]
+__all__ = [
+    "POLICY_NAMES",
+    "Policy",
+    "GPNPolicy",
+    "InvalidObservationError",
+    "load_policy",
+    "make_policy",
+    "shipped_policy_path",
+]
