@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-PAPER_DEVICE = "Jetson Nano (object detection, 500 sampled inputs, 10-minute runs)"
+PAPER_DEVICE = "Jetson Nano, object detection, 500 sampled inputs, 10-minute runs"
 PAPER_TABLE: dict[str, dict[str, float]] = {
     "static": {"power_mw": 350.0, "fps": 10.0, "fps_per_mw": 0.029},
     "rule": {"power_mw": 320.0, "fps": 12.0, "fps_per_mw": 0.038},
