@@ -96,19 +96,26 @@ def _range(lo: float, hi: float, scale: float = 1.0) -> str:
 
 
 def table_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
-    """Per algorithm: mean power, FPS, attainment, energy per frame (each with p5/p95), FPS per W, accuracy, source."""
-    out = [
-        "| algorithm | power mW [p5, p95] | FPS [p5, p95] | target attainment | energy / frame mJ [p5, p95] "
-        "| FPS per W | accuracy proxy | detector-only mJ / frame | samples | power source |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    """Per algorithm: mean power, FPS, attainment, energy per frame (each with p5/p95), FPS per W, accuracy, source;
+    the detector-only energy column only where a row has it (live runs)."""
+    det = any(math.isfinite(r.detector_energy_j) for r in rows)
+    head = ["algorithm", "power mW [p5, p95]", "FPS [p5, p95]", "target attainment", "energy / frame mJ [p5, p95]"]
+    head += ["FPS per W", "accuracy proxy", *(["detector-only mJ / frame"] if det else []), "samples", "power source"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        out.append(
-            f"| {r.algorithm} | {_num(1e3 * r.power_w)}{_range(r.power_p5, r.power_p95, 1e3)} "
-            f"| {_f(r.fps)}{_range(r.fps_p5, r.fps_p95)} | {_f(100 * r.attainment, '.1f')} % "
-            f"| {_num(1e3 * r.energy_per_frame_j)}{_range(r.energy_p5, r.energy_p95, 1e3)} | {_f(r.fps_per_w)} "
-            f"| {_f(r.accuracy)} | {_f(1e3 * r.detector_energy_j)} | {r.samples} | {r.power_source or 'n/a'} |"
-        )
+        cells = [
+            r.algorithm,
+            f"{_num(1e3 * r.power_w)}{_range(r.power_p5, r.power_p95, 1e3)}",
+            f"{_f(r.fps)}{_range(r.fps_p5, r.fps_p95)}",
+            f"{_f(100 * r.attainment, '.1f')} %",
+            f"{_num(1e3 * r.energy_per_frame_j)}{_range(r.energy_p5, r.energy_p95, 1e3)}",
+            _f(r.fps_per_w),
+            _f(r.accuracy),
+            *([_f(1e3 * r.detector_energy_j)] if det else []),
+            str(r.samples),
+            r.power_source or "n/a",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
     return out
 
 
