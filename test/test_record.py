@@ -49,6 +49,7 @@ def write_run(
     algorithm: str | None = None,
     feedback_until: float | None = None,
     planned: float | None = None,
+    measure: float | None = None,
 ) -> Path:
     """A recording of a steady run: feedback at 10 Hz, device power and the target at 1 Hz."""
     bag = BagWriter(path)
@@ -63,6 +64,8 @@ def write_run(
         bag.set_metadata("algorithm", algorithm)
     if planned:
         bag.set_metadata("duration", str(planned))
+    if measure:
+        bag.set_metadata("measure", str(measure))
     t0 = 1_700_000_000 * 10**9
     for i in range(int(seconds * 10)):
         t = t0 + i * 10**8
@@ -113,6 +116,12 @@ def test_report_rows_from_recordings(tmp_path):
     assert "energy per frame vs static" in text and png.stat().st_size > 10_000
     assert (tmp_path / "out" / "agra" / "summary.md").is_file() and csv_path.read_text().count("\n") == 3
     assert isinstance(row, AlgorithmRow)
+
+
+def test_a_benchmarks_measurement_span_is_kept(tmp_path):
+    run = replay(write_run(tmp_path / "r", fps=10.0, power_w=4.0, measure=10.0), warmup_s=2.0)
+    assert run.record.t[-1] - run.record.t[0] == pytest.approx(10.0)  # 28 s after warm-up, 10 s measured
+    assert len(run.record.t) == 21
 
 
 def test_algorithm_falls_back_to_the_policy_diagnostics(tmp_path):

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 PAPER_DEVICE = "Jetson Nano, object detection, 500 sampled inputs, 10-minute runs"
 PAPER_TABLE: dict[str, dict[str, float]] = {
     "static": {"power_mw": 350.0, "fps": 10.0, "fps_per_mw": 0.029},
@@ -75,11 +77,53 @@ class AlgorithmRow:
         return self.fps / self.power_w if self.power_w > 0 else math.nan
 
 
+def mean_p5_p95(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean, 5th and 95th percentile of the finite values (NaN where there are none)."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    p5, p95 = np.percentile(x, [5, 95])
+    return float(np.mean(x)), float(p5), float(p95)
+
+
+def row_from_samples(
+    algorithm: str,
+    power_w: np.ndarray,
+    fps: np.ndarray,
+    energy_j: np.ndarray,
+    accuracy: np.ndarray,
+    attainment: float,
+    **extra,
+) -> AlgorithmRow:
+    """The row of one run from its samples (live: time samples; simulated: decisions), one definition for both:
+    means with p5/p95 of power and FPS, energy per frame = mean power / mean FPS (the paper's FPS per mW, inverted)
+    with the p5/p95 of the per-sample ``energy_j``, the mean accuracy proxy. ``extra``: the other fields."""
+    p, p5, p95 = mean_p5_p95(power_w)
+    f, f5, f95 = mean_p5_p95(fps)
+    _, e5, e95 = mean_p5_p95(energy_j)
+    return AlgorithmRow(
+        algorithm=algorithm,
+        power_w=p,
+        fps=f,
+        attainment=attainment,
+        energy_per_frame_j=p / f if f > 0 else math.nan,
+        accuracy=mean_p5_p95(accuracy)[0],
+        power_p5=p5,
+        power_p95=p95,
+        fps_p5=f5,
+        fps_p95=f95,
+        energy_p5=e5,
+        energy_p95=e95,
+        **extra,
+    )
+
+
 def _f(v: float, fmt: str = ".3g") -> str:
     return "n/a" if v is None or not math.isfinite(v) else format(v, fmt)
 
 
-def _x(v: float) -> str:
+def ratio_text(v: float) -> str:
     """A ratio, ``0.94x``, or n/a."""
     return "n/a" if not math.isfinite(v) else f"{v:.3g}x"
 
@@ -171,9 +215,9 @@ def ratio_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
         o, p = ours.get(base, {}), paper[base]
         cells = []
         for q in ("power", "fps", "energy_per_frame", "fps_per_w"):
-            cells += [_x(o.get(q, math.nan)), _x(p[q])]
+            cells += [ratio_text(o.get(q, math.nan)), ratio_text(p[q])]
         out.append(f"| agra / {base} | " + " | ".join(cells) + " |")
-    det = [f"agra / {b} {_x(ours[b]['detector_energy'])}" for b in ("static", "rule") if b in ours]
+    det = [f"agra / {b} {ratio_text(ours[b]['detector_energy'])}" for b in ("static", "rule") if b in ours]
     if det and any("n/a" not in d for d in det):
         out += ["", "Detector-only energy per frame (perception's model): " + ", ".join(det) + "."]
     return out

@@ -67,6 +67,7 @@ def run_live_algorithm(
     meta = [
         f"algorithm={algorithm}",
         f"duration={total - startup_s:g}",
+        f"measure={duration:g}",
         f"trace={camera['trace']}",
         f"source={camera['source']}",
         f"seed={seed}",
@@ -146,8 +147,6 @@ def live_main(argv: Sequence[str]) -> int:
     except RecordingError as exc:
         log.error("%s; no table written", exc)
         return 1
-    for run in runs:  # every algorithm measured over the same span after warm-up
-        run.record.truncate(args.duration)
     pre = [
         f"Live on this machine: camera {camera['source']} (trace {camera['trace']}), seed {args.seed}, "
         f"{args.duration:g} s measured per algorithm after a {args.warmup:g} s warm-up; perception annotates every "

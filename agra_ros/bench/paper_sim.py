@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ from agra_ros.bench.paper import (
     AlgorithmRow,
     goal_rows,
     paper_ratios,
+    ratio_text,
     ratios,
+    row_from_samples,
     write_tables,
 )
 from agra_ros.bench.policy_bench import BENCH_PROFILES
@@ -97,26 +100,15 @@ def sample(policy: Policy, env: AgraEnv, seeds: list[int], inputs: int) -> Sampl
 
 
 def algorithm_row(name: str, s: Samples, profile: str, dt_s: float, notes: list[str] | None = None) -> AlgorithmRow:
-    """The paper's row from per-decision samples: means, p5/p95, attainment, the power model as the source.
-    Energy per frame is mean power / mean FPS, as the paper's FPS per mW and the live table define it; its p5/p95
-    are those of the per-decision energy."""
-
-    def p(x: np.ndarray, q: float) -> float:
-        return float(np.percentile(x, q))
-
-    return AlgorithmRow(
-        algorithm=name,
-        power_w=float(s.power_w.mean()),
-        fps=float(s.fps.mean()),
-        attainment=float(s.met.mean()),
-        energy_per_frame_j=float(s.power_w.mean() / s.fps.mean()),  # the paper's (and the live table's) definition
-        accuracy=float(s.accuracy.mean()),
-        power_p5=p(s.power_w, 5),
-        power_p95=p(s.power_w, 95),
-        fps_p5=p(s.fps, 5),
-        fps_p95=p(s.fps, 95),
-        energy_p5=p(s.energy_j, 5),
-        energy_p95=p(s.energy_j, 95),
+    """The paper's row from per-decision samples (:func:`~agra_ros.bench.paper.row_from_samples`), the power model
+    as the source."""
+    return row_from_samples(
+        name,
+        s.power_w,
+        s.fps,
+        s.energy_j,
+        s.accuracy,
+        float(s.met.mean()),
         samples=len(s.fps),
         duration_s=len(s.fps) * dt_s,
         power_source=f"model:{profile}",
@@ -191,10 +183,6 @@ RATIO_QUANTITIES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _x(v: float) -> str:
-    return f"{v:.3g}x" if math.isfinite(v) else "n/a"
-
-
 def summary_markdown(
     tables: dict[str, tuple[list[AlgorithmRow], AlgorithmRow]], preamble: list[str]
 ) -> tuple[list[str], dict[str, dict[str, bool | None]]]:
@@ -214,7 +202,7 @@ def summary_markdown(
         agra = next(r for r in rows if r.algorithm == "agra")
         cells = [prof]
         for q, _ in RATIO_QUANTITIES:
-            cells += [_x(rat.get(b, {}).get(q, math.nan)) for b in ("static", "rule")]
+            cells += [ratio_text(rat.get(b, {}).get(q, math.nan)) for b in ("static", "rule")]
         n_met = sum(1 for g in goals if g[3])
         n_known = sum(1 for g in goals if g[3] is not None)
         cells += [
@@ -226,7 +214,7 @@ def summary_markdown(
     pap = paper_ratios()
     cells = ["paper (Jetson Nano)"]
     for q, _ in RATIO_QUANTITIES:
-        cells += [_x(pap[b][q]) for b in ("static", "rule")]
+        cells += [ratio_text(pap[b][q]) for b in ("static", "rule")]
     out.append("| " + " | ".join(cells + ["n/a", "n/a", ""]) + " |")
     goal_names = list(dict.fromkeys(g for m in met.values() for g in m))
     out += ["", "| agra goal | met on | missed on |", "|---|---|---|"]
@@ -389,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"AGRA paper's comparison in the simulator ({args.trace} trace, {args.inputs} inputs, seed {args.seed})"
     plot(tables, png, title)
     if args.ship:
-        plot(tables, docs_dir() / "paper_sim.png", title)
+        shutil.copyfile(png, docs_dir() / "paper_sim.png")
     print("\n".join(md))
     print(
         f"\nwrote {out}/paper_sim.md, paper_sim.png and paper_sim_<profile>.md/.csv for {len(tables)} profiles "

@@ -108,9 +108,8 @@ class GPNPolicy:
         self.meta = dict(state.get("meta") or {})
 
 
-def layout_from_checkpoint(path: str | Path) -> tuple[ObservationLayout, int]:
-    """The observation layout and layer count a saved GPN policy was trained for."""
-    state = torch.load(Path(path), weights_only=True)
+def layout_from_state(state: dict) -> tuple[ObservationLayout, int]:
+    """The observation layout and layer count a saved GPN policy (its loaded checkpoint) was trained for."""
     lay = state["layout"]
     layout = ObservationLayout(
         int(lay["w_dim"]),
@@ -129,7 +128,7 @@ def load_policy(path: str | Path, env: Any = None) -> Policy:
     state = _load_checked(path, None)
     name = state["policy"]
     if name in ("agra", "a2c"):
-        layout, n_layers = layout_from_checkpoint(path)
+        layout, n_layers = layout_from_state(state)
         pol: Policy = GPNPolicy(name, layout, n_layers)
     else:
         pol = make_policy(name, env=env)

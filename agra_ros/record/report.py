@@ -8,7 +8,9 @@ What a row holds (see :func:`algorithm_row`): the device's power as the device m
 named: jtop, NVML, RAPL, or ``model:<profile>``), perception's FPS, the share of samples at >= 95 % of the target,
 energy per frame as device power / FPS (the paper's FPS per mW, inverted: idle power included), and perception's
 accuracy proxy (agreement of shadow-run frames with the full configuration). Samples are taken every
-``--sample-period`` seconds of recording time, after ``--warmup`` seconds from perception's first feedback.
+``--sample-period`` seconds of recording time, after ``--warmup`` seconds from perception's first feedback, for
+the recording's planned measurement span where its metadata names one (``measure``, set by ``agra-ros bench paper``),
+so that the report of a benchmark's recordings is the benchmark's table.
 
 Errors name the file: missing, truncated or corrupt recordings, recordings without the needed topics, and runs cut
 short (perception's feedback stops before the end, or the recording is shorter than its planned duration). A table
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agra_ros.bench.paper import ALGORITHMS, AlgorithmRow, write_tables
+from agra_ros.bench.paper import ALGORITHMS, AlgorithmRow, mean_p5_p95, row_from_samples, write_tables
 from agra_ros.bench.report import RunRecord, save_figure
 from agra_ros.paths import run_dir
 from agra_ros.record.bag import RecordingError
@@ -85,50 +87,35 @@ def replay(path: Path | str, sample_period: float = 0.5, warmup_s: float = 10.0)
             f"{path}: perception's feedback stops {t - last_feedback:.0f} s before the end of the recording "
             "(did the perception node die? see its log)"
         )
+    measure = float(rec.metadata.get("measure", "nan"))
+    if math.isfinite(measure):  # a benchmark's run: every algorithm measured over the same span after warm-up
+        sampler.record.truncate(measure)
     if len(sampler.record.t) < 2:
         raise RecordingError(f"{path}: fewer than two samples after the {warmup_s:g} s warm-up: too short to report")
     algorithm = rec.metadata.get("algorithm") or sampler.algorithm or rec.path.stem
     return ReplayedRun(rec, sampler, algorithm)
 
 
-def _stats(x: np.ndarray) -> tuple[float, float, float]:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    p5, p95 = np.percentile(x, [5, 95])
-    return float(np.mean(x)), float(p5), float(p95)
-
-
 def algorithm_row(run: ReplayedRun) -> AlgorithmRow:
-    """The paper's quantities for one run (means with p5/p95 over the samples)."""
+    """The paper's quantities for one run (:func:`~agra_ros.bench.paper.row_from_samples` over the time samples;
+    energy per sample = device power / FPS), with perception's own modelled energy per frame beside them."""
     r = run.record
     power, fps = r.series("power_w"), r.series("fps")
-    p_mean, p5, p95 = _stats(power)
-    f_mean, f5, f95 = _stats(fps)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_sample = np.where(fps > 0, power / fps, np.nan)
-    _, e5, e95 = _stats(per_sample)
-    energy = p_mean / f_mean if f_mean > 0 else math.nan
-    acc, _, _ = _stats(r.series("accuracy_proxy"))
+    det, d5, d95 = mean_p5_p95(r.series("energy_per_frame_j"))
     notes = []
-    det, d5, d95 = _stats(r.series("energy_per_frame_j"))
     if math.isfinite(det):
         src = r.sources.get("energy_per_frame_j", "?")
         notes.append(f"detector-only energy per frame {1e3 * det:.3g} mJ [{1e3 * d5:.3g}, {1e3 * d95:.3g}] ({src})")
     notes += [f"configurations used: {row[2]}, {row[5]}" for row in r.summary_rows() if row[0] == "configurations used"]
-    return AlgorithmRow(
-        algorithm=run.algorithm,
-        power_w=p_mean,
-        fps=f_mean,
-        attainment=r.target_attainment(),
-        energy_per_frame_j=energy,
-        accuracy=acc,
-        power_p5=p5,
-        power_p95=p95,
-        fps_p5=f5,
-        fps_p95=f95,
-        energy_p5=e5,
-        energy_p95=e95,
+    return row_from_samples(
+        run.algorithm,
+        power,
+        fps,
+        per_sample,
+        r.series("accuracy_proxy"),
+        r.target_attainment(),
         samples=len(r.t),
         duration_s=r.t[-1] - r.t[0],
         power_source=r.sources.get("power_w", ""),
