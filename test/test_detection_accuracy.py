@@ -110,3 +110,55 @@ def test_shipped_real_detector_accuracy_model_is_monotone() -> None:
     from agra_ros.detection import registry
 
     _monotone(AccuracyModel.load(registry.shipped_accuracy_model("ssd")))
+
+
+def test_frontier_picks_lie_on_the_predicted_frontier_fastest_first() -> None:
+    from agra_ros.core.tables import ConfigModel, SearchSpace
+    from agra_ros.detection import registry
+    from agra_ros.detection.ssd_evaluate import frontier_picks
+
+    cost = CostTable.load(registry.shipped_cost_table("ssd", "x86_generic"))
+    acc = AccuracyModel.load(registry.shipped_accuracy_model("ssd"))
+    space = SearchSpace(ConfigModel(cost, acc))
+    picks = frontier_picks(space, 8)
+    assert 2 <= len(picks) <= 8
+    lat = [cost.frame_cost(c).latency_s for c in picks]
+    assert lat == sorted(lat)
+    rows = space.candidates()
+    assert lat[0] == pytest.approx(float(space.latency_s[rows].min()))
+    for c, t in zip(picks, lat):
+        # nothing at most as slow is predicted more accurate: the optimiser would go here for a budget of t
+        faster = rows[space.latency_s[rows] <= t * (1 + 1e-9)]
+        assert acc.predict(c) >= float(space.accuracy[faster].max()) - 1e-9
+
+
+def test_active_rounds_measure_new_frontier_configurations_and_refit() -> None:
+    from agra_ros.detection import registry
+    from agra_ros.detection.pseudo_eval import agreement_map, pseudo_labels
+    from agra_ros.detection.ssd_evaluate import active_rounds
+    from agra_ros.detection.tables import fit_accuracy_model
+
+    torch.set_num_threads(1)
+    model = registry.load("synthetic")
+    names = model.switchable_layer_names()
+    frames = np.stack([f.image for f in validation_frames(4)])
+    ref = pseudo_labels(model, frames)
+    start = [
+        {"config": c, "kind": "random", "split": "train", "in_domain": agreement_map(model, frames, c, ref)}
+        for c in random_configs(12, len(names), seed=1)
+    ]
+    fits = []
+
+    def fit(rows):
+        fits.append(len(rows))
+        return fit_accuracy_model([r["config"] for r in rows], [r["in_domain"] for r in rows], names)
+
+    table = CostTable.load(registry.shipped_cost_table("synthetic", "x86_generic"))
+    rows, history = active_rounds(model, start, frames, frames[:0], [table], fit, rounds=2, per_round=3)
+    new = rows[len(start) :]
+    assert new and all(r["kind"] == "active" and r["split"] == "train" for r in new)
+    assert len({r["config"] for r in rows}) == len(rows), "a configuration was measured twice"
+    assert sum(h["measured"] for h in history) == len(new)
+    assert fits[0] == len(start) and (len(fits) == 1 or fits[1] > fits[0]), "the second round did not refit on more"
+    for r in new:  # the rows hold the real measurement, not the prediction
+        assert r["in_domain"] == pytest.approx(agreement_map(model, frames, r["config"], ref))

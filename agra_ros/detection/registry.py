@@ -34,6 +34,8 @@ class DetectorEntry:
     description: str
     safe_configuration: str = ""
     """What perception runs without a policy (short form), chosen from the measured tables; empty: neuron-50."""
+    measurements_file: str = ""
+    """The measured accuracy table the shipped accuracy model was fitted on, relative to the package data folder."""
 
 
 SSD_SAFE_CONFIGURATION = "FFFFFFFFF/1/local"
@@ -48,6 +50,7 @@ DETECTORS: dict[str, DetectorEntry] = {
         "accuracy_model_ssd.json",
         "SSD-MobileNetV2, Open Images v4 (23 classes), pretrained (MediaPipe, Apache-2.0), distilled slim levels",
         SSD_SAFE_CONFIGURATION,
+        "accuracy_measured_ssd.csv",
     ),
     "synthetic": DetectorEntry(
         "synthetic",
@@ -56,6 +59,7 @@ DETECTORS: dict[str, DetectorEntry] = {
         "cost_tables",
         "accuracy_model.json",
         "small CenterNet-style detector of the project's synthetic shapes (test double)",
+        measurements_file="accuracy_measured.csv",
     ),
 }
 DEFAULT_DETECTOR = "ssd"
@@ -78,6 +82,16 @@ def shipped_weights(name: str) -> Path:
 
 def shipped_cost_table(name: str, device: str) -> Path:
     return data_dir() / entry(name).cost_table_dir / f"{device}.json"
+
+
+def shipped_cost_tables(name: str) -> list[Path]:
+    """Every shipped cost table of ``name`` (one per measured device and thread count)."""
+    return sorted((data_dir() / entry(name).cost_table_dir).glob("*.json"))
+
+
+def shipped_accuracy_table(name: str) -> Path:
+    """The measured accuracy table behind the shipped accuracy model."""
+    return data_dir() / entry(name).measurements_file
 
 
 def shipped_accuracy_model(name: str) -> Path:

@@ -9,8 +9,11 @@ configuration's on held-out frames, in two columns:
 
 Every uniform configuration (5 levels x 3 scales) is measured in both columns, then ``--random`` mixed
 configurations in-domain; the accuracy model the simulator reads is fitted on the in-domain rows (a quarter of the
-random ones held out to report its error). With a cost table it plots accuracy against latency, and it draws
-annotated real frames at ``full`` and at a cheap configuration side by side.
+random ones held out to report its error). Then ``--active`` rounds of active measurement: the configurations the
+fitted model's accuracy-latency frontier goes to (where the oracle and the policy trained against it go) are
+measured and the model refitted, so it is tested where it is used, not only on random mixes. With a cost table it
+plots accuracy against latency, and it draws annotated real frames at ``full`` and at a cheap configuration side by
+side.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from agra_ros.detection.evaluate import Measurement, plot_accuracy_cost, random_configs, write_measurements
 from agra_ros.detection.pseudo_eval import agreement_map, pseudo_labels
-from agra_ros.detection.tables import CostTable, fit_accuracy_model, write_json_atomic
+from agra_ros.detection.tables import AccuracyModel, CostTable, fit_accuracy_model, write_json_atomic
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
 from agra_ros.paths import run_dir
 
@@ -56,6 +59,89 @@ def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int
         rows.append(row)
     model.set_config(GranularityConfig.uniform("full", n))
     return rows
+
+
+def frontier_picks(space, k: int) -> list[GranularityConfig]:
+    """Where an optimiser over the accuracy model goes: ``k`` points of the *predicted* accuracy-latency frontier.
+
+    The oracle, and a policy trained against it, pick the most accurate configuration that fits a frame budget, so
+    they live on this frontier; a model fitted on random mixes is least tested exactly there. Budgets are spread
+    evenly in log latency from the fastest configuration to the slowest frontier point; each takes the most
+    accurate frontier configuration within it."""
+    rows = space.candidates()
+    order = rows[np.argsort(space.latency_s[rows], kind="stable")]
+    front: list[int] = []
+    best = -np.inf
+    for r in order:
+        if space.accuracy[r] > best + 1e-9:
+            front.append(int(r))
+            best = float(space.accuracy[r])
+    lat = space.latency_s[front]
+    n = space.model.n_layers
+    picks: list[GranularityConfig] = []
+    for budget in np.geomspace(lat[0], lat[-1], k):
+        row = front[int(np.searchsorted(lat, budget * (1 + 1e-9), side="right")) - 1]
+        c = GranularityConfig.from_indices(space.action(row, 0), n)
+        if c not in picks:
+            picks.append(c)
+    return picks
+
+
+def active_rounds(
+    model,
+    rows: list[dict],
+    in_frames: np.ndarray,
+    out_frames: np.ndarray,
+    cost_tables: Sequence[CostTable],
+    fit: Callable[[Sequence[dict]], AccuracyModel],
+    rounds: int,
+    per_round: int,
+) -> tuple[list[dict], list[dict]]:
+    """Active measurement: fit, find the frontier configurations the fit predicts (per cost table), measure the new
+    ones, refit; ``rounds`` times. New rows are ``kind="active"`` training rows. Returns all rows and one summary per
+    round with the fit's error on the configurations it chose before they were measured (what the policy would
+    have been told about them)."""
+    from tqdm import tqdm
+
+    from agra_ros.core.tables import ConfigModel, SearchSpace
+
+    ref_in = pseudo_labels(model, in_frames)
+    ref_out = pseudo_labels(model, out_frames) if len(out_frames) else []
+    rows = list(rows)
+    history = []
+    for k in range(rounds):
+        acc = fit(rows)
+        seen = {r["config"] for r in rows}
+        todo: list[GranularityConfig] = []
+        for table in cost_tables:
+            for c in frontier_picks(SearchSpace(ConfigModel(table, acc)), per_round):
+                if c not in seen and c not in todo:
+                    todo.append(c)
+        errors = []
+        for c in tqdm(todo, desc=f"active round {k + 1}/{rounds}", unit="cfg"):
+            row = {"config": c, "kind": "active", "split": "train"}
+            row["in_domain"] = agreement_map(model, in_frames, c, ref_in)
+            row["out_domain"] = agreement_map(model, out_frames, c, ref_out) if ref_out else float("nan")
+            errors.append(acc.predict(c) - row["in_domain"])
+            rows.append(row)
+        history.append(
+            {
+                "round": k + 1,
+                "measured": len(todo),
+                "mean_error": float(np.mean(errors)) if errors else 0.0,
+                "mae": float(np.mean(np.abs(errors))) if errors else 0.0,
+                "max_over_prediction": float(np.max(errors)) if errors else 0.0,
+            }
+        )
+        print(
+            f"active round {k + 1}: {len(todo)} new frontier configurations, the fit over-predicted them by "
+            f"{history[-1]['mean_error']:+.3f} on average (MAE {history[-1]['mae']:.3f}, worst "
+            f"{history[-1]['max_over_prediction']:+.3f})"
+        )
+        if not todo:
+            break
+    model.set_config(GranularityConfig.uniform("full", len(model.switchable_layer_names())))
+    return rows, history
 
 
 def read_table(path: str | Path) -> list[dict]:
@@ -150,9 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--refit",
         metavar="CSV",
         default=None,
-        help="fit the accuracy model on an earlier run's accuracy_ssd.csv instead of measuring again",
+        help="start from an earlier run's accuracy_ssd.csv instead of measuring the uniform and random "
+        "configurations again (--active rounds still measure; --active 0 only refits)",
     )
+    ap.add_argument(
+        "--active",
+        type=int,
+        default=3,
+        metavar="ROUNDS",
+        help="rounds of active measurement: measure the configurations the fitted model's frontier goes to, refit",
+    )
+    ap.add_argument("--per-round", type=int, default=12, help="frontier configurations per cost table and round")
     args = ap.parse_args(argv)
+    if args.active < 0 or args.per_round < 2:
+        ap.error("--active must be >= 0 and --per-round >= 2")
     torch.set_num_threads(args.threads)
     model = registry.load("ssd", args.weights)
     root = fetch_real_media()
@@ -165,24 +262,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         rows = evaluate(model, in_frames, split.out_domain, args.random, args.seed)
     out = Path(args.out)
-    write_table(rows, out / "accuracy_ssd.csv")
     names = model.switchable_layer_names()
-    train = [r for r in rows if r["split"] == "train"]
-    held = [r for r in rows if r["split"] == "heldout"]
-    acc = fit_accuracy_model(
-        [r["config"] for r in train],
-        [r["in_domain"] for r in train],
-        names,
-        heldout=([r["config"] for r in held], [r["in_domain"] for r in held]),
-        meta={
-            "detector": registry.entry("ssd").network,
-            "validation": {
-                "metric": "torchmetrics map_50 against the full configuration's detections (pseudo-labels)",
-                "frames": int(len(in_frames)),
-                "domain": "in-domain held-out video frames",
+
+    def fit(measured: Sequence[dict]) -> AccuracyModel:
+        train = [r for r in measured if r["split"] == "train"]
+        held = [r for r in measured if r["split"] == "heldout"]
+        return fit_accuracy_model(
+            [r["config"] for r in train],
+            [r["in_domain"] for r in train],
+            names,
+            heldout=([r["config"] for r in held], [r["in_domain"] for r in held]),
+            meta={
+                "detector": registry.entry("ssd").network,
+                "validation": {
+                    "metric": "torchmetrics map_50 against the full configuration's detections (pseudo-labels)",
+                    "frames": int(len(in_frames)),
+                    "domain": "in-domain held-out video frames",
+                },
             },
-        },
-    )
+        )
+
+    table_path = args.cost_table or registry.shipped_cost_table("ssd", "x86_generic")
+    if args.active:
+        tables = [CostTable.load(p) for p in ([table_path] if args.cost_table else registry.shipped_cost_tables("ssd"))]
+        rows, history = active_rounds(
+            model, rows, in_frames, split.out_domain, tables, fit, args.active, args.per_round
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "active_rounds.json").write_text(json.dumps(history, indent=1))
+    write_table(rows, out / "accuracy_ssd.csv")
+    if args.ship:
+        write_table(rows, registry.shipped_accuracy_table("ssd"))
+    acc = fit(rows)
     write_json_atomic(out / "accuracy_model_ssd.json", acc.data)
     if args.ship:
         write_json_atomic(registry.shipped_accuracy_model("ssd"), acc.data)
@@ -191,7 +302,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         if r["kind"] == "uniform":
             print(f"{r['config'].short():<22}{r['in_domain']:>10.3f}{r['out_domain']:>15.3f}")
-    table_path = args.cost_table or registry.shipped_cost_table("ssd", "x86_generic")
     if Path(table_path).is_file():
         table = CostTable.load(table_path)
         meas = [Measurement(r["config"], r["in_domain"], r["kind"], r["split"]) for r in rows]
