@@ -55,3 +55,25 @@ def test_policy_train_writes_a_run_folder_and_leaves_the_shipped_policy(tmp_path
     assert (run / "policy_agra.pt").is_file() and (run / "policy_train_curve.png").is_file(), out.stdout
     assert (shipped.stat().st_mtime_ns, shipped.read_bytes()) == before, "the shipped policy was overwritten"
     assert (sorted((ROOT / "docs").iterdir()) if (ROOT / "docs").is_dir() else []) == docs_before
+
+
+def test_policy_train_resumes_a_finished_run_and_refuses_one_trained_on_other_inputs(tmp_path):
+    def train(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "agra_ros.bench.policy_train", "--steps", "64", "--run", "r", *extra],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = train()
+    assert first.returncode == 0, first.stderr[-3000:]
+    # resumed at its last step, the run still has the memory its EWC consolidation samples
+    again = train()
+    assert again.returncode == 0 and "resumed" in again.stdout, again.stderr[-3000:]
+    other = train("--dual-ascent")
+    assert other.returncode != 0 and "trained on other inputs" in other.stderr and "dual_ascent" in other.stderr
+    fresh = train("--dual-ascent", "--fresh")
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "resumed" not in fresh.stdout and len(list((tmp_path / "r").glob("trainer-*.pt.stale"))) == 1

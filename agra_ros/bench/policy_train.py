@@ -31,6 +31,7 @@ whole run; the bandit takes seconds).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agra_ros.core.contract import default_accuracy_model, default_cost_table
 from agra_ros.core.reward import LagrangeMultipliers
 from agra_ros.paths import docs_dir, run_dir
 from agra_ros.policy.baselines import BanditPolicy, a2c_settings
@@ -135,16 +137,50 @@ def plot_curve(metrics: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def training_inputs(trainer: PPOTrainer, seed: int, dual_ascent: bool, sim: dict) -> dict[str, str]:
+    """What a resumable run must not change between its chunks: the tables the simulator reads (by content), the
+    seed, the reward setting and the simulator settings. A run resumed after ``evaluate-ssd --ship`` refitted the
+    accuracy model would otherwise finish, and ship, a policy trained half on each."""
+    settings = trainer.envs.envs[0].settings
+    tables = {
+        "cost_table": settings.cost_table or default_cost_table(),
+        "accuracy_model": settings.accuracy_model or default_accuracy_model(),
+    }
+    return {
+        **{k: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for k, p in tables.items()},
+        "seed": str(seed),
+        "dual_ascent": str(dual_ascent),
+        "sim": repr(sorted(sim.items())),
+    }
+
+
 def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: float) -> GPNPolicy:
     """The shipped AGRA policy: resumable PPO in chunks, then EWC consolidation on states from the memory."""
     trainer = make_trainer(args.seed, log=lambda m: None, dual_ascent=args.dual_ascent, **sim)
     ckpt = run / "trainer.pt"
+    inputs = training_inputs(trainer, args.seed, args.dual_ascent, sim)
+    if ckpt.is_file() and args.fresh:
+        stale = ckpt.with_name(f"trainer-{time.strftime('%Y%m%d-%H%M%S')}.pt.stale")
+        ckpt.replace(stale)
+        print(f"--fresh: kept the earlier run's checkpoint as {stale}")
     if ckpt.is_file():
-        trainer.load_state_dict(torch.load(ckpt, weights_only=False))
+        try:
+            state = torch.load(ckpt, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
+            raise SystemExit(f"train-policy: cannot read {ckpt} ({exc!r}); start over with --fresh") from None
+        differs = {k: (state.get("inputs", {}).get(k), v) for k, v in inputs.items()}
+        differs = {k: old_new for k, old_new in differs.items() if old_new[0] != old_new[1]}
+        if differs:
+            raise SystemExit(
+                f"train-policy: {ckpt} was trained on other inputs ("
+                + "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in differs.items())
+                + "): resuming would mix them. Start over with --fresh (keeps it aside) or use another --run folder."
+            )
+        trainer.load_state_dict(state)
         print(f"resumed {ckpt} at step {trainer.global_step}")
     while trainer.global_step < steps:
         trainer.train(min(args.chunk, steps - trainer.global_step))
-        torch.save(trainer.state_dict(), ckpt.with_suffix(".tmp"))
+        torch.save({**trainer.state_dict(), "inputs": inputs}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
         print(f"step {trainer.global_step}/{steps} ({time.time() - t0:.0f} s)", flush=True)
     policy = trained_policy(trainer)
@@ -186,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="run folder (default runs/policy_train, runs/policy_train_<algorithm> for a2c and bandit; agra resumes "
         "a run folder that holds a run)",
+    )
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="agra: start over even if the run folder holds a run (its checkpoint is kept aside, renamed)",
     )
     ap.add_argument("--chunk", type=int, default=50_000, help="agra: steps between resumable checkpoints")
     ap.add_argument(

@@ -77,6 +77,24 @@ class PrioritisedMemory:
                     prio[j],
                 )
 
+    def state_dict(self) -> dict:
+        """The stored entries, so a resumed training run still has the states its final EWC consolidation reads."""
+        n = self.size
+        return {
+            "obs": self.obs[:n].copy(),
+            "actions": self.actions[:n].copy(),
+            "rewards": self.rewards[:n].copy(),
+            "priorities": self.priorities[:n].copy(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        n = len(state["rewards"])
+        if n > self.capacity or np.asarray(state["obs"]).shape[1:] != self.obs.shape[1:]:
+            raise ValueError(f"memory state of {n} x {np.asarray(state['obs']).shape[1:]} does not fit this memory")
+        self.obs[:n], self.actions[:n] = state["obs"], state["actions"]
+        self.rewards[:n], self.priorities[:n] = state["rewards"], state["priorities"]
+        self.size = n
+
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample with replacement, P(i) proportional to priority; returns (obs, actions, rewards)."""
         if self.size == 0:

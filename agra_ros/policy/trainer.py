@@ -237,8 +237,8 @@ class PPOTrainer:
         self._record("losses/explained_variance", float(explained_var))
 
     def state_dict(self) -> dict:
-        """What resuming a run needs: weights (with the input standardisation), optimiser, multipliers, step count
-        and the logged metrics (environments restart from fresh episodes; their draws differ after a resume)."""
+        """What resuming a run needs: weights (with the input standardisation), optimiser, multipliers, step count,
+        the prioritised memory and the logged metrics (environments restart from fresh episodes; their draws differ after a resume)."""
         return {
             "gpn": self.gpn.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -246,6 +246,7 @@ class PPOTrainer:
             "global_step": self.global_step,
             "metrics": {k: [list(p) for p in v] for k, v in self.metrics.items()},
             "normaliser_set": self._normaliser_set,
+            "memory": self.memory.state_dict() if self.memory is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -256,6 +257,8 @@ class PPOTrainer:
         self.global_step = int(state["global_step"])
         self.metrics = defaultdict(list, {k: [tuple(p) for p in v] for k, v in state["metrics"].items()})
         self._normaliser_set = bool(state["normaliser_set"])
+        if self.memory is not None and state.get("memory") is not None:
+            self.memory.load_state_dict(state["memory"])
 
     def close(self) -> None:
         self.envs.close()
