@@ -47,13 +47,16 @@ def run_live_algorithm(
     image_rate_hz: float,
     domain_id: int | None,
     startup_s: float = STARTUP_ALLOWANCE_S,
+    learning: bool = True,
 ) -> Path:
     """One algorithm's live run; returns its recording. Raises RuntimeError naming the node that died."""
     from agra_ros.demo import available_nodes, graph_overrides
     from agra_ros.launcher import Supervisor, node_command
 
     overrides = graph_overrides(camera, profile, algorithm)
-    overrides["policy"].update({"seed": seed, "checkpoint_dir": ""})  # start from pretraining, never a past run
+    # start from pretraining, never a past run; without learning the pretrained policy alone is measured, with no
+    # learner process (what the policy's decisions save, apart from what learning costs the CPU)
+    overrides["policy"].update({"seed": seed, "checkpoint_dir": "", "learning": learning})
     # the recorder keeps ~1 annotated image per second: drawing every frame would only load the CPU being measured
     overrides.setdefault("perception", {})["annotate_every"] = ANNOTATE_EVERY
     recording = out / algorithm / "recording"
@@ -71,6 +74,7 @@ def run_live_algorithm(
         f"trace={camera['trace']}",
         f"source={camera['source']}",
         f"seed={seed}",
+        f"learning={learning}",
         f"profile={profile or 'config'}",
     ]
     rec = {"out": str(recording), "duration": total, "image_rate_hz": image_rate_hz, "metadata": meta}
@@ -102,6 +106,12 @@ def live_main(argv: Sequence[str]) -> int:
     )
     ap.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID of the runs")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default runs/paper/<date>_<time>)")
+    ap.add_argument(
+        "--learning",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="learn online as on the robot (--no-learning: the pretrained policies only, no learner process)",
+    )
     args = ap.parse_args(argv)
     if not (args.duration > 0 and args.warmup >= 0 and args.image_rate >= 0 and args.startup >= 0):
         ap.error("--duration must be > 0; --warmup, --startup and --image-rate >= 0")
@@ -136,6 +146,7 @@ def live_main(argv: Sequence[str]) -> int:
                     args.image_rate,
                     args.domain_id,
                     args.startup,
+                    args.learning,
                 )
             )
         except RuntimeError as exc:
@@ -150,8 +161,8 @@ def live_main(argv: Sequence[str]) -> int:
     pre = [
         f"Live on this machine: camera {camera['source']} (trace {camera['trace']}), seed {args.seed}, "
         f"{args.duration:g} s measured per algorithm after a {args.warmup:g} s warm-up; perception annotates every "
-        f"{ANNOTATE_EVERY}th frame; every algorithm starts from its simulator pretraining and learns online as on "
-        "the robot.",
+        f"{ANNOTATE_EVERY}th frame; every algorithm starts from its simulator pretraining and "
+        + ("learns online as on the robot." if args.learning else "does not learn (--no-learning)."),
         f"Command: agra-ros bench paper live {' '.join(argv)}".rstrip(),
     ]
     res = write_report(runs, out, "AGRA paper table, live", pre)
