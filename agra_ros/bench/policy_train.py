@@ -56,7 +56,7 @@ TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "trai
 SHIPPED_ENV: dict[str, object] = {"allow_remote": False, "randomise_device": DeviceRandomisation()}
 """Simulator settings of the shipped policy: the robot policy_node serves by default, which has no remote node, on
 a device drawn around the shipped profiles every episode."""
-DEFAULT_STEPS = 600_000
+DEFAULT_STEPS = 1_200_000
 BASELINE_STEPS = 300_000
 """Default pretraining of the learning baselines (a2c: 100 s wall on one thread of a loaded 2-core VM; the
 bandit: about a minute)."""
