@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the real detector's shipped artefacts, in order (each step writes a run folder; --ship also writes
-# the package's copy). About 60 minutes on a 2-core x86 machine; run from the repository root after ./agra.sh set-up.
+# the package's copy). About 75 minutes on a 2-core x86 machine; run from the repository root after ./agra.sh set-up.
 #   1. slim levels: rank channels, least-squares refit, distil 45 minutes (1 thread) from the full configuration
 #   2. cost tables of this machine at 1 and 2 torch threads
-#   3. agreement table (in/out of domain), accuracy model, accuracy-latency plot, annotated frames
-#   4. the AGRA policy retrained in the simulator on these tables
+#   3. agreement table (in/out of domain), 3 rounds of active measurement, accuracy model, plots, annotated frames
+#   4. the AGRA policy and the a2c and bandit baselines retrained in the simulator on these tables
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=.venv/bin/agra-ros
@@ -13,4 +13,6 @@ $A profile-ssd --threads 1 --ship
 $A profile-ssd --threads 2 --ship
 $A evaluate-ssd --ship
 $A calibrate-agreement --ship
-$A train-policy --ship
+$A train-policy --ship --fresh
+$A train-policy --algorithm a2c --ship
+$A train-policy --algorithm bandit --ship
