@@ -115,7 +115,7 @@ def _progress(items: Sequence[GranularityConfig], show: bool) -> Sequence[Granul
 class Measurement:
     config: GranularityConfig
     map50: float
-    kind: str  # uniform | random
+    kind: str  # uniform | random | active (see ssd_evaluate.active_rounds)
     split: str  # train | heldout
 
 
@@ -200,7 +200,8 @@ def plot_accuracy_cost(
 ) -> Path:
     """mAP@0.5 against latency and against MACs (additive model of ``table``), one point per configuration.
 
-    Uniform configurations are drawn as labelled markers per level, random mixed ones as small grey dots, so the
+    Uniform configurations are drawn as labelled markers per level, random mixed ones as small grey dots (those
+    measured by active measurement in cyan), so the
     curve shows both the knobs the policy can turn one layer at a time and the corners it can reach.
     """
     import matplotlib
@@ -216,10 +217,11 @@ def plot_accuracy_cost(
         (axes[0], lambda c: c.latency_s * 1e3, f"latency per frame, ms (additive model, {table.device})"),
         (axes[1], lambda c: c.macs / 1e6, "MMAC per frame"),
     ):
-        rand = [(key(c), r.map50) for r, c in zip(rows, costs) if r.kind != "uniform"]
-        if rand:
-            xs, ys = zip(*rand)
-            ax.scatter(xs, ys, s=10, c="0.6", label="random mixed", zorder=1)
+        for kind, colour in (("random", "0.6"), ("active", "tab:cyan")):
+            pts = [(key(c), r.map50) for r, c in zip(rows, costs) if r.kind == kind]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.scatter(xs, ys, s=10, c=colour, zorder=1)
         for r, c in zip(rows, costs):
             if r.kind != "uniform":
                 continue
@@ -235,6 +237,8 @@ def plot_accuracy_cost(
     handles = [Line2D([], [], ls="", marker="o", c=colours[lv], mec="k", label=f"all {lv}") for lv in LEVELS]
     handles += [Line2D([], [], ls="", marker=m, c="w", mec="k", label=f"scale {sc:g}") for sc, m in markers.items()]
     handles.append(Line2D([], [], ls="", marker="o", c="0.6", ms=4, label="random mixed"))
+    if any(r.kind == "active" for r in rows):
+        handles.append(Line2D([], [], ls="", marker="o", c="tab:cyan", ms=4, label="active (frontier)"))
     axes[1].legend(handles=handles, fontsize=8, loc="lower right")
     fig.suptitle(f"Accuracy-cost curve: {len(rows)} measured configurations")
     fig.tight_layout()
