@@ -168,8 +168,8 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
             state = torch.load(ckpt, weights_only=False)
         except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
             raise SystemExit(f"train-policy: cannot read {ckpt} ({exc!r}); start over with --fresh") from None
-        differs = {k: (state.get("inputs", {}).get(k), v) for k, v in inputs.items()}
-        differs = {k: old_new for k, old_new in differs.items() if old_new[0] != old_new[1]}
+        saved = state.get("inputs", {})
+        differs = {k: (saved.get(k), v) for k, v in inputs.items() if saved.get(k) != v}
         if differs:
             raise SystemExit(
                 f"train-policy: {ckpt} was trained on other inputs ("

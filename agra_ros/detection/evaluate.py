@@ -200,9 +200,9 @@ def plot_accuracy_cost(
 ) -> Path:
     """mAP@0.5 against latency and against MACs (additive model of ``table``), one point per configuration.
 
-    Uniform configurations are drawn as labelled markers per level, random mixed ones as small grey dots (those
-    measured by active measurement in cyan), so the
-    curve shows both the knobs the policy can turn one layer at a time and the corners it can reach.
+    Uniform configurations are drawn as labelled markers per level, random mixed ones as small grey dots and those
+    found by active measurement as cyan ones, so the curve shows both the knobs the policy can turn one layer at a
+    time and the corners it can reach.
     """
     import matplotlib
 

@@ -23,6 +23,7 @@ import csv
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from agra_ros.detection.pseudo_eval import agreement_map, pseudo_labels
 from agra_ros.detection.tables import AccuracyModel, CostTable, fit_accuracy_model, write_json_atomic
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
 from agra_ros.paths import run_dir
+
+if TYPE_CHECKING:
+    from agra_ros.core.tables import SearchSpace
 
 YLABEL = "mAP@0.5 vs full's detections (held-out real frames)"
 
@@ -61,7 +65,7 @@ def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int
     return rows
 
 
-def frontier_picks(space, k: int) -> list[GranularityConfig]:
+def frontier_picks(space: SearchSpace, k: int) -> list[GranularityConfig]:
     """Where an optimiser over the accuracy model goes: ``k`` points of the *predicted* accuracy-latency frontier.
 
     The oracle, and a policy trained against it, pick the most accurate configuration that fits a frame budget, so
@@ -70,12 +74,9 @@ def frontier_picks(space, k: int) -> list[GranularityConfig]:
     accurate frontier configuration within it."""
     rows = space.candidates()
     order = rows[np.argsort(space.latency_s[rows], kind="stable")]
-    front: list[int] = []
-    best = -np.inf
-    for r in order:
-        if space.accuracy[r] > best + 1e-9:
-            front.append(int(r))
-            best = float(space.accuracy[r])
+    acc = space.accuracy[order]
+    best_faster = np.concatenate([[-np.inf], np.maximum.accumulate(acc)[:-1]])
+    front = order[acc > best_faster + 1e-9]  # more accurate than every faster configuration
     lat = space.latency_s[front]
     n = space.model.n_layers
     picks: list[GranularityConfig] = []
@@ -124,13 +125,14 @@ def active_rounds(
             row["out_domain"] = agreement_map(model, out_frames, c, ref_out) if ref_out else float("nan")
             errors.append(acc.predict(c) - row["in_domain"])
             rows.append(row)
+        err = np.asarray(errors if errors else [0.0])
         history.append(
             {
                 "round": k + 1,
                 "measured": len(todo),
-                "mean_error": float(np.mean(errors)) if errors else 0.0,
-                "mae": float(np.mean(np.abs(errors))) if errors else 0.0,
-                "max_over_prediction": float(np.max(errors)) if errors else 0.0,
+                "mean_error": float(err.mean()),
+                "mae": float(np.abs(err).mean()),
+                "max_over_prediction": float(err.max()),
             }
         )
         print(
@@ -290,12 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "active_rounds.json").write_text(json.dumps(history, indent=1))
-    write_table(rows, out / "accuracy_ssd.csv")
-    if args.ship:
-        write_table(rows, registry.shipped_accuracy_table("ssd"))
     acc = fit(rows)
+    write_table(rows, out / "accuracy_ssd.csv")
     write_json_atomic(out / "accuracy_model_ssd.json", acc.data)
-    if args.ship:
+    if args.ship:  # the model and the measurements it was fitted on go together
+        write_table(rows, registry.shipped_accuracy_table("ssd"))
         write_json_atomic(registry.shipped_accuracy_model("ssd"), acc.data)
     print(f"accuracy model: held-out MAE {acc.data['fit'].get('heldout_mae', float('nan')):.3f}")
     print(f"{'configuration':<22}{'in-domain':>10}{'out-of-domain':>15}")

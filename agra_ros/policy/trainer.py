@@ -238,7 +238,8 @@ class PPOTrainer:
 
     def state_dict(self) -> dict:
         """What resuming a run needs: weights (with the input standardisation), optimiser, multipliers, step count,
-        the prioritised memory and the logged metrics (environments restart from fresh episodes; their draws differ after a resume)."""
+        the prioritised memory and the logged metrics (environments restart from fresh episodes; their draws differ
+        after a resume)."""
         return {
             "gpn": self.gpn.state_dict(),
             "optimizer": self.optimizer.state_dict(),
