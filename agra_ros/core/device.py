@@ -103,13 +103,16 @@ class DeviceSim:
     def vector(self, interference: float, cores_lost: int) -> np.ndarray:
         """D as the device monitor would report it (:meth:`agra_ros.device.keys.DeviceState.vector`)."""
         p = self.p
-        cpu = min(1.0, interference + self.last_util * (1.0 - interference))
+        # the detector's busy share shows where it runs, as the monitor measures it: on the GPU of a board that has
+        # one (the CPU then carries the background load), else on the CPU, with the GPU reading 0
+        busy = self.last_util
+        cpu = interference if p.gpu else min(1.0, interference + busy * (1.0 - interference))
         state = DeviceState(
             temp_c=self.temperature_c,
             power_w=self.last_power_w,
             voltage_v=p.voltage_v * (0.7 + 0.3 * self.clock_ratio),
             cpu_util=cpu,
-            gpu_util=self.last_util,
+            gpu_util=busy if p.gpu else 0.0,
             clock_ratio=self.clock_ratio,
             cores_available=max(1, p.cores - cores_lost),
             throttling=self.throttling,

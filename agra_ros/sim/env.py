@@ -30,6 +30,12 @@ from agra_ros.workload.features import OBJECTS_SCALE
 from agra_ros.workload.trace import Trace
 
 ENV_ID = "AgraRos-v0"
+DETECTOR_SCORE_THRESHOLD = 0.3
+"""perception's default score_threshold: every detection it keeps scores at least this."""
+CONFIDENCE_AT_FULL = (0.35, 0.9)
+"""Range of the episode's mean detection confidence at full accuracy, drawn uniformly per episode. The real SSD on
+the package's clips at 320x240 keeps detections of mean score 0.35 (Megamind) to 0.45 (vtest), the synthetic-shape
+detector about 0.9."""
 
 
 @dataclass
@@ -56,6 +62,10 @@ class SimSettings:
     random_start: bool = True
     """Start each episode at a random time of the trace (otherwise at t = 0)."""
     accuracy_floor: float = ACCURACY_FLOOR
+    accuracy_floor_range: tuple[float, float] | None = None
+    """Draw each episode's accuracy floor uniformly in this range instead (training: the robot's accuracy_floor
+    parameter can be set anywhere, and a policy that only ever saw one floor ignores it); None: always
+    ``accuracy_floor``."""
     """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
     density_sensitivity: tuple[float, float] = (0.5, 1.5)
     """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
@@ -180,6 +190,8 @@ class AgraEnv(gym.Env):
         self.own_speed = OwnSpeed()
         self.last_acc_ratio = 1.0
         self.last_objects = 0.0
+        self.confidence_top = float(np.mean(CONFIDENCE_AT_FULL))
+        self.accuracy_floor = self.settings.accuracy_floor
         self.ctx: dict[str, float] = {}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -195,6 +207,9 @@ class AgraEnv(gym.Env):
         self.link_state = float(rng.normal(0.0, self.settings.link_rtt_sd))
         self.interference = float(np.clip(rng.normal(self.interference_mean, 0.1), 0.0, 0.9))
         self.device.reset(rng)
+        self.confidence_top = float(rng.uniform(*CONFIDENCE_AT_FULL))
+        if self.settings.accuracy_floor_range is not None:
+            self.accuracy_floor = float(rng.uniform(*self.settings.accuracy_floor_range))
         self._draw_context()
         return self._observation(), {}
 
@@ -241,8 +256,18 @@ class AgraEnv(gym.Env):
         self._w[:512] = wl.embeddings[k]
         self._w[512] = wl.resolution_mpix
         self._w[513] = self.last_objects
-        self._w[514] = 0.35 + 0.55 * min(1.0, self.last_acc_ratio)  # modelled confidence of the last detections
+        self._w[514] = self._mean_confidence()
         self._w[515] = wl.motion[k]
+
+    def _mean_confidence(self) -> float:
+        """W's mean detection confidence of the last frame, as perception reports it: the mean score of the
+        detections kept (each at least the score threshold), 0 when none was kept. It rises with the accuracy
+        ratio toward this episode's ``confidence_top``, drawn per episode because how confident a detector is
+        depends on the detector and the camera more than on the configuration."""
+        if self.last_objects * OBJECTS_SCALE < 0.5:
+            return 0.0
+        lo = DETECTOR_SCORE_THRESHOLD
+        return lo + (self.confidence_top - lo) * min(1.0, self.last_acc_ratio)
 
     def _observation(self) -> np.ndarray:
         rtt_seen = self.settings.link_rtt_s * math.exp(self.link_state)  # the link state, not this decision's jitter
@@ -252,7 +277,7 @@ class AgraEnv(gym.Env):
             self.ctx["target_fps"],
             self.own_speed,
             self.last_acc_ratio,
-            self.settings.accuracy_floor,
+            self.accuracy_floor,
             rtt_seen,
         )
 
@@ -309,7 +334,7 @@ class AgraEnv(gym.Env):
         ctx = self.ctx
         power = self.device.power.power_w(e_dyn, fps)
         energy = energy_per_frame_j(power, fps)
-        t = reward_terms(energy, ctx["e_ref"], fps, ctx["target_fps"], acc_ratio, self.settings.accuracy_floor)
+        t = reward_terms(energy, ctx["e_ref"], fps, ctx["target_fps"], acc_ratio, self.accuracy_floor)
         return {
             "latency_s": latency,
             "fps": fps,
