@@ -77,3 +77,31 @@ def test_policy_train_resumes_a_finished_run_and_refuses_one_trained_on_other_in
     fresh = train("--dual-ascent", "--fresh")
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert "resumed" not in fresh.stdout and len(list((tmp_path / "r").glob("trainer-*.pt.stale"))) == 1
+
+
+def test_policy_train_ships_the_checkpoint_that_scored_best_on_validation(tmp_path):
+    """Three chunks, each scored on validation: the policy written is the best-scoring chunk's weights (not simply
+    the last), and its metadata says which step that was and what it scored per profile."""
+    import re
+
+    import torch
+
+    out = subprocess.run(
+        [sys.executable, "-m", "agra_ros.bench.policy_train", "--steps", "3072", "--chunk", "1024", "--run", "r"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    scores = [(int(s), float(v)) for s, v in re.findall(r"step (\d+)/3072 .*?validation ([0-9.]+)", out.stdout)]
+    assert len(scores) == 3, out.stdout
+    best_step = max(scores, key=lambda sv: sv[1])[0]
+    shipped = torch.load(tmp_path / "r" / "policy_agra.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "r" / "trainer.pt", weights_only=False)
+    assert shipped["meta"]["selected_step"] == ckpt["best"]["step"] == best_step, (scores, shipped["meta"])
+    assert len(shipped["meta"]["validation"]) == 8, shipped["meta"]["validation"]  # 4 profiles x 2 traces
+    for k, v in ckpt["best"]["gpn"].items():
+        assert torch.equal(shipped["state_dict"][k], v), k
+    if best_step != 3072:  # the last chunk's weights differ from the ones shipped
+        assert any(not torch.equal(ckpt["gpn"][k], v) for k, v in shipped["state_dict"].items())

@@ -35,7 +35,7 @@ class PPOSettings:
     learning_rate: float = 3e-4
     """Adam step size."""
     anneal_lr: bool = False
-    """Decay the step size linearly to zero over the run."""
+    """Decay the step size linearly over ``total_timesteps`` (counted from the trainer's first step, across calls)."""
     gamma: float = 0.9
     """Discount factor (decisions act within seconds; the thermal state is the only long-term effect)."""
     gae_lambda: float = 0.95

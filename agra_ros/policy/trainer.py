@@ -159,8 +159,9 @@ class PPOTrainer:
             self._normaliser_set = True
         for iteration in range(1, num_iterations + 1):
             t0 = time.perf_counter()
-            if s.anneal_lr:
-                self.optimizer.param_groups[0]["lr"] = s.learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+            if s.anneal_lr:  # by the run's step count, so that a run trained in resumable chunks anneals as one
+                left = 1.0 - self.global_step / max(1, s.total_timesteps)
+                self.optimizer.param_groups[0]["lr"] = s.learning_rate * max(left, 1.0 / s.num_iterations)
             has_terms = False
             for step in range(T):
                 obs[step] = self._next_obs
