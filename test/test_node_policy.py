@@ -26,6 +26,7 @@ from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.interfaces import GranularityCatalogue, GranularityCommand, PerceptionFeedback, command_from_msg
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.sim.env import default_cost_table
+from agra_ros.workload.real_media import media_available
 
 pytestmark = pytest.mark.ros
 
@@ -431,3 +432,81 @@ def test_raising_target_fps_makes_configurations_cheaper_and_fps_follow_lowering
         back = window(power, t_back, time.monotonic())
         assert back < high[1], f"power did not fall after lowering the target: {high[1]:.2f} W -> {back:.2f} W"
         assert t_set > 0 and all(p.poll() is None for p in procs), logs()
+
+
+def _graph_run(
+    tmp_path, algorithm: str, target: float, floor: float = 0.9, settle_s: float = 12.0, measure_s: float = 12.0
+) -> dict:
+    """The demo's graph on real video (vtest at 320x240, 60 Hz), with the device monitor's own backends (measured
+    CPU utilisation, modelled power), the real detector on 1 thread and the policy running ``algorithm`` (shipped
+    checkpoint, no learning) at a fixed ``target`` and accuracy ``floor``: after ``settle_s``, the median achieved FPS, the mean modelled
+    energy per frame perception reports, and the mean cost-table latency of the configurations it ran."""
+    trace = tmp_path / "hall.yaml"
+    trace.write_text(
+        "name: hall\nphases:\n  - {name: hall, clip: vtest, duration_s: 600, density: [3, 10], resolution: [320, 240], "
+        f"target_fps: {target}}}\n"
+    )
+    cam = {"source": "video", "trace": str(trace), "fps": 60.0, "reliability": "reliable"}
+    pol = _params(
+        tmp_path, learning=False, algorithm=algorithm, target_fps=target, accuracy_floor=floor, checkpoint_dir=""
+    )
+    with (
+        node_process("camera_source", cam, tmp_path) as cam_p,
+        node_process("device_monitor", {"rate_hz": 4.0}, tmp_path) as dev_p,
+        node_process("perception", {"threads": 1}, tmp_path) as per_p,
+        node_process("policy", pol, tmp_path) as pol_p,
+        probe(f"vs_{algorithm}") as pr,
+    ):
+        procs = (cam_p, dev_p, per_p, pol_p)
+        lock = threading.Lock()
+        fb: list[tuple[float, float, float, float, GranularityConfig]] = []
+
+        def on_fb(m: PerceptionFeedback) -> None:
+            config = command_from_msg(m.configuration, len(m.configuration.levels))
+            with lock:
+                fb.append((time.monotonic(), m.fps, m.energy_per_frame_j, m.latency_ms * 1e-3, config))
+
+        pr.node.create_subscription(PerceptionFeedback, "agra/feedback", on_fb, command_qos(50))
+
+        def logs() -> str:
+            return "\n".join(f"--- {p.args[2]}\n{read_log(p)[-3000:]}" for p in procs)
+
+        assert wait_for(lambda: len(fb) > 10, 90), f"{algorithm}: no feedback\n" + logs()
+        time.sleep(settle_s)
+        t0 = time.monotonic()
+        time.sleep(measure_s)
+        with lock:
+            window = [f for f in fb if f[0] >= t0]
+        assert len(window) > 10 and all(p.poll() is None for p in procs), logs()
+        configs = [c for *_, c in window]
+        table_s = np.array([_costs().frame_cost(c).latency_s for c in configs])
+        return {
+            "fps": float(np.median([f[1] for f in window])),
+            "energy_j": float(np.mean([f[2] for f in window])),
+            "table_ms": 1e3 * float(np.mean(table_s)),
+            "slowdown": float(np.median(np.array([f[3] for f in window]) / table_s)),
+            "configs": sorted({c.short() for c in configs}),
+        }
+
+
+def test_agra_meets_a_target_full_cannot_reach_at_less_energy_per_frame_than_rule(tmp_path):
+    """The shipped policy with the real detector, over DDS on this machine. Full's own frame rate here is measured
+    first (static, asked for more than it can give); then, asked for 1.3x that with an accuracy floor of 0.6 (the
+    policy's accuracy_floor, the same for both), agra meets the target, and at lower modelled energy per frame than
+    the rule-based controller asked for the same. (At the default floor of 0.9 no configuration of this detector is
+    more than 1.25x faster than full by its cost table, less with the per-frame overhead a live graph adds: the
+    reward then rightly keeps accuracy instead.)"""
+    if not media_available():
+        pytest.skip("the real clips are not fetched (agra-ros fetch-media; the README's set-up fetches them)")
+    full = _graph_run(tmp_path, "static", 60.0)
+    target = round(1.3 * full["fps"], 1)
+    runs = {alg: _graph_run(tmp_path, alg, target, floor=0.6) for alg in ("rule", "agra")}
+    summary = f"full {full['fps']:.1f} FPS here, target {target:g}: " + ", ".join(
+        f"{a}: {r['fps']:.1f} FPS, {r['energy_j'] * 1e3:.0f} mJ/frame, table {r['table_ms']:.1f} ms "
+        f"(measured {r['slowdown']:.2f}x), {len(r['configs'])} configurations ({', '.join(r['configs'][:4])})"
+        for a, r in runs.items()
+    )
+    print(summary)
+    agra, rule = runs["agra"], runs["rule"]
+    assert agra["fps"] >= 0.9 * target, f"agra misses the target: {summary}"
+    assert agra["energy_j"] < rule["energy_j"], f"agra spends more per frame than rule: {summary}"

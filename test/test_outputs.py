@@ -100,7 +100,7 @@ def test_policy_train_ships_the_checkpoint_that_scored_best_on_validation(tmp_pa
     shipped = torch.load(tmp_path / "r" / "policy_agra.pt", weights_only=False)
     ckpt = torch.load(tmp_path / "r" / "trainer.pt", weights_only=False)
     assert shipped["meta"]["selected_step"] == ckpt["best"]["step"] == best_step, (scores, shipped["meta"])
-    assert len(shipped["meta"]["validation"]) == 8, shipped["meta"]["validation"]  # 4 profiles x 2 traces
+    assert len(shipped["meta"]["validation"]) == 4 * 5, shipped["meta"]["validation"]  # 4 profiles x 5 traces
     for k, v in ckpt["best"]["gpn"].items():
         assert torch.equal(shipped["state_dict"][k], v), k
     if best_step != 3072:  # the last chunk's weights differ from the ones shipped

@@ -66,6 +66,9 @@ class SimSettings:
     """Draw each episode's accuracy floor uniformly in this range instead (training: the robot's accuracy_floor
     parameter can be set anywhere, and a policy that only ever saw one floor ignores it); None: always
     ``accuracy_floor``."""
+    accuracy_floor_drawn_share: float = 1.0
+    """With ``accuracy_floor_range``: the share of episodes whose floor is drawn; the rest keep ``accuracy_floor``
+    (the default floor most robots run at stays well trained)."""
     """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
     density_sensitivity: tuple[float, float] = (0.5, 1.5)
     """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
@@ -209,7 +212,10 @@ class AgraEnv(gym.Env):
         self.device.reset(rng)
         self.confidence_top = float(rng.uniform(*CONFIDENCE_AT_FULL))
         if self.settings.accuracy_floor_range is not None:
-            self.accuracy_floor = float(rng.uniform(*self.settings.accuracy_floor_range))
+            drawn = float(rng.uniform(*self.settings.accuracy_floor_range))
+            self.accuracy_floor = (
+                drawn if rng.random() < self.settings.accuracy_floor_drawn_share else self.settings.accuracy_floor
+            )
         self._draw_context()
         return self._observation(), {}
 
