@@ -141,3 +141,47 @@ def test_workload_cache_prefers_the_shipped_copy_and_writes_new_traces_to_the_us
     assert len(written) == 1 and not list(wc.shipped_cache_dir().glob("tiny-*.npz"))
     again = wc.phase_workloads(tiny)
     assert np.array_equal(first[0].embeddings, again[0].embeddings)
+
+
+def test_device_block_shows_the_detector_where_it_runs():
+    """D means what the device monitor measures: the detector's busy share is GPU utilisation only on a board with
+    a GPU; elsewhere the monitor reads gpu_util 0 and the CPU carries it on top of the background load."""
+    from agra_ros.core.device import DeviceSim
+    from agra_ros.device.keys import DEVICE_KEYS
+
+    cpu, gpu = DEVICE_KEYS.index("cpu_util"), DEVICE_KEYS.index("gpu_util")
+    for name, has_gpu in (("x86_generic", False), ("raspberry_pi_5", False), ("jetson_orin_nano", True)):
+        dev = DeviceSim(name)
+        dev.advance(dev.p.p_idle_w, busy_fraction=0.6, dt_s=1.0)
+        d = dev.vector(interference=0.2, cores_lost=0)
+        if has_gpu:
+            assert d[gpu] == pytest.approx(0.6) and d[cpu] == pytest.approx(0.2), (name, d)
+        else:
+            assert d[gpu] == 0.0 and d[cpu] == pytest.approx(0.2 + 0.6 * 0.8), (name, d)
+
+
+def test_mean_confidence_and_accuracy_floor_follow_the_robot_definitions(tables):
+    """W's mean confidence is 0 with nothing detected and at least perception's score threshold otherwise; a drawn
+    accuracy floor is the one in P and the one the accuracy loss is measured against."""
+    from agra_ros.core.observation import P_FIELDS
+    from agra_ros.sim.env import CONFIDENCE_AT_FULL, DETECTOR_SCORE_THRESHOLD
+
+    env = make_env(tables, accuracy_floor_range=(0.5, 0.95))
+    p0 = env.layout.slices()[2].start
+    floor_i = [i for i, f in enumerate(P_FIELDS) if f[0].startswith("accuracy_floor")][0]
+    floors, confs = set(), []
+    for seed in range(12):
+        obs, _ = env.reset(seed=seed)
+        floors.add(round(float(obs[p0 + floor_i]), 6))
+        assert obs[p0 + floor_i] == pytest.approx(env.accuracy_floor) and 0.5 <= env.accuracy_floor <= 0.95
+        for _ in range(5):
+            obs, _, _, _, info = env.step(env.action_space.sample())
+            conf = float(obs[514])
+            assert conf == 0.0 or DETECTOR_SCORE_THRESHOLD <= conf <= CONFIDENCE_AT_FULL[1], conf
+            confs.append(conf)
+            assert info["accuracy_loss"] == pytest.approx(max(0.0, env.accuracy_floor - info["accuracy_ratio"]))
+    assert len(floors) == 12 and any(c > 0 for c in confs)
+    fixed = make_env(tables)
+    for seed in range(3):
+        fixed.reset(seed=seed)
+        assert fixed.accuracy_floor == fixed.settings.accuracy_floor
