@@ -1,9 +1,10 @@
 """Train the shipped AGRA policy in the simulator on the real tables: ``agra-ros train-policy [--ship]``.
 
 PPO over eight simulators on the training traces (never the held-out one), each episode on a device drawn around
-one of the shipped profiles (domain randomisation, :mod:`agra_ros.sim.randomise`; never the held-out profile), then
-EWC consolidation on states from the prioritised memory so that online learning on the robot starts anchored to
-what was learned here.
+one of the shipped profiles (domain randomisation, :mod:`agra_ros.sim.randomise`; never the held-out profile) and,
+on half of them, with an accuracy floor drawn in 0.5-0.95; every chunk is scored on validation (:class:`Validation`)
+and the best one is kept; then EWC consolidation on states from the prioritised memory so that online learning on
+the robot starts anchored to what was learned here.
 
 Why pretraining uses the simulator's fixed reward weights and not dual ascent: across randomised devices the
 constraints are infeasible on part of the episodes (a Nano in 5 W mode cannot reach 30 FPS at the accuracy floor
