@@ -439,8 +439,9 @@ def _graph_run(
 ) -> dict:
     """The demo's graph on real video (vtest at 320x240, 60 Hz), with the device monitor's own backends (measured
     CPU utilisation, modelled power), the real detector on 1 thread and the policy running ``algorithm`` (shipped
-    checkpoint, no learning) at a fixed ``target`` and accuracy ``floor``: after ``settle_s``, the median achieved FPS, the mean modelled
-    energy per frame perception reports, and the mean cost-table latency of the configurations it ran."""
+    checkpoint, no learning) at a fixed ``target`` and accuracy ``floor``: after ``settle_s``, the median achieved
+    FPS, the mean modelled energy per frame perception reports, and the mean cost-table latency of the
+    configurations it ran."""
     trace = tmp_path / "hall.yaml"
     trace.write_text(
         "name: hall\nphases:\n  - {name: hall, clip: vtest, duration_s: 600, density: [3, 10], resolution: [320, 240], "

@@ -78,9 +78,10 @@ VALIDATION_SEED = 50_000
 class Validation:
     """Model selection: the oracle's return over the policy's, on every training profile (as the profile is, not
     randomised) and :data:`VALIDATION_TRACES`, averaged, for each resumable checkpoint of a run; the run ships the
-    best one. PPO's return on these tables moves by several points between checkpoints and between seeds (measured:
-    0.85-0.94 of the oracle's on the held-out Pi for three runs of the same length), so the last checkpoint is a
-    lottery ticket. The held-out trace and profile stay unseen: they are the benchmark's."""
+    best one. PPO's return on these tables moves by several points between checkpoints and between runs (measured:
+    1.2 M-step runs that differed only in seed or one setting ended at 0.86-0.93 of the oracle's return on the
+    held-out Pi), so the last checkpoint is a lottery ticket. The held-out trace and profile stay unseen: they are
+    the benchmark's."""
 
     def __init__(self, profiles: tuple[str, ...] = TRAINING_PROFILES, episodes: int = 2, **sim) -> None:
         world = {"allow_remote": bool(sim.get("allow_remote", False))}
@@ -190,8 +191,9 @@ def plot_curve(metrics: dict, path: Path, title: str) -> None:
 
 def training_inputs(trainer: PPOTrainer, seed: int, dual_ascent: bool, sim: dict) -> dict[str, str]:
     """What a resumable run must not change between its chunks: the tables the simulator reads (by content), the
-    seed, the reward setting, the step-size schedule and the simulator settings. A run resumed after ``evaluate-ssd --ship`` refitted the
-    accuracy model would otherwise finish, and ship, a policy trained half on each."""
+    seed, the reward setting, the step-size schedule and the simulator settings. A run resumed after
+    ``evaluate-ssd --ship`` refitted the accuracy model would otherwise finish, and ship, a policy trained half on
+    each."""
     settings = trainer.envs.envs[0].settings
     tables = {
         "cost_table": settings.cost_table or default_cost_table(),
@@ -212,8 +214,7 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
     trainer = make_trainer(args.seed, log=lambda m: None, dual_ascent=args.dual_ascent, anneal_steps=anneal, **sim)
     ckpt = run / "trainer.pt"
     inputs = training_inputs(trainer, args.seed, args.dual_ascent, sim)
-    best: dict | None = None
-    """The best checkpoint by validation so far: score, step, weights."""
+    best: dict | None = None  # the best checkpoint by validation so far: score, step, weights
     if ckpt.is_file() and args.fresh:
         stale = ckpt.with_name(f"trainer-{time.strftime('%Y%m%d-%H%M%S')}.pt.stale")
         ckpt.replace(stale)
