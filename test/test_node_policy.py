@@ -482,8 +482,8 @@ def _graph_run(
         configs = [c for *_, c in window]
         table_s = np.array([_costs().frame_cost(c).latency_s for c in configs])
         return {
-            "fps": float(np.median([f[1] for f in window])),
-            "energy_j": float(np.mean([f[2] for f in window])),
+            "fps": float(np.nanmedian([f[1] for f in window])),
+            "energy_j": float(np.nanmean([f[2] for f in window])),
             "table_ms": 1e3 * float(np.mean(table_s)),
             "slowdown": float(np.median(np.array([f[3] for f in window]) / table_s)),
             "configs": sorted({c.short() for c in configs}),
