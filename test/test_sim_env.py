@@ -163,8 +163,9 @@ def test_device_block_shows_the_detector_where_it_runs():
 def test_mean_confidence_and_accuracy_floor_follow_the_robot_definitions(tables):
     """W's mean confidence is 0 with nothing detected and at least perception's score threshold otherwise; a drawn
     accuracy floor is the one in P and the one the accuracy loss is measured against."""
+    from agra_ros.core.contract import SCORE_THRESHOLD
     from agra_ros.core.observation import P_FIELDS
-    from agra_ros.sim.env import CONFIDENCE_AT_FULL, DETECTOR_SCORE_THRESHOLD
+    from agra_ros.sim.env import CONFIDENCE_AT_FULL
 
     env = make_env(tables, accuracy_floor_range=(0.5, 0.95))
     p0 = env.layout.slices()[2].start
@@ -177,7 +178,7 @@ def test_mean_confidence_and_accuracy_floor_follow_the_robot_definitions(tables)
         for _ in range(5):
             obs, _, _, _, info = env.step(env.action_space.sample())
             conf = float(obs[514])
-            assert conf == 0.0 or DETECTOR_SCORE_THRESHOLD <= conf <= CONFIDENCE_AT_FULL[1], conf
+            assert conf == 0.0 or SCORE_THRESHOLD <= conf <= CONFIDENCE_AT_FULL[1], conf
             confs.append(conf)
             assert info["accuracy_loss"] == pytest.approx(max(0.0, env.accuracy_floor - info["accuracy_ratio"]))
     assert len(floors) == 12 and any(c > 0 for c in confs)

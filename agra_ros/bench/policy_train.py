@@ -100,9 +100,6 @@ class Validation:
             out[f"{prof}/{trace}"] = r_oracle / r if r < 0 else 1.0
         return out
 
-    def score(self, policy) -> float:
-        return float(np.mean(list(self.ratios(policy).values())))
-
 
 def env_factory(trace: str, **kw) -> Callable[[], AgraEnv]:
     return lambda: AgraEnv(trace=trace, **kw)
@@ -238,9 +235,11 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
     validation = Validation(**({"profiles": (args.device,)} if args.device else {}), **sim)
     while trainer.global_step < steps:
         trainer.train(min(args.chunk, steps - trainer.global_step))
-        score = validation.score(trained_policy(trainer))
+        ratios = validation.ratios(trained_policy(trainer))
+        score = float(np.mean(list(ratios.values())))
         if best is None or score > best["score"]:
-            best = {"score": score, "step": trainer.global_step, "gpn": copy.deepcopy(trainer.gpn.state_dict())}
+            gpn = copy.deepcopy(trainer.gpn.state_dict())
+            best = {"score": score, "step": trainer.global_step, "ratios": ratios, "gpn": gpn}
         torch.save({**trainer.state_dict(), "inputs": inputs, "best": best}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
         print(
@@ -259,7 +258,7 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
         "dual_ascent": args.dual_ascent,
         "anneal_lr": args.anneal_lr,
         "selected_step": best["step"] if best else trainer.global_step,
-        "validation": {k: round(v, 4) for k, v in validation.ratios(policy).items()},
+        "validation": {k: round(v, 4) for k, v in ((best or {}).get("ratios") or validation.ratios(policy)).items()},
         "cost_table": str(trainer.envs.envs[0].settings.cost_table or "default"),
     }
     plot_curve(

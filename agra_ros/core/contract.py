@@ -30,6 +30,9 @@ from agra_ros.workload.features import WORKLOAD_DIM
 
 ACCURACY_FLOOR = 0.9
 """Default accuracy floor of P, as a share of the full configuration's accuracy."""
+SCORE_THRESHOLD = 0.3
+"""Perception's default score threshold: every detection it keeps scores at least this, so W's mean confidence is
+0 (nothing kept) or at least this, on the robot and in the simulator alike."""
 LINK_RTT_S = 0.03
 """Default mean round-trip time of the link to a remote perception node."""
 

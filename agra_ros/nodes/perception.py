@@ -30,6 +30,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, String
 
 from agra_ros.bad_inputs import BadInputCounter
+from agra_ros.core.contract import SCORE_THRESHOLD
 from agra_ros.detection import registry
 from agra_ros.detection.annotate import annotate
 from agra_ros.detection.energy import EnergyModelError, make_energy_meter
@@ -77,7 +78,7 @@ SPECS = [
         "Detector weights file; empty: the detector's weights shipped in the package.",
         read_only=True,
     ),
-    P.ParamSpec("score_threshold", 0.3, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)),
+    P.ParamSpec("score_threshold", SCORE_THRESHOLD, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)),
     P.ParamSpec(
         "shadow_share",
         0.1,

@@ -13,6 +13,7 @@ from gymnasium import spaces
 from agra_ros.core.contract import (
     ACCURACY_FLOOR,
     LINK_RTT_S,
+    SCORE_THRESHOLD,
     Contract,
     default_accuracy_model,
     default_cost_table,
@@ -30,8 +31,6 @@ from agra_ros.workload.features import OBJECTS_SCALE
 from agra_ros.workload.trace import Trace
 
 ENV_ID = "AgraRos-v0"
-DETECTOR_SCORE_THRESHOLD = 0.3
-"""perception's default score_threshold: every detection it keeps scores at least this."""
 CONFIDENCE_AT_FULL = (0.35, 0.9)
 """Range of the episode's mean detection confidence at full accuracy, drawn uniformly per episode. The real SSD on
 the package's clips at 320x240 keeps detections of mean score 0.35 (Megamind) to 0.45 (vtest), the synthetic-shape
@@ -62,6 +61,7 @@ class SimSettings:
     random_start: bool = True
     """Start each episode at a random time of the trace (otherwise at t = 0)."""
     accuracy_floor: float = ACCURACY_FLOOR
+    """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
     accuracy_floor_range: tuple[float, float] | None = None
     """Draw each episode's accuracy floor uniformly in this range instead (training: the robot's accuracy_floor
     parameter can be set anywhere, and a policy that only ever saw one floor ignores it); None: always
@@ -69,7 +69,6 @@ class SimSettings:
     accuracy_floor_drawn_share: float = 1.0
     """With ``accuracy_floor_range``: the share of episodes whose floor is drawn; the rest keep ``accuracy_floor``
     (the default floor most robots run at stays well trained)."""
-    """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
     density_sensitivity: tuple[float, float] = (0.5, 1.5)
     """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
     allow_remote: bool = True
@@ -272,7 +271,7 @@ class AgraEnv(gym.Env):
         depends on the detector and the camera more than on the configuration."""
         if self.last_objects * OBJECTS_SCALE < 0.5:
             return 0.0
-        lo = DETECTOR_SCORE_THRESHOLD
+        lo = SCORE_THRESHOLD
         return lo + (self.confidence_top - lo) * min(1.0, self.last_acc_ratio)
 
     def _observation(self) -> np.ndarray:
