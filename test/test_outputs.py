@@ -96,10 +96,12 @@ def test_policy_train_ships_the_checkpoint_that_scored_best_on_validation(tmp_pa
     assert out.returncode == 0, out.stderr[-3000:]
     scores = [(int(s), float(v)) for s, v in re.findall(r"step (\d+)/3072 .*?validation ([0-9.]+)", out.stdout)]
     assert len(scores) == 3, out.stdout
-    best_step = max(scores, key=lambda sv: sv[1])[0]
+    top = max(v for _, v in scores)  # the log rounds to 3 decimals: chunks may tie there
     shipped = torch.load(tmp_path / "r" / "policy_agra.pt", weights_only=False)
     ckpt = torch.load(tmp_path / "r" / "trainer.pt", weights_only=False)
-    assert shipped["meta"]["selected_step"] == ckpt["best"]["step"] == best_step, (scores, shipped["meta"])
+    best_step = ckpt["best"]["step"]
+    assert abs(ckpt["best"]["score"] - top) <= 5e-4 and best_step in {s for s, v in scores if v == top}, scores
+    assert shipped["meta"]["selected_step"] == best_step, (scores, shipped["meta"])
     assert len(shipped["meta"]["validation"]) == 4 * 5, shipped["meta"]["validation"]  # 4 profiles x 5 traces
     for k, v in ckpt["best"]["gpn"].items():
         assert torch.equal(shipped["state_dict"][k], v), k
