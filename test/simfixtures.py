@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agra_ros.detection.tables import ACCURACY_FORMAT, COST_FORMAT, TABLE_VERSION
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES, WIDTHS
+from agra_ros.tables.files import ACCURACY_FORMAT, COST_FORMAT, TABLE_VERSION
 
 LAYERS = ("stem", "b1", "b2")
 

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from agra_ros.detection.data import validation_frames
-from agra_ros.detection.evaluate import ValidationSet, evaluate_config, random_configs
-from agra_ros.detection.model import load_detector
-from agra_ros.detection.tables import AccuracyModel, CostTable
+from agra_ros.detectors.measure import random_configs
+from agra_ros.detectors.synthetic.data import validation_frames
+from agra_ros.detectors.synthetic.evaluate import ValidationSet, evaluate_config
+from agra_ros.detectors.synthetic.network import load_detector
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.paths import data_dir
+from agra_ros.tables.files import AccuracyModel, CostTable
 
 torch.set_num_threads(1)
 
@@ -81,8 +82,8 @@ def _monotone(model) -> None:
 def test_multiplicative_accuracy_model_is_monotone_and_recovers_a_product_of_retentions() -> None:
     """Agreements that multiply across layers are fitted within noise, and no slim level is ever "more accurate"
     (the free-sign linear fit gave slim levels positive terms, which a policy then exploited)."""
-    from agra_ros.detection.tables import fit_accuracy_model
     from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES
+    from agra_ros.tables.files import fit_accuracy_model
 
     n = 6
     names = [f"l{i}" for i in range(n)]
@@ -107,15 +108,15 @@ def test_multiplicative_accuracy_model_is_monotone_and_recovers_a_product_of_ret
 
 
 def test_shipped_real_detector_accuracy_model_is_monotone() -> None:
-    from agra_ros.detection import registry
+    from agra_ros.detectors import registry
 
     _monotone(AccuracyModel.load(registry.shipped_accuracy_model("ssd")))
 
 
 def test_frontier_picks_lie_on_the_predicted_frontier_fastest_first() -> None:
-    from agra_ros.core.tables import ConfigModel, SearchSpace
-    from agra_ros.detection import registry
-    from agra_ros.detection.ssd_evaluate import frontier_picks
+    from agra_ros.detectors import registry
+    from agra_ros.detectors.ssd.evaluate import frontier_picks
+    from agra_ros.tables.search import ConfigModel, SearchSpace
 
     cost = CostTable.load(registry.shipped_cost_table("ssd", "x86_generic"))
     acc = AccuracyModel.load(registry.shipped_accuracy_model("ssd"))
@@ -133,10 +134,10 @@ def test_frontier_picks_lie_on_the_predicted_frontier_fastest_first() -> None:
 
 
 def test_active_rounds_measure_new_frontier_configurations_and_refit() -> None:
-    from agra_ros.detection import registry
-    from agra_ros.detection.pseudo_eval import agreement_map, pseudo_labels
-    from agra_ros.detection.ssd_evaluate import active_rounds
-    from agra_ros.detection.tables import fit_accuracy_model
+    from agra_ros.detectors import registry
+    from agra_ros.detectors.pseudo_eval import agreement_map, pseudo_labels
+    from agra_ros.detectors.ssd.evaluate import active_rounds
+    from agra_ros.tables.files import fit_accuracy_model
 
     torch.set_num_threads(1)
     model = registry.load("synthetic")

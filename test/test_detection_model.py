@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from agra_ros.detection.model import (
+from agra_ros.detectors.interface import WeightsError
+from agra_ros.detectors.synthetic.network import (
     AgraDetector,
     ArchConfig,
-    WeightsError,
     default_weights_path,
     load_detector,
     save_detector,

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agra_ros.detection.model import AgraDetector, ArchConfig, load_detector
-from agra_ros.detection.profile import build_cost_table
-from agra_ros.detection.tables import CostTable, write_json_atomic
-from agra_ros.detection.train import TrainConfig, narrow_weight, pool_chunks, sandwich_configs, train
+from agra_ros.detectors.synthetic.network import AgraDetector, ArchConfig, load_detector
+from agra_ros.detectors.synthetic.profile import build_cost_table
+from agra_ros.detectors.synthetic.train import TrainConfig, narrow_weight, pool_chunks, sandwich_configs, train
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
+from agra_ros.tables.files import CostTable, write_json_atomic
 
 torch.set_num_threads(1)
 TINY = ArchConfig(channels=(8, 8, 8, 16, 16, 16, 16), head_channels=8, input_size=64)

@@ -8,11 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from agra_ros.detection.agreement import box_iou, detection_agreement
-from agra_ros.detection.energy import EnergyMeter
-from agra_ros.detection.pacing import RatePacer, ShadowScheduler, SlidingRate
-from agra_ros.detection.runtime import PerceptionRuntime
-from agra_ros.detection.watchdog import CommandWatchdog
 from agra_ros.granularity.levels import (
     LEVELS,
     GranularityCommandError,
@@ -20,6 +15,11 @@ from agra_ros.granularity.levels import (
     GranularityError,
     parse_safe_configuration,
 )
+from agra_ros.perception.agreement import box_iou, detection_agreement
+from agra_ros.perception.energy import EnergyMeter
+from agra_ros.perception.pacing import RatePacer, ShadowScheduler, SlidingRate
+from agra_ros.perception.runtime import PerceptionRuntime
+from agra_ros.perception.watchdog import CommandWatchdog
 
 N = 4
 
@@ -288,7 +288,7 @@ def test_runtime_rejects_bad_settings():
 
 
 def test_annotate_draws_boxes_and_lines_on_a_copy():
-    from agra_ros.detection.annotate import annotate
+    from agra_ros.perception.annotate import annotate
 
     img = np.full((120, 160, 3), 128, np.uint8)
     out = annotate(img, np.array([[40, 50, 100, 110]]), np.array([0.9]), np.array([1]), ["a", "b"], ["12.0 FPS"])

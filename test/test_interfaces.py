@@ -129,7 +129,7 @@ def test_feedback_from_a_frame_and_back_rejecting_non_finite_numbers():
 
     from std_msgs.msg import Header
 
-    from agra_ros.online.inputs import InputRejected
+    from agra_ros.limits import InputRejected
     from agra_ros.ros.interfaces import feedback_from_msg, feedback_to_msg
 
     config = GranularityConfig.uniform("neuron-25", 4)
@@ -151,7 +151,7 @@ def test_feedback_from_a_frame_and_back_rejecting_non_finite_numbers():
 
 
 def test_catalogue_from_the_runtime_content():
-    from agra_ros.online.inputs import InputRejected
+    from agra_ros.limits import InputRejected
     from agra_ros.ros.interfaces import GranularityCatalogue, catalogue_layers_levels, catalogue_to_msg
 
     content = {

@@ -117,3 +117,99 @@ def test_the_robot_side_does_not_load_gymnasium_or_the_simulator():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "", f"the robot side loaded: {out.stdout.strip()}"
+
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("msg",),  # generated interfaces, imported by ros/ and nodes/ only (test_core_has_no_ros_imports_in_source)
+    ("paths",),
+    ("limits", "feedback", "bad_inputs", "runtime_env", "assets"),
+    ("granularity", "workload"),
+    ("tables",),
+    ("device",),
+    ("perception",),
+    ("detectors",),
+    ("core",),
+    ("policy", "sim"),
+    ("online", "results"),
+    ("record",),
+    ("training",),
+    ("launcher",),
+    ("demo",),
+    ("bench",),
+    ("cli",),
+    ("ros",),
+    ("nodes",),
+)
+"""The package's layers, bottom first (docs/architecture.md draws the same stack). Every import points down."""
+
+SIBLINGS: dict[tuple[str, str], bool] = {}
+"""Imports between two packages of one layer: allowed (True) or not (False); unlisted pairs are refused."""
+
+
+def _rank() -> dict[str, int]:
+    return {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+
+def _top(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def test_every_package_has_a_layer():
+    rank = _rank()
+    tops = {_top(p) for p in PKG.rglob("*.py")} - {"__init__"}
+    assert tops <= set(rank), f"packages without a layer in LAYERS: {sorted(tops - set(rank))}"
+
+
+def test_imports_point_down_the_layers():
+    """No import runs back up (lazy imports inside functions count): the architecture is a stack, not a web."""
+    rank = _rank()
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        src = _top(path)
+        if src == "__init__":
+            continue
+        for mod in _agra_imports(path):
+            parts = mod.split(".")
+            if parts[0] != "agra_ros" or len(parts) < 2 or parts[1] == src:
+                continue
+            dst = parts[1]
+            if dst not in rank:
+                continue
+            same = rank[dst] == rank[src]
+            if rank[dst] > rank[src] or (same and not SIBLINGS.get((src, dst), False)):
+                offenders.append(f"{path.relative_to(PKG.parent)} ({src}) imports {mod} ({dst})")
+    assert not offenders, "imports that run up the layers:\n" + "\n".join(sorted(offenders))
+
+
+def test_each_detector_network_stands_alone():
+    """A detector package (detectors/<name>/) imports the shared detector modules, never another network."""
+    nets = [p.name for p in (PKG / "detectors").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    offenders = [
+        f"{p.relative_to(PKG.parent)} imports {m}"
+        for net in nets
+        for p in sorted((PKG / "detectors" / net).rglob("*.py"))
+        for m in _agra_imports(p)
+        for other in nets
+        if other != net and m.startswith(f"agra_ros.detectors.{other}")
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_perception_runs_without_the_policy_side():
+    """What perception runs (perception/, the perception node) never imports online/ or policy/."""
+    files = [*_package_files("perception"), PKG / "nodes" / "perception.py"]
+    offenders = [
+        f"{p.relative_to(PKG.parent)} imports {m}"
+        for p in files
+        for m in _agra_imports(p)
+        if m.startswith(("agra_ros.online", "agra_ros.policy"))
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_module_is_over_450_lines():
+    long = {
+        str(p.relative_to(PKG.parent)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > 450
+    }
+    assert not long, f"modules over 450 lines (split them by job): {long}"

@@ -20,8 +20,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32
 from visualization_msgs.msg import MarkerArray
 
-from agra_ros.detection.agreement import detection_agreement
 from agra_ros.granularity.levels import GranularityConfig
+from agra_ros.perception.agreement import detection_agreement
 from agra_ros.ros.detections import detection_msg_type, parse_detections
 from agra_ros.ros.diagnostics import array_to_dicts
 from agra_ros.ros.interfaces import (

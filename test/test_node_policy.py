@@ -18,7 +18,6 @@ from ros_harness import node_process, probe, read_log, read_only_dir, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
-from agra_ros.detection.tables import CostTable
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.ros.diagnostics import array_to_dicts
@@ -26,6 +25,7 @@ from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.interfaces import GranularityCatalogue, GranularityCommand, PerceptionFeedback, command_from_msg
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.sim.env import default_cost_table
+from agra_ros.tables.files import CostTable
 from agra_ros.workload.real_media import media_available
 
 pytestmark = pytest.mark.ros

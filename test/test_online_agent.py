@@ -15,7 +15,6 @@ from agra_ros.core.contract import Contract, observation_layout
 from agra_ros.core.device import DEVICE_DIM, DeviceSim
 from agra_ros.core.observation import P_FIELDS
 from agra_ros.core.reward import calibrated_accuracy_ratio
-from agra_ros.core.tables import load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
 from agra_ros.online.agent import AgentSettings, OnlineAgent, learner_settings_for
@@ -23,6 +22,7 @@ from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_che
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import LearnerSettings, OnlineLearner, online_ppo_settings
 from agra_ros.policy.registry import shipped_policy_path
+from agra_ros.tables.search import load_config_model
 
 N_LAYERS = len(LAYERS)
 PARAMS = DeviceProfile(

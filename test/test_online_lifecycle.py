@@ -9,10 +9,10 @@ from simfixtures import FIXTURE_DEVICE, write_fixture_tables
 
 from agra_ros.core.contract import Contract, observation_layout
 from agra_ros.core.device import DeviceSim
-from agra_ros.core.tables import load_config_model
 from agra_ros.online.agent import AgentSettings, OnlineAgent
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
+from agra_ros.tables.search import load_config_model
 
 _TABLES = write_fixture_tables(Path(tempfile.mkdtemp(prefix="agra_lifecycle_test_")))
 

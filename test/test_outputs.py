@@ -13,11 +13,11 @@ TOOLS = [
     "agra_ros/cli.py",
     "agra_ros/bench/detector_bench.py",
     "agra_ros/bench/policy_bench.py",
-    "agra_ros/bench/policy_train.py",
+    "agra_ros/training/policy.py",
     "agra_ros/bench/paper_sim.py",
-    "agra_ros/detection/profile.py",
-    "agra_ros/detection/evaluate.py",
-    "agra_ros/detection/train.py",
+    "agra_ros/detectors/synthetic/profile.py",
+    "agra_ros/detectors/synthetic/evaluate.py",
+    "agra_ros/detectors/synthetic/train.py",
 ]
 SHIPPED = ("data_dir", "shipped_policy_path", "default_weights_path", "docs_dir")
 
@@ -44,7 +44,7 @@ def test_policy_train_writes_a_run_folder_and_leaves_the_shipped_policy(tmp_path
     before = shipped.stat().st_mtime_ns, shipped.read_bytes()
     docs_before = sorted((ROOT / "docs").iterdir()) if (ROOT / "docs").is_dir() else []
     out = subprocess.run(
-        [sys.executable, "-m", "agra_ros.bench.policy_train", "--steps", "64"],
+        [sys.executable, "-m", "agra_ros.training.policy", "--steps", "64"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -60,7 +60,7 @@ def test_policy_train_writes_a_run_folder_and_leaves_the_shipped_policy(tmp_path
 def test_policy_train_resumes_a_finished_run_and_refuses_one_trained_on_other_inputs(tmp_path):
     def train(*extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "agra_ros.bench.policy_train", "--steps", "64", "--run", "r", *extra],
+            [sys.executable, "-m", "agra_ros.training.policy", "--steps", "64", "--run", "r", *extra],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -87,7 +87,7 @@ def test_policy_train_ships_the_checkpoint_that_scored_best_on_validation(tmp_pa
     import torch
 
     out = subprocess.run(
-        [sys.executable, "-m", "agra_ros.bench.policy_train", "--steps", "3072", "--chunk", "1024", "--run", "r"],
+        [sys.executable, "-m", "agra_ros.training.policy", "--steps", "3072", "--chunk", "1024", "--run", "r"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -48,11 +48,11 @@ OPTIONAL = {
     "vision_msgs": "Detection2DArray where installed, MarkerArray otherwise",
     "cv_bridge": "used where a ROS distro provides it; numpy conversion otherwise",
     "stable_baselines3": "the PPO-vs-SB3 benchmark only (dev extra)",
-    "tflite": "flatbuffer reader for converting the TFLite SSD into torch weights (detection/tflite_import.py); "
+    "tflite": "flatbuffer reader for converting the TFLite SSD into torch weights (detectors/ssd/tflite_import.py); "
     "needs a key in package.xml and rosdep/agra_ros.yaml if perception ever imports it at run time",
 }
 # Not imported by agra_ros itself but needed at run time by an import above.
-INDIRECT = {"python3-pycocotools-pip": "torchmetrics' MeanAveragePrecision backend (detection/evaluate.py)"}
+INDIRECT = {"python3-pycocotools-pip": "torchmetrics' MeanAveragePrecision backend (detectors/synthetic/evaluate.py)"}
 
 
 def third_party_imports() -> dict[str, set[str]]:

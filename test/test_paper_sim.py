@@ -8,8 +8,8 @@ import csv
 import pytest
 
 from agra_ros.bench import paper_sim
-from agra_ros.bench.paper import ALGORITHMS
 from agra_ros.policy.registry import make_policy
+from agra_ros.results.paper_table import ALGORITHMS
 from agra_ros.sim.env import AgraEnv
 
 PROFILE = "jetson_nano_5w"

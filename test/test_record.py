@@ -12,11 +12,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Float32, Header, String
 
-from agra_ros.bench.paper import AlgorithmRow, ratios
 from agra_ros.device.keys import DEVICE_STATUS_NAME
 from agra_ros.record.bag import BagWriter, RecordingError
 from agra_ros.record.replay import messages, open_recording
 from agra_ros.record.report import algorithm_row, main, replay, write_report
+from agra_ros.results.paper_table import AlgorithmRow, ratios
 
 FB = "/agra/feedback"
 TGT = "/agra/target_fps"

@@ -7,9 +7,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from simfixtures import make_env, write_fixture_tables
 
-from agra_ros.core.tables import ConfigModel, SearchSpace
-from agra_ros.detection.tables import AccuracyModel, CostTable
 from agra_ros.granularity.levels import GranularityConfig
+from agra_ros.tables.files import AccuracyModel, CostTable
+from agra_ros.tables.search import ConfigModel, SearchSpace
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from agra_ros.assets import AssetError
-from agra_ros.detection.model import WeightsError
-from agra_ros.detection.ssd import LAYER_NAMES, SLIM_WIDTHS, generate_anchors
-from agra_ros.detection.ssd_weights import (
+from agra_ros.detectors.interface import WeightsError
+from agra_ros.detectors.ssd.network import LAYER_NAMES, SLIM_WIDTHS, generate_anchors
+from agra_ros.detectors.ssd.weights import (
     MODEL_RANGE,
     fetch_pretrained,
     import_pretrained,
@@ -231,7 +231,7 @@ def test_a_missing_npm_client_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_registry_falls_back_to_the_synthetic_double_when_real_weights_are_absent(tmp_path, monkeypatch):
-    from agra_ros.detection import registry
+    from agra_ros.detectors import registry
 
     monkeypatch.setattr(registry, "shipped_weights", lambda name: tmp_path / f"{name}-absent.pt")
     with pytest.raises(WeightsError):
@@ -249,7 +249,7 @@ def test_registry_falls_back_to_the_synthetic_double_when_real_weights_are_absen
 def test_least_squares_refit_brings_a_slim_layer_closer_to_full(packed, photos):
     """Ranking + the closed-form refit: with one layer at neuron-50 (the setting each refit solves for), the
     network's outputs move towards full's on the calibration frames."""
-    from agra_ros.detection.ssd_distill import least_squares_refit, rank_channels, to_input
+    from agra_ros.detectors.ssd.distill import least_squares_refit, rank_channels, to_input
 
     frames = np.stack([cv2.resize(photos[k], (300, 300), interpolation=cv2.INTER_AREA) for k in ("dog", "vtest")])
     model = import_pretrained(packed)

@@ -3,7 +3,7 @@
 additive cost model).
 
 Run: ``python -m agra_ros.bench.detector_bench [--threads 2] [--repeats 15]``. It reads the measured accuracies
-(``agra_ros/data/accuracy_measured.csv``, from ``python -m agra_ros.detection.evaluate``) and the cost table
+(``agra_ros/data/accuracy_measured.csv``, from ``python -m agra_ros.detectors.synthetic.evaluate``) and the cost table
 (``agra_ros/data/cost_tables/<device>.json``, from ``agra-ros profile``), measures the end-to-end latency of
 every measured configuration on a 640x480 synthetic frame, and plots mAP@0.5 against latency and against MACs,
 one point per configuration.
@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agra_ros.detection.evaluate import read_measurements
-from agra_ros.detection.model import load_detector
-from agra_ros.detection.profile import measure_end_to_end
-from agra_ros.detection.tables import CostTable
+from agra_ros.detectors.measure import measure_end_to_end, read_measurements
+from agra_ros.detectors.synthetic.network import load_detector
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
 from agra_ros.paths import data_dir, docs_dir, run_dir
+from agra_ros.tables.files import CostTable
 from agra_ros.workload.scene import make_dataset
 
 PLOT_NAME = "detector_accuracy_cost_measured.png"

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import torch
 
-from agra_ros.detection.data import validation_frames
-from agra_ros.detection.evaluate import ValidationSet, evaluate_config
-from agra_ros.detection.model import load_detector
+from agra_ros.detectors.synthetic.data import validation_frames
+from agra_ros.detectors.synthetic.evaluate import ValidationSet, evaluate_config
+from agra_ros.detectors.synthetic.network import load_detector
 from agra_ros.granularity.convert import convert_model, inherit_batch_norm, rank_filters
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.granularity.switchable import SwitchableConv2d

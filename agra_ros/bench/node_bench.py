@@ -166,7 +166,7 @@ def node_fps(
 def run(args: argparse.Namespace) -> list[BenchRow]:
     import torch
 
-    from agra_ros.detection import registry
+    from agra_ros.detectors import registry
 
     torch.set_num_threads(args.threads)
     detector = registry.load(args.detector, args.weights or None)

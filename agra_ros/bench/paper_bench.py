@@ -23,10 +23,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from agra_ros.bench.paper import ALGORITHMS
 from agra_ros.paths import config_file, run_dir
+from agra_ros.results.paper_table import ALGORITHMS
 
-log = logging.getLogger("agra_ros.bench.paper")
+log = logging.getLogger("agra_ros.results.paper_table")
 
 ANNOTATE_EVERY = 10
 """perception's annotate_every during the runs (the same for every algorithm)."""

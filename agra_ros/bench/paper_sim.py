@@ -1,7 +1,7 @@
 """The AGRA paper's table in the simulator, on the paper's device and every other shipped profile.
 
 For each device profile, each algorithm of the paper's comparison (static full-layer, rule-based, agra, and the
-learned baselines a2c and bandit; :data:`agra_ros.bench.paper.ALGORITHMS`) and the oracle (for the attainment
+learned baselines a2c and bandit; :data:`agra_ros.results.paper_table.ALGORITHMS`) and the oracle (for the attainment
 goal where the device cannot reach 95 %) acts greedily in the simulator for exactly ``--inputs`` sampled inputs:
 consecutive decisions over episodes of ``--trace``, local execution (the shipped setting), every episode started
 from a seed derived from ``--seed``, the same episodes for every algorithm and profile. Per decision it keeps
@@ -12,7 +12,7 @@ from the profile's power model, ``model:<profile>``).
 agra is the shipped policy (agra_ros/data/policy_agra.pt); a2c and bandit are the shipped pretrained baselines
 (``agra-ros train-policy --algorithm a2c|bandit --ship``), trained briefly here with a warning where they are
 absent. Writes into the run folder ``paper_sim_<profile>.md`` / ``.csv`` per profile
-(:func:`agra_ros.bench.paper.write_tables`), ``paper_sim.md`` (agra's ratios to static and rule on every profile
+(:func:`agra_ros.results.paper_table.write_tables`), ``paper_sim.md`` (agra's ratios to static and rule on every profile
 beside the paper's, and the goals met), and ``paper_sim.png``; with ``--ship`` the PNG also into docs/.
 Deterministic for a seed.
 """
@@ -31,7 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agra_ros.bench.paper import (
+from agra_ros.bench.policy_bench import BENCH_PROFILES
+from agra_ros.device.profiles import ProfileError, load_profile
+from agra_ros.paths import PACKAGE_DIR, docs_dir, run_dir
+from agra_ros.policy.evaluate import met_target, rollout
+from agra_ros.policy.registry import Policy, load_policy, make_policy, shipped_policy_path
+from agra_ros.results.paper_table import (
     ALGORITHMS,
     PAPER_DEVICE,
     PAPER_TABLE,
@@ -43,11 +48,6 @@ from agra_ros.bench.paper import (
     row_from_samples,
     write_tables,
 )
-from agra_ros.bench.policy_bench import BENCH_PROFILES
-from agra_ros.device.profiles import ProfileError, load_profile
-from agra_ros.paths import PACKAGE_DIR, docs_dir, run_dir
-from agra_ros.policy.evaluate import met_target, rollout
-from agra_ros.policy.registry import Policy, load_policy, make_policy, shipped_policy_path
 from agra_ros.sim.env import AgraEnv
 from agra_ros.workload.trace import Trace, TraceError
 
@@ -100,7 +100,7 @@ def sample(policy: Policy, env: AgraEnv, seeds: list[int], inputs: int) -> Sampl
 
 
 def algorithm_row(name: str, s: Samples, profile: str, dt_s: float, notes: list[str] | None = None) -> AlgorithmRow:
-    """The paper's row from per-decision samples (:func:`~agra_ros.bench.paper.row_from_samples`), the power model
+    """The paper's row from per-decision samples (:func:`~agra_ros.results.paper_table.row_from_samples`), the power model
     as the source."""
     return row_from_samples(
         name,
@@ -145,7 +145,7 @@ def learned_policies(env: AgraEnv, seed: int) -> tuple[dict[str, Policy], dict[s
             pols[name] = load_policy(path, env)
             notes[name] = [_origin(pols[name], path)]
             continue
-        from agra_ros.bench.policy_train import SHIPPED_ENV, train_a2c, train_bandit
+        from agra_ros.training.policy import SHIPPED_ENV, train_a2c, train_bandit
 
         print(
             f"WARNING: no shipped {name} policy at {path}; training one for {FALLBACK_STEPS} steps here "

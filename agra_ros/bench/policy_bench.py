@@ -257,7 +257,7 @@ def bench_compare(
     bandit, an on-device learner, trains on each profile (on the training traces); tuned static is chosen in
     hindsight per profile. Prints one table and writes ``policy_compare.png``. ``allow_remote``: a remote perception
     node exists (for a policy trained with ``train-policy --allow-remote``)."""
-    from agra_ros.bench.policy_train import SHIPPED_ENV, train_a2c, train_bandit
+    from agra_ros.training.policy import SHIPPED_ENV, train_a2c, train_bandit
 
     sim = dict(SHIPPED_ENV, allow_remote=allow_remote)
     path = Path(policy) if policy else shipped_policy_path()

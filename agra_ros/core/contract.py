@@ -24,8 +24,8 @@ import numpy as np
 
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DEVICE_DIM, DeviceSim, device_bounds
 from agra_ros.core.observation import ObservationLayout, OwnSpeed, performance_vector
-from agra_ros.core.tables import ConfigModel, load_config_model
-from agra_ros.detection.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
+from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
+from agra_ros.tables.search import ConfigModel, load_config_model
 from agra_ros.workload.features import WORKLOAD_DIM
 
 ACCURACY_FLOOR = 0.9

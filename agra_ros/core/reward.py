@@ -98,7 +98,7 @@ def agreement_calibration() -> tuple[float, float]:
 
     Both are 1.0 for the full configuration and both count a detection as right when it matches the full
     configuration's at IoU >= 0.5 with the same class; mAP50 also weighs the score order, F1 does not. The line is
-    fitted on the same held-out frames for every uniform configuration (:mod:`agra_ros.detection.ssd_calibrate`);
+    fitted on the same held-out frames for every uniform configuration (:mod:`agra_ros.detectors.ssd.calibrate`);
     without the file, the identity."""
     path = data_dir() / AGREEMENT_CALIBRATION_FILE
     if not path.is_file():

@@ -19,7 +19,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
-from agra_ros.online.inputs import InputRejected, parse_target_fps
+from agra_ros.limits import InputRejected, parse_target_fps
 from agra_ros.ros import params as P
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder

@@ -20,7 +20,6 @@ from rich.live import Live
 from rich.table import Table
 from std_msgs.msg import Float32, String
 
-from agra_ros.bench.report import SERIES
 from agra_ros.record.sampler import (
     CONFIGURATION_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -28,6 +27,7 @@ from agra_ros.record.sampler import (
     SCALAR_TOPICS,
     GraphSampler,
 )
+from agra_ros.results.run_record import SERIES
 from agra_ros.ros import params as P
 from agra_ros.ros.interfaces import PerceptionFeedback
 from agra_ros.ros.qos import command_qos, latched_qos

@@ -11,8 +11,8 @@ detector is one conversion and a few small publishes. Pacing to the target rate 
 one-shot timer and then processes the newest frame held at that moment.
 
 Everything that is not ROS is in the core: the frame's processing (fallback, shadow accuracy, energy) in
-agra_ros.detection.runtime and the modules it composes, command decoding in agra_ros.granularity.levels, pacing in
-agra_ros.detection.pacing, bad-input counting in agra_ros.bad_inputs.
+agra_ros.perception.runtime and the modules it composes, command decoding in agra_ros.granularity.levels, pacing in
+agra_ros.perception.pacing, bad-input counting in agra_ros.bad_inputs.
 """
 
 from __future__ import annotations
@@ -31,21 +31,20 @@ from std_msgs.msg import Float32, Header, String
 
 from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.core.contract import SCORE_THRESHOLD
-from agra_ros.detection import registry
-from agra_ros.detection.annotate import annotate
-from agra_ros.detection.energy import EnergyModelError, make_energy_meter
-from agra_ros.detection.model import WeightsError
-from agra_ros.detection.pacing import RatePacer
-from agra_ros.detection.runtime import FrameResult, PerceptionRuntime
-from agra_ros.detection.watchdog import CommandWatchdog
+from agra_ros.detectors import registry
+from agra_ros.detectors.interface import WeightsError
 from agra_ros.granularity.levels import (
     GranularityCommandError,
     GranularityConfig,
     GranularityError,
     parse_safe_configuration,
 )
-from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
-from agra_ros.online.inputs import InputRejected, parse_target_fps
+from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, InputRejected, parse_target_fps
+from agra_ros.perception.annotate import annotate
+from agra_ros.perception.energy import EnergyModelError, make_energy_meter
+from agra_ros.perception.pacing import RatePacer
+from agra_ros.perception.runtime import FrameResult, PerceptionRuntime
+from agra_ros.perception.watchdog import CommandWatchdog
 from agra_ros.ros import params as P
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder

@@ -36,11 +36,10 @@ from std_msgs.msg import Float32, Header, UInt32
 from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
-from agra_ros.limits import TARGET_FPS_RANGE
+from agra_ros.limits import TARGET_FPS_RANGE, InputRejected, parse_target_fps
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
-from agra_ros.online.inputs import InputRejected, parse_target_fps
 from agra_ros.online.learner import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow

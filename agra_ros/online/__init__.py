@@ -4,6 +4,7 @@ The policy node (agra_ros/nodes/policy.py) is a thin ROS adapter around :class:`
 :class:`LearnerSupervisor`.
 """
 
+from agra_ros.limits import InputRejected, parse_target_fps
 from agra_ros.online.checkpoint import (
     CheckpointError,
     CheckpointSpec,
@@ -13,7 +14,7 @@ from agra_ros.online.checkpoint import (
     load_or_quarantine,
     save_checkpoint,
 )
-from agra_ros.online.inputs import Feedback, InputRejected, parse_feedback, parse_target_fps
+from agra_ros.online.inputs import Feedback, parse_feedback
 from agra_ros.online.learner import ExperienceBatch, LearnerSettings, LearnerState, LearnerSupervisor, OnlineLearner
 from agra_ros.online.safety import SafetyGuard, coarsest_configuration
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agra_ros.feedback import FEEDBACK_FIELDS
-from agra_ros.limits import TARGET_FPS_MAX, TARGET_FPS_MIN
+from agra_ros.limits import InputRejected, bounded
 
 MAX_FPS = 1000.0
 """No camera pipeline in scope runs faster; a larger value is a unit or encoding error."""
@@ -21,14 +21,6 @@ MAX_LATENCY_MS = 60_000.0
 MAX_ENERGY_J = 1_000.0
 MAX_POWER_W = 10_000.0
 MAX_OBJECTS = 10_000
-
-
-class InputRejected(ValueError):
-    """An input message that the policy refuses; ``kind`` names the input (the diagnostics counter key)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -49,14 +41,6 @@ class Feedback:
         return not math.isnan(self.accuracy_proxy)
 
 
-def _bounded(kind: str, name: str, value: float, lo: float, hi: float) -> float:
-    if not math.isfinite(value):
-        raise InputRejected(kind, f"{name} is {value}, expected a finite number")
-    if not lo <= value <= hi:
-        raise InputRejected(kind, f"{name}={value:g} outside [{lo:g}, {hi:g}]")
-    return value
-
-
 def parse_feedback(values: Sequence[float]) -> Feedback:
     """Feedback from an agra/feedback message's fields, in :data:`FEEDBACK_FIELDS` order."""
     kind = "feedback"
@@ -67,20 +51,14 @@ def parse_feedback(values: Sequence[float]) -> Feedback:
     v = [float(x) for x in values]
     accuracy = v[4]
     if not math.isnan(accuracy):
-        _bounded(kind, "accuracy_proxy", accuracy, 0.0, 1.0)
-    objects = _bounded(kind, "objects", v[5], 0.0, MAX_OBJECTS)
+        bounded(kind, "accuracy_proxy", accuracy, 0.0, 1.0)
+    objects = bounded(kind, "objects", v[5], 0.0, MAX_OBJECTS)
     return Feedback(
-        fps=_bounded(kind, "fps", v[0], 0.0, MAX_FPS),
-        latency_ms=_bounded(kind, "latency_ms", v[1], 0.0, MAX_LATENCY_MS),
-        energy_per_frame_j=_bounded(kind, "energy_per_frame_j", v[2], 0.0, MAX_ENERGY_J),
-        power_w=_bounded(kind, "power_w", v[3], 0.0, MAX_POWER_W),
+        fps=bounded(kind, "fps", v[0], 0.0, MAX_FPS),
+        latency_ms=bounded(kind, "latency_ms", v[1], 0.0, MAX_LATENCY_MS),
+        energy_per_frame_j=bounded(kind, "energy_per_frame_j", v[2], 0.0, MAX_ENERGY_J),
+        power_w=bounded(kind, "power_w", v[3], 0.0, MAX_POWER_W),
         accuracy_proxy=accuracy,
         objects=int(round(objects)),
-        mean_confidence=_bounded(kind, "mean_confidence", v[6], 0.0, 1.0),
+        mean_confidence=bounded(kind, "mean_confidence", v[6], 0.0, 1.0),
     )
-
-
-def parse_target_fps(value: float, lo: float = TARGET_FPS_MIN, hi: float = TARGET_FPS_MAX) -> float:
-    """A target FPS from a topic, inside the range the ``target_fps`` parameter accepts
-    (:data:`agra_ros.limits.TARGET_FPS_RANGE`)."""
-    return _bounded("target_fps", "target FPS", float(value), lo, hi)

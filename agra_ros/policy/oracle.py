@@ -2,7 +2,7 @@
 
 It is the upper bound every learned policy is measured against. The search is exact: it evaluates the
 simulator's own reward (:meth:`agra_ros.sim.env.AgraEnv.evaluate`, the code path ``step`` uses) for every
-configuration that survives neighbour-dominance pruning (:meth:`agra_ros.core.tables.SearchSpace.candidates`,
+configuration that survives neighbour-dominance pruning (:meth:`agra_ros.tables.search.SearchSpace.candidates`,
 which only drops configurations another one beats or ties in latency, MACs, bytes and accuracy at once), for both
 execution targets, and returns the arg-max. Pruning is safe because that reward never improves with more latency,
 MACs or bytes, nor with less accuracy.
@@ -51,7 +51,7 @@ class OraclePolicy:
             raise RuntimeError("the oracle needs a simulator: call bind(env) first")
         env = getattr(self.env, "unwrapped", self.env)
         if self._space is None or self._space.model is not env.model:
-            from agra_ros.core.tables import search_space  # the oracle is simulation-only
+            from agra_ros.tables.search import search_space  # the oracle is simulation-only
 
             self._space = search_space(env.model)
             cand = self._space.candidates()

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from agra_ros.bench.paper import ALGORITHMS, AlgorithmRow, mean_p5_p95, row_from_samples, write_tables
-from agra_ros.bench.report import RunRecord, save_figure
 from agra_ros.paths import run_dir
 from agra_ros.record.bag import RecordingError
 from agra_ros.record.replay import Recording, messages, open_recording
 from agra_ros.record.sampler import DIAGNOSTICS_TOPIC, FEEDBACK_TOPIC, GraphSampler, topic_key
+from agra_ros.results.paper_table import ALGORITHMS, AlgorithmRow, mean_p5_p95, row_from_samples, write_tables
+from agra_ros.results.run_record import RunRecord, save_figure
 
 REQUIRED_TOPICS: tuple[str, ...] = (FEEDBACK_TOPIC, DIAGNOSTICS_TOPIC, "agra/target_fps")
 MAX_FEEDBACK_GAP_S = 10.0
@@ -97,7 +97,7 @@ def replay(path: Path | str, sample_period: float = 0.5, warmup_s: float = 10.0)
 
 
 def algorithm_row(run: ReplayedRun) -> AlgorithmRow:
-    """The paper's quantities for one run (:func:`~agra_ros.bench.paper.row_from_samples` over the time samples;
+    """The paper's quantities for one run (:func:`~agra_ros.results.paper_table.row_from_samples` over the time samples;
     energy per sample = device power / FPS), with perception's own modelled energy per frame beside them."""
     r = run.record
     power, fps = r.series("power_w"), r.series("fps")

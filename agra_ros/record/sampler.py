@@ -16,8 +16,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from agra_ros.bench.report import SERIES, RunRecord, mean_width_of
 from agra_ros.device.keys import DEVICE_STATUS_NAME
+from agra_ros.results.run_record import SERIES, RunRecord, mean_width_of
 
 SCALAR_TOPICS: dict[str, str] = {"agra/target_fps": "target_fps", "agra/reward": "reward"}
 """Float32 topics of the policy -> series."""

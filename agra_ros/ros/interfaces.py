@@ -4,7 +4,7 @@ One place for these conversions, so perception, the policy, the probes and the t
 fields the same way, and the core (granularity/, detection/, online/) never sees a message:
 
 - ``GranularityCommand`` (agra/granularity) <-> :class:`~agra_ros.granularity.levels.GranularityConfig`;
-- ``PerceptionFeedback`` (agra/feedback) from a :class:`~agra_ros.detection.runtime.FrameResult`, and back to the
+- ``PerceptionFeedback`` (agra/feedback) from a :class:`~agra_ros.perception.runtime.FrameResult`, and back to the
   policy's validated :class:`~agra_ros.online.inputs.Feedback`;
 - ``GranularityCatalogue`` (agra/granularity_catalogue) from the runtime's catalogue.
 
@@ -19,11 +19,12 @@ from collections.abc import Mapping
 
 from std_msgs.msg import Header
 
-from agra_ros.detection.runtime import FrameResult
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import EXECUTION_TARGETS, RESOLUTION_SCALES, GranularityCommandError, GranularityConfig
+from agra_ros.limits import InputRejected
 from agra_ros.msg import GranularityCatalogue, GranularityCommand, PerceptionFeedback
-from agra_ros.online.inputs import Feedback, InputRejected, parse_feedback
+from agra_ros.online.inputs import Feedback, parse_feedback
+from agra_ros.perception.runtime import FrameResult
 
 __all__ = [
     "GranularityCatalogue",
@@ -112,7 +113,7 @@ def feedback_from_msg(msg: PerceptionFeedback) -> Feedback:
 
 # ---------------------------------------------------------------------- GranularityCatalogue
 def catalogue_to_msg(catalogue: Mapping, header: Header | None = None) -> GranularityCatalogue:
-    """The message of :meth:`~agra_ros.detection.runtime.PerceptionRuntime.catalogue`'s content."""
+    """The message of :meth:`~agra_ros.perception.runtime.PerceptionRuntime.catalogue`'s content."""
     safe = GranularityConfig.from_short(catalogue["safe"])
     return GranularityCatalogue(
         header=header if header is not None else Header(),

@@ -22,11 +22,11 @@ from agra_ros.core.contract import (
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DeviceSim
 from agra_ros.core.observation import OwnSpeed
 from agra_ros.core.reward import RewardWeights, agra_reward, energy_per_frame_j, reward_terms
-from agra_ros.core.tables import ConfigModel, load_config_model
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
 from agra_ros.sim.randomise import DeviceRandomisation
 from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
+from agra_ros.tables.search import ConfigModel, load_config_model
 from agra_ros.workload.features import OBJECTS_SCALE
 from agra_ros.workload.trace import Trace
 
@@ -293,7 +293,7 @@ class AgraEnv(gym.Env):
         """Outcome of configurations in the current state, from their table values (scalars or arrays).
 
         ``latency_s``, ``macs``, ``bytes_moved``, ``accuracy``: the additive-model values of the configurations
-        (:class:`agra_ros.core.tables.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
+        (:class:`agra_ros.tables.search.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
         0/1. Returns latency_s, fps, power_w, energy_j, energy_norm, fps_shortfall, accuracy_ratio, accuracy_loss,
         busy_s and reward (with ``weights``, default the env's). :meth:`step` uses exactly this code, so the
         oracle's search over it is exact for the env's reward.

@@ -1,6 +1,6 @@
 """SSD-MobileNetV2 (Open Images v4, 23 classes), pretrained, made granularity-switchable.
 
-The network is rebuilt op for op from the TFLite graph (:mod:`agra_ros.detection.tflite_import`) and run by a small
+The network is rebuilt op for op from the TFLite graph (:mod:`agra_ros.detectors.ssd.tflite_import`) and run by a small
 torch executor, so at the ``full`` configuration it computes exactly what the pretrained model computes (the
 importer's parity test checks it against the reference interpreter).
 
@@ -13,7 +13,7 @@ chosen there.
 
 Full stays pretrained. The full weights are frozen buffers. Every neuron level has parameters of its own
 (``variants``): a copy of the rows/columns it keeps, initialised from the full weights of the channels ranked most
-important, then refitted by least squares and distilled (:mod:`agra_ros.detection.ssd_distill`). Nothing a slim
+important, then refitted by least squares and distilled (:mod:`agra_ros.detectors.ssd.distill`). Nothing a slim
 level learns can change the full configuration.
 
 ``partitioned`` runs the group's convolutions at full width in 2x2 spatial tiles, each from its input window plus
@@ -36,8 +36,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from agra_ros.detection.model import Detections, _as_image_list, resize_image
-from agra_ros.detection.tflite_import import TfliteGraph, TfliteOp
+from agra_ros.detectors.interface import Detections, as_image_list, resize_image
+from agra_ros.detectors.ssd.tflite_import import TfliteGraph, TfliteOp
 from agra_ros.granularity.levels import LEVEL_WIDTH, RESOLUTION_SCALES, GranularityConfig, GranularityError
 from agra_ros.granularity.switchable import channels_at
 
@@ -474,7 +474,7 @@ class SsdDetector(nn.Module):
     # ------------------------------------------------------------------ pre/post processing
     def preprocess(self, images, scale: float | None = None) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """uint8 RGB frames -> (B, 3, S, S) in [-1, 1] at the current (or given) resolution scale."""
-        batch = _as_image_list(images)
+        batch = as_image_list(images)
         side = self.input_side(scale)
         arr = np.stack([resize_image(im, side) for im in batch])
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().mul_(1.0 / 127.5).sub_(1.0)

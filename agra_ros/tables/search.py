@@ -1,9 +1,9 @@
 """Cost and accuracy of granularity configurations, from the measured tables, fast enough for the simulator and
 exhaustive enough for the oracle.
 
-Both read the additive cost model (:class:`agra_ros.detection.tables.CostTable`: a layer's entry depends on its
+Both read the additive cost model (:class:`agra_ros.tables.files.CostTable`: a layer's entry depends on its
 level, its input's width and the scale; the head overhead on the widest layer it reads) and the linear accuracy
-model (:class:`agra_ros.detection.tables.AccuracyModel`). The test suite checks both views against
+model (:class:`agra_ros.tables.files.AccuracyModel`). The test suite checks both views against
 ``CostTable.frame_cost`` and ``AccuracyModel.predict``.
 
 - :class:`ConfigModel` looks one configuration up per simulator step from per-layer Python lists, memoised by
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agra_ros.detection.tables import AccuracyModel, CostTable, TableError
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES, WIDTHS
+from agra_ros.tables.files import AccuracyModel, CostTable, TableError
 
 MAX_SEARCH = 4_000_000
 """Largest reduced configuration space the oracle expands into arrays."""

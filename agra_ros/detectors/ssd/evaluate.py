@@ -1,7 +1,7 @@
 """Accuracy of the real detector's configurations (``agra-ros evaluate-ssd``): table, accuracy model, plots.
 
 Agreement with the pretrained model, not ground truth (no labelled real data is reachable; see
-:mod:`agra_ros.detection.pseudo_eval`): mAP@0.5 of each configuration's detections against the ``full``
+:mod:`agra_ros.detectors.pseudo_eval`): mAP@0.5 of each configuration's detections against the ``full``
 configuration's on held-out frames, in two columns:
 
 - in-domain: the later half of every distillation video (vtest, Megamind, tree), never trained on;
@@ -27,20 +27,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agra_ros.detection.evaluate import Measurement, plot_accuracy_cost, random_configs, write_measurements
-from agra_ros.detection.pseudo_eval import agreement_map, pseudo_labels
-from agra_ros.detection.tables import AccuracyModel, CostTable, fit_accuracy_model, write_json_atomic
-from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
+from agra_ros.detectors.measure import (
+    Measurement,
+    plot_accuracy_cost,
+    random_configs,
+    uniform_configs,
+    write_measurements,
+)
+from agra_ros.detectors.pseudo_eval import agreement_map, pseudo_labels
+from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.paths import run_dir
+from agra_ros.tables.files import AccuracyModel, CostTable, fit_accuracy_model, write_json_atomic
 
 if TYPE_CHECKING:
-    from agra_ros.core.tables import SearchSpace
+    from agra_ros.tables.search import SearchSpace
 
 YLABEL = "mAP@0.5 vs full's detections (held-out real frames)"
-
-
-def uniform_configs(n_layers: int) -> list[GranularityConfig]:
-    return [GranularityConfig.uniform(lv, n_layers, s) for s in RESOLUTION_SCALES for lv in LEVELS]
 
 
 def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int, seed: int = 0) -> list[dict]:
@@ -104,7 +106,7 @@ def active_rounds(
     have been told about them)."""
     from tqdm import tqdm
 
-    from agra_ros.core.tables import ConfigModel, SearchSpace
+    from agra_ros.tables.search import ConfigModel, SearchSpace
 
     ref_in = pseudo_labels(model, in_frames)
     ref_out = pseudo_labels(model, out_frames) if len(out_frames) else []
@@ -197,7 +199,7 @@ def annotated_pair(model, frame: np.ndarray, cheap: GranularityConfig, path: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agra_ros.detection.annotate import annotate
+    from agra_ros.perception.annotate import annotate
 
     n = len(model.switchable_layer_names())
     panels = []
@@ -221,8 +223,8 @@ def annotated_pair(model, frame: np.ndarray, cheap: GranularityConfig, path: Pat
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
-    from agra_ros.detection import registry
-    from agra_ros.detection.ssd_distill import split_frames
+    from agra_ros.detectors import registry
+    from agra_ros.detectors.ssd.distill import split_frames
     from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
 
     ap = argparse.ArgumentParser(prog="agra-ros evaluate-ssd", description=__doc__.split("\n\n")[0])

@@ -2,7 +2,7 @@
 
 The active configuration's detections are scored against the full configuration's (F1 of greedy, class-aware
 matches at IoU >= 0.5). One definition, so the proxy the policy is fed at run time and the calibration that maps
-it onto the simulator's mAP scale (detection/ssd_calibrate.py) measure the same thing.
+it onto the simulator's mAP scale (detectors/ssd/calibrate.py) measure the same thing.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The `tflite` package (PyPI) is only a flatbuffer schema reader; it runs nothing. This module walks the model's
 first subgraph and returns :class:`TfliteOp` records for the ops the SSD-MobileNetV2 detector uses (CONV_2D,
 DEPTHWISE_CONV_2D, ADD, RESHAPE, CONCATENATION; DEQUANTIZE is folded into the constants it produces), so that
-:mod:`agra_ros.detection.ssd` can build an equivalent torch network. An op kind this reader does not know is a
+:mod:`agra_ros.detectors.ssd.network` can build an equivalent torch network. An op kind this reader does not know is a
 clear :class:`TfliteImportError`, never a silently wrong network.
 
 Why our own reader: the reference interpreter (``ai-edge-litert``) runs a model but does not expose a graph that a

@@ -4,7 +4,7 @@ mAP@0.5 is torchmetrics' ``MeanAveragePrecision(iou_thresholds=[0.5])`` (COCO-st
 pycocotools backend) on the held-out synthetic validation set (``data.VAL_SEED``; training never uses those seeds).
 
 ``agra-ros``'s evaluation measures every uniform configuration (each level x each resolution scale) and random
-mixed configurations, fits :func:`agra_ros.detection.tables.fit_accuracy_model` on 75 % of the random ones plus all
+mixed configurations, fits :func:`agra_ros.tables.files.fit_accuracy_model` on 75 % of the random ones plus all
 uniform ones, reports the error on the held-out 25 %, and writes ``data/accuracy_model.json`` and
 ``data/accuracy_measured.csv``. With a cost table it also draws the accuracy-cost curve (``docs/accuracy_cost.png``:
 mAP@0.5 against the additive-model latency and MACs, one point per measured configuration). Frames are resized once per input side and reused across configurations, so one
@@ -14,21 +14,28 @@ configuration costs one batched forward pass over the set plus the metric.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchmetrics.detection import MeanAveragePrecision
 
-from agra_ros.detection.data import VAL_SEED, to_tensor, validation_frames
-from agra_ros.detection.model import DETECTOR_NAME, AgraDetector, Detections, load_detector, resize_image
-from agra_ros.detection.tables import AccuracyModel, CostTable, TableError, fit_accuracy_model
-from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, GranularityConfig
+from agra_ros.detectors.interface import Detections, resize_image
+from agra_ros.detectors.measure import (
+    Measurement,
+    plot_accuracy_cost,
+    random_configs,
+    read_measurements,
+    uniform_configs,
+    write_measurements,
+)
+from agra_ros.detectors.synthetic.data import VAL_SEED, to_tensor, validation_frames
+from agra_ros.detectors.synthetic.network import DETECTOR_NAME, AgraDetector, load_detector
+from agra_ros.granularity.levels import RESOLUTION_SCALES, GranularityConfig
 from agra_ros.paths import data_dir, run_dir
+from agra_ros.tables.files import AccuracyModel, CostTable, TableError, fit_accuracy_model
 from agra_ros.workload.scene import Frame
 
 
@@ -83,40 +90,12 @@ def evaluate_config(model: AgraDetector, data: ValidationSet, config: Granularit
     return map50(detect_config(model, data, config), data.targets)
 
 
-def uniform_configs(n_layers: int) -> list[GranularityConfig]:
-    return [GranularityConfig.uniform(lv, n_layers, s) for s in RESOLUTION_SCALES for lv in LEVELS]
-
-
-def random_configs(n: int, n_layers: int, seed: int) -> list[GranularityConfig]:
-    """``n`` distinct random mixed configurations (each layer and the scale drawn uniformly)."""
-    rng = np.random.default_rng(seed)
-    seen: set[GranularityConfig] = set()
-    out: list[GranularityConfig] = []
-    while len(out) < n:
-        c = GranularityConfig(
-            tuple(LEVELS[i] for i in rng.integers(len(LEVELS), size=n_layers)),
-            RESOLUTION_SCALES[int(rng.integers(len(RESOLUTION_SCALES)))],
-        )
-        if c not in seen and len(set(c.levels)) > 1:
-            seen.add(c)
-            out.append(c)
-    return out
-
-
 def _progress(items: Sequence[GranularityConfig], show: bool) -> Sequence[GranularityConfig]:
     if not show:
         return items
     from tqdm import tqdm
 
     return tqdm(items, desc="random mixed configurations", mininterval=5.0)  # type: ignore[return-value]
-
-
-@dataclass
-class Measurement:
-    config: GranularityConfig
-    map50: float
-    kind: str  # uniform | random | active (see ssd_evaluate.active_rounds)
-    split: str  # train | heldout
 
 
 def measure_and_fit(
@@ -167,86 +146,10 @@ def fit_measurements(rows: Sequence[Measurement], model: AgraDetector, n_val: in
     )
 
 
-def write_measurements(rows: Sequence[Measurement], path: str | Path) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["config", "scale", "kind", "split", "map50"])
-        for r in rows:
-            w.writerow([r.config.short(), r.config.resolution_scale, r.kind, r.split, f"{r.map50:.5f}"])
-    return p
-
-
-def read_measurements(path: str | Path) -> list[Measurement]:
-    with Path(path).open() as fh:
-        return [
-            Measurement(GranularityConfig.from_short(r["config"]), float(r["map50"]), r["kind"], r["split"])
-            for r in csv.DictReader(fh)
-        ]
-
-
 def default_cost_table() -> Path | None:
     """The shipped cost table to plot against (the first by name), or None when none is shipped."""
     tables = sorted((data_dir() / "cost_tables").glob("*.json"))
     return tables[0] if tables else None
-
-
-def plot_accuracy_cost(
-    rows: Sequence[Measurement],
-    table: CostTable,
-    path: str | Path,
-    ylabel: str = "mAP@0.5 (held-out synthetic validation)",
-) -> Path:
-    """mAP@0.5 against latency and against MACs (additive model of ``table``), one point per configuration.
-
-    Uniform configurations are drawn as labelled markers per level, random mixed ones as small grey dots and those
-    found by active measurement as cyan ones, so the curve shows both the knobs the policy can turn one layer at a
-    time and the corners it can reach.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    costs = [table.frame_cost(r.config) for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    markers = {1.0: "o", 0.75: "s", 0.5: "^"}
-    colours = dict(zip(LEVELS, ("tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:red")))
-    for ax, key, label in (
-        (axes[0], lambda c: c.latency_s * 1e3, f"latency per frame, ms (additive model, {table.device})"),
-        (axes[1], lambda c: c.macs / 1e6, "MMAC per frame"),
-    ):
-        for kind, colour in (("random", "0.6"), ("active", "tab:cyan")):
-            pts = [(key(c), r.map50) for r, c in zip(rows, costs) if r.kind == kind]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.scatter(xs, ys, s=10, c=colour, zorder=1)
-        for r, c in zip(rows, costs):
-            if r.kind != "uniform":
-                continue
-            lv, sc = r.config.levels[0], r.config.resolution_scale
-            ax.scatter(
-                key(c), r.map50, s=55, marker=markers.get(sc, "o"), c=colours.get(lv, "k"), edgecolors="k", zorder=2
-            )
-        ax.set_xlabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(ylabel)
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], ls="", marker="o", c=colours[lv], mec="k", label=f"all {lv}") for lv in LEVELS]
-    handles += [Line2D([], [], ls="", marker=m, c="w", mec="k", label=f"scale {sc:g}") for sc, m in markers.items()]
-    handles.append(Line2D([], [], ls="", marker="o", c="0.6", ms=4, label="random mixed"))
-    if any(r.kind == "active" for r in rows):
-        handles.append(Line2D([], [], ls="", marker="o", c="tab:cyan", ms=4, label="active (frontier)"))
-    axes[1].legend(handles=handles, fontsize=8, loc="lower right")
-    fig.suptitle(f"Accuracy-cost curve: {len(rows)} measured configurations")
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

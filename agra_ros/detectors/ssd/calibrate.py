@@ -2,9 +2,9 @@
 
 On the robot, accuracy is the shadow agreement: per shadow frame, the F1 of class-aware IoU >= 0.5 matches between
 the active configuration's detections and the full configuration's, both at perception's score threshold
-(:func:`agra_ros.detection.agreement.detection_agreement`). The simulator's accuracy table is mAP@0.5 of a
+(:func:`agra_ros.perception.agreement.detection_agreement`). The simulator's accuracy table is mAP@0.5 of a
 configuration's detections against the full configuration's on held-out frames
-(:func:`agra_ros.detection.pseudo_eval.agreement_map`), as a share of the full configuration's. Both are 1 for the
+(:func:`agra_ros.detectors.pseudo_eval.agreement_map`), as a share of the full configuration's. Both are 1 for the
 full configuration and fall as a configuration disagrees with it, but not at the same rate: mAP ranks detections
 by score, F1 counts matches at one threshold.
 
@@ -23,11 +23,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from agra_ros.detection.agreement import detection_agreement
-from agra_ros.detection.pseudo_eval import PREDICTION_SCORE, detect_all, map50, pseudo_labels
-from agra_ros.detection.ssd_evaluate import uniform_configs
-from agra_ros.detection.tables import write_json_atomic
+from agra_ros.detectors.pseudo_eval import PREDICTION_SCORE, detect_all, map50, pseudo_labels
+from agra_ros.detectors.ssd.evaluate import uniform_configs
 from agra_ros.paths import data_dir, run_dir
+from agra_ros.perception.agreement import detection_agreement
+from agra_ros.tables.files import write_json_atomic
 
 CALIBRATION_FILE = "agreement_calibration_ssd.json"
 RUNTIME_SCORE = 0.3
@@ -69,8 +69,8 @@ def fit(rows: Sequence[dict]) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
-    from agra_ros.detection import registry
-    from agra_ros.detection.ssd_distill import split_frames
+    from agra_ros.detectors import registry
+    from agra_ros.detectors.ssd.distill import split_frames
     from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
 
     ap = argparse.ArgumentParser(prog="agra-ros calibrate-agreement", description=__doc__.split("\n\n")[0])

@@ -1,7 +1,7 @@
 """Make the real detector's neuron levels useful: rank channels, refit by least squares, distil from ``full``.
 
 Nothing here needs labels: the teacher is the pretrained network at its ``full`` configuration (which never changes,
-see :mod:`agra_ros.detection.ssd`), the data is unlabelled real footage (videos, image folders, or a robot's own
+see :mod:`agra_ros.detectors.ssd.network`), the data is unlabelled real footage (videos, image folders, or a robot's own
 recording), so a robot can specialise the slim levels to its own camera with the same command.
 
 Three steps, each measured in the README:
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agra_ros.detection.ssd import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, GraphConv, SsdDetector
+from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, GraphConv, SsdDetector
 from agra_ros.granularity.levels import RESOLUTION_SCALES, WIDTHS
 
 log = logging.getLogger("agra_ros.distill")
@@ -328,7 +328,7 @@ def _save_state(path: Path, model, opt, done_s, step, history, rng, np_rng) -> N
 
 # ---------------------------------------------------------------------- command line
 def main(argv: Sequence[str] | None = None) -> int:
-    from agra_ros.detection.ssd_weights import import_pretrained, load_ssd, save_ssd
+    from agra_ros.detectors.ssd.weights import import_pretrained, load_ssd, save_ssd
 
     ap = argparse.ArgumentParser(
         prog="agra-ros distill-detector",
@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_ssd(model, out / "ssd_mobilenetv2_oidv4.pt", meta)
     (out / "history.json").write_text(json.dumps(result["history"]))
     if args.ship:
-        from agra_ros.detection.registry import shipped_weights
+        from agra_ros.detectors.registry import shipped_weights
 
         save_ssd(model, shipped_weights("ssd"), meta)
     log.info("wrote %s (%d steps)", out / "ssd_mobilenetv2_oidv4.pt", result["steps"])

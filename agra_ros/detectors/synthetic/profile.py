@@ -8,17 +8,15 @@ rest of a frame measured directly: pre-processing (resize of a 640x480 frame, no
 skip merges, the head convolutions, peak extraction, box decoding and NMS on a real synthetic frame.
 
 The frame cost of a configuration is then the sum of its layers' entries plus the overhead (the additive model of
-:class:`agra_ros.detection.tables.CostTable`). The profiler checks that model against the measured end-to-end
+:class:`agra_ros.tables.files.CostTable`). The profiler checks that model against the measured end-to-end
 latency of ``AgraDetector.detect`` on random configurations and stores the error in the table (``additive_check``).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agra_ros.detection.evaluate import random_configs
-from agra_ros.detection.model import (
+from agra_ros.detectors.measure import assemble_cost_table, report_cost_table, time_call
+from agra_ros.detectors.synthetic.network import (
     DETECTOR_NAME,
     HEAD_INPUT_FROM,
     INPUT_FROM,
@@ -35,23 +33,11 @@ from agra_ros.detection.model import (
     load_detector,
     merge_skip,
 )
-from agra_ros.detection.tables import COST_FORMAT, TABLE_VERSION, CostTable, write_json_atomic
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
 from agra_ros.granularity.switchable import channels_at
 from agra_ros.paths import run_dir
+from agra_ros.tables.files import write_json_atomic
 from agra_ros.workload.scene import make_dataset
-
-
-def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn`` in seconds over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def layer_input_shapes(model: AgraDetector, scale: float) -> dict[str, tuple[int, int]]:
@@ -164,35 +150,6 @@ def profile_overhead(model: AgraDetector, frame: np.ndarray, repeats: int) -> li
     return rows
 
 
-@torch.inference_mode()
-def measure_end_to_end(model: AgraDetector, frame: np.ndarray, config: GranularityConfig, repeats: int) -> float:
-    """Median seconds of ``detect`` (pre-processing to NMS) on one frame at ``config``."""
-    model.set_config(config)
-    return time_call(lambda: model.detect(frame, 0.3), repeats)
-
-
-def additive_check(
-    model: AgraDetector, table: CostTable, frame: np.ndarray, n_configs: int, repeats: int, seed: int = 1
-) -> dict[str, Any]:
-    """Measured end-to-end latency vs the additive model on random configurations."""
-    n_layers = len(model.switchable_layer_names())
-    rows = []
-    for c in random_configs(n_configs, n_layers, seed):
-        measured = measure_end_to_end(model, frame, c, repeats)
-        predicted = table.frame_cost(c).latency_s
-        rows.append({"config": c.short(), "measured_ms": measured * 1e3, "predicted_ms": predicted * 1e3})
-    err = np.array([abs(r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows])
-    bias = np.array([(r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows])
-    return {
-        "n_configs": len(rows),
-        "median_abs_pct_error": float(np.median(err) * 100),
-        "mean_abs_pct_error": float(err.mean() * 100),
-        "max_abs_pct_error": float(err.max() * 100),
-        "median_signed_pct_error": float(np.median(bias) * 100),
-        "configs": rows,
-    }
-
-
 def build_cost_table(
     model: AgraDetector, device_name: str, threads: int, repeats: int, n_check: int = 30
 ) -> dict[str, Any]:
@@ -218,66 +175,6 @@ def build_cost_table(
         started=t0,
         n_check=n_check,
     )
-
-
-def assemble_cost_table(
-    model,
-    frame: np.ndarray,
-    *,
-    device_name: str,
-    detector: str,
-    input_side: int,
-    threads: int,
-    repeats: int,
-    layers: list[dict[str, Any]],
-    head_input_from: list[str],
-    entries: list[dict[str, Any]],
-    overhead: list[dict[str, Any]],
-    started: float,
-    n_check: int,
-) -> dict[str, Any]:
-    """The cost-table dict (format ``agra_ros/cost-table`` v1) of any detector's measured entries, with the
-    additive model checked against end-to-end latency on ``n_check`` random configurations."""
-    data: dict[str, Any] = {
-        "format": COST_FORMAT,
-        "version": TABLE_VERSION,
-        "device": device_name,
-        "detector": detector,
-        "input_size": [input_side, input_side],
-        "frame_size": [int(frame.shape[0]), int(frame.shape[1])],
-        "threads": threads,
-        "repeats": repeats,
-        "torch": torch.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "resolution_scales": list(RESOLUTION_SCALES),
-        "levels": list(LEVELS),
-        "widths": list(WIDTHS),
-        "layers": layers,
-        "head_input_from": head_input_from,
-        "entries": entries,
-        "overhead": overhead,
-    }
-    data["profile_seconds"] = round(time.perf_counter() - started, 1)
-    if n_check > 0:
-        data["additive_check"] = additive_check(model, CostTable(data), frame, n_check, repeats)
-    return data
-
-
-def report_cost_table(out: Path, data: dict[str, Any]) -> None:
-    """Print what was written: uniform configurations' predicted cost and the additive model's error."""
-    table = CostTable.load(out)  # the reader accepts what we wrote
-    print(f"cost table -> {out} ({len(data['entries'])} entries, {data['profile_seconds']} s)")
-    for s in RESOLUTION_SCALES:
-        for lv in LEVELS:
-            fc = table.frame_cost(GranularityConfig.uniform(lv, table.n_layers, s))
-            print(f"  uniform {lv:<12} scale {s:<5} {fc.latency_s * 1e3:7.2f} ms  {fc.macs / 1e6:7.1f} MMAC")
-    if "additive_check" in data:
-        chk = data["additive_check"]
-        print(
-            f"additive model vs end-to-end on {chk['n_configs']} random configurations: median |error| "
-            f"{chk['median_abs_pct_error']:.1f} %, mean {chk['mean_abs_pct_error']:.1f} %, max {chk['max_abs_pct_error']:.1f} %"
-            f", median signed {chk['median_signed_pct_error']:+.1f} %"
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,7 +51,7 @@ class EnergyModelError(ValueError):
 def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyMeter:
     """An :class:`EnergyMeter` for the named device profile (source ``model:<profile>``).
 
-    ``cost_table`` (a :class:`~agra_ros.detection.tables.CostTable` of this detector) adds the configuration's
+    ``cost_table`` (a :class:`~agra_ros.tables.files.CostTable` of this detector) adds the configuration's
     MACs and bytes to the busy time; without one the model works from busy time alone.
     """
     try:

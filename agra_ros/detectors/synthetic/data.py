@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agra_ros.detection.model import PIXEL_MEAN, PIXEL_STD, log_size_target, resize_image
+from agra_ros.detectors.interface import resize_image
+from agra_ros.detectors.synthetic.network import PIXEL_MEAN, PIXEL_STD, log_size_target
 from agra_ros.workload.scene import Frame, SceneParams, make_dataset
 
 VAL_SEED = 2_000_000_000

@@ -4,12 +4,12 @@ A ROS node is a thin adapter (docs/architecture.md); everything that decides *ho
 :class:`PerceptionRuntime` so it can be tested without spinning anything. It composes the parts that live in
 modules of their own:
 
-- the command watchdog (detection/watchdog.py): when no valid command arrived for ``fallback_timeout_s`` the safe
+- the command watchdog (perception/watchdog.py): when no valid command arrived for ``fallback_timeout_s`` the safe
   configuration runs, and the transition in and out of that state is reported once each (so the node logs it once);
-- the measured rate and the shadow schedule (detection/pacing.py; the node paces with its RatePacer);
+- the measured rate and the shadow schedule (perception/pacing.py; the node paces with its RatePacer);
 - the shadow accuracy proxy: on a share of frames the full configuration also runs, and the active configuration's
-  detections are scored against it (detection/agreement.py: F1 of class-aware IoU >= 0.5 matches);
-- energy accounting (detection/energy.py): measured CPU busy time of the frame (plus MACs/bytes from a cost table
+  detections are scored against it (perception/agreement.py: F1 of class-aware IoU >= 0.5 matches);
+- energy accounting (perception/energy.py): measured CPU busy time of the frame (plus MACs/bytes from a cost table
   when one fits) turned into joules by a device power model, with the figure's source named.
 
 Commands are decoded by GranularityConfig.from_indices (granularity/levels.py).
@@ -26,10 +26,6 @@ from typing import Protocol
 
 import numpy as np
 
-from agra_ros.detection.agreement import DetectionsLike, detection_agreement
-from agra_ros.detection.energy import EnergyMeter
-from agra_ros.detection.pacing import ShadowScheduler, SlidingRate
-from agra_ros.detection.watchdog import CommandWatchdog
 from agra_ros.granularity.levels import (
     EXECUTION_TARGETS,
     LEVELS,
@@ -38,6 +34,10 @@ from agra_ros.granularity.levels import (
     GranularityError,
     full_configuration,
 )
+from agra_ros.perception.agreement import DetectionsLike, detection_agreement
+from agra_ros.perception.energy import EnergyMeter
+from agra_ros.perception.pacing import ShadowScheduler, SlidingRate
+from agra_ros.perception.watchdog import CommandWatchdog
 
 CATALOGUE_FORMAT = "agra_ros/granularity-catalogue"
 CATALOGUE_VERSION = 1
@@ -45,7 +45,7 @@ CATALOGUE_VERSION = 1
 
 # ---------------------------------------------------------------------- interfaces of the collaborators
 class Detector(Protocol):
-    """What the runtime needs of a detector (agra_ros.detection.model.AgraDetector has it)."""
+    """What the runtime needs of a detector (agra_ros.detectors.synthetic.network.AgraDetector has it)."""
 
     class_names: tuple[str, ...]
 

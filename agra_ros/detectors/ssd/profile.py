@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agra_ros.detection.profile import assemble_cost_table, report_cost_table
-from agra_ros.detection.ssd import LAYER_NAMES, NATIVE_SIDE, SsdDetector
-from agra_ros.detection.tables import write_json_atomic
+from agra_ros.detectors.measure import assemble_cost_table, report_cost_table
+from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SsdDetector
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
 from agra_ros.paths import run_dir
+from agra_ros.tables.files import write_json_atomic
 
 
 def profile_frame() -> np.ndarray:
@@ -134,7 +134,7 @@ def build_ssd_cost_table(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agra_ros.detection import registry
+    from agra_ros.detectors import registry
 
     p = argparse.ArgumentParser(
         prog="agra-ros profile-ssd",

@@ -100,10 +100,10 @@ def shipped_accuracy_model(name: str) -> Path:
 
 def _loader(name: str) -> Callable:
     if name == "ssd":
-        from agra_ros.detection.ssd_weights import load_ssd
+        from agra_ros.detectors.ssd.weights import load_ssd
 
         return load_ssd
-    from agra_ros.detection.model import load_detector
+    from agra_ros.detectors.synthetic.network import load_detector
 
     return load_detector
 
@@ -122,7 +122,7 @@ def load_with_fallback(name: str, weights: str | Path | None = None, device: str
     Returns (model, a log line saying which detector runs and why). Explicit ``weights`` never fall back: a user who
     names a file wants that file, and a WeightsError says what is wrong with it.
     """
-    from agra_ros.detection.model import WeightsError
+    from agra_ros.detectors.interface import WeightsError
 
     e = entry(name)
     if weights or name == "synthetic":

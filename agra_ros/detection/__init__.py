@@ -1,1 +1,0 @@
-"""agra_ros.detection."""

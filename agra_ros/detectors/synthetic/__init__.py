@@ -1,0 +1,1 @@
+"""agra_ros.detectors.synthetic."""

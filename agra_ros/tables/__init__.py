@@ -1,0 +1,1 @@
+"""agra_ros.tables."""
