@@ -85,3 +85,22 @@ def test_runtime_changes_are_refused_by_the_same_check():
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+def test_an_integer_for_a_float_parameter_at_runtime_is_that_number():
+    """``ros2 param set /policy target_fps 20`` sends an INTEGER: it is taken as 20.0, not refused by type."""
+    node, ctx = _node()
+    try:
+        specs = P.declare(node, SPECS)
+        P.on_set(node, specs)
+        res = node.set_parameters([Parameter("target_fps", Parameter.Type.INTEGER, 20)])[0]
+        assert res.successful, res.reason
+        value = node.get_parameter("target_fps").value
+        assert value == 20.0 and isinstance(value, float)
+        res = node.set_parameters([Parameter("target_fps", Parameter.Type.INTEGER, 1000)])[0]
+        assert not res.successful and "target_fps" in res.reason  # the range still holds
+        res = node.set_parameters([Parameter("threads", Parameter.Type.DOUBLE, 2.0)])[0]
+        assert not res.successful  # only int -> float, never float -> int
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

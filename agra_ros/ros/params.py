@@ -107,7 +107,32 @@ def declare(node: Node, specs: Iterable[ParamSpec]) -> dict[str, ParamSpec]:
         except ParameterException as exc:  # a rule rclpy knows and the check above missed: its own words
             raise ParameterError(f"{s.name}: {exc}") from None
         out[s.name] = s
+    _accept_integers_for_floats(node, out)
     return out
+
+
+def _accept_integers_for_floats(node: Node, specs: dict[str, ParamSpec]) -> None:
+    """At runtime an integer given to a floating-point parameter is that number as a double.
+
+    rclpy refuses ``ros2 param set /policy target_fps 20`` ("expected Type.DOUBLE got Type.INTEGER") before any
+    on-set callback runs; a pre-set callback runs first and may rewrite the list, so the conversion lives there.
+    Start-up values (``-p``, YAML, launch arguments) are converted in :func:`declare`."""
+    floats = {name for name, s in specs.items() if isinstance(s.default, float) and not s.dynamic_typing}
+    if not floats:
+        return
+    if not hasattr(node, "_agra_float_params"):
+        node._agra_float_params = set()
+
+        def _pre(params: list[Parameter]) -> list[Parameter]:
+            return [
+                Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+                if p.name in node._agra_float_params and p.type_ == Parameter.Type.INTEGER
+                else p
+                for p in params
+            ]
+
+        node.add_pre_set_parameters_callback(_pre)
+    node._agra_float_params |= floats
 
 
 def check(specs: dict[str, ParamSpec], params: list[Parameter]) -> SetParametersResult:
