@@ -163,3 +163,21 @@ def test_sysfs_backend_absent_is_unavailable(tmp_path):
 
     with pytest.raises(BackendUnavailable, match="no RAPL"):
         SysfsBackend(tmp_path).open()
+
+
+@pytest.mark.parametrize(
+    ("machine", "model", "profile"),
+    [
+        ("x86_64", "", "x86_generic"),
+        ("aarch64", "NVIDIA Jetson Orin Nano Developer Kit", "jetson_orin_nano"),
+        ("aarch64", "NVIDIA Jetson Nano Developer Kit", "jetson_nano_maxn"),
+        ("aarch64", "Raspberry Pi 5 Model B Rev 1.0", "raspberry_pi_5"),
+        ("aarch64", "Raspberry Pi 4 Model B Rev 1.4", "raspberry_pi_5"),
+        ("aarch64", "", "raspberry_pi_5"),
+    ],
+)
+def test_auto_profile_tells_a_pi_from_a_jetson(machine, model, profile):
+    from agra_ros.device.profiles import load_profile, profile_for_board
+
+    assert profile_for_board(machine, model) == profile
+    load_profile(profile)  # every answer is a shipped profile

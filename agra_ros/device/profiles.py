@@ -85,9 +85,40 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
 
 
+BOARD_MODEL_FILES = ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model")
+"""Where an ARM board names itself (the device tree's model string, e.g. "NVIDIA Jetson Orin Nano ...")."""
+
+
+def board_model() -> str:
+    """This board's device-tree model string, or "" where there is none (x86, containers without /proc/device-tree)."""
+    for f in BOARD_MODEL_FILES:
+        try:
+            return Path(f).read_bytes().rstrip(b"\0").decode(errors="replace").strip()
+        except OSError:
+            continue
+    return ""
+
+
+def profile_for_board(machine: str, model: str) -> str:
+    """The shipped profile that models a board, from its CPU architecture and device-tree model string.
+
+    A Jetson and a Raspberry Pi are both aarch64: only the model string tells them apart. An ARM board that is
+    neither gets the Pi's profile (a CPU-only ARM board, the closer guess than a Jetson's GPU)."""
+    if machine.lower() not in ("aarch64", "arm64", "armv7l"):
+        return "x86_generic"
+    m = model.lower()
+    if "jetson" in m or "tegra" in m:
+        if "orin" in m:
+            return "jetson_orin_nano"
+        if "nano" in m:
+            return "jetson_nano_maxn"
+        return "jetson_orin_nano"
+    return "raspberry_pi_5"
+
+
 def default_profile_name() -> str:
-    """The profile to model this machine with when none is named: x86 reference on x86, Orin Nano on ARM."""
-    return "jetson_orin_nano" if platform.machine().lower() in ("aarch64", "arm64") else "x86_generic"
+    """The profile to model this machine with when none is named (``auto``): see :func:`profile_for_board`."""
+    return profile_for_board(platform.machine(), board_model())
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
