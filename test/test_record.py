@@ -225,3 +225,19 @@ def test_recorder_node_records_what_was_published(tmp_path):
     assert fps == [float(i) for i in range(40)]
     assert next(m.data for t, _, m in msgs if t == "/agra/target_fps") == pytest.approx(12.5)
     assert next(m for t, _, m in msgs if t == "/image_annotated").width == 4
+
+
+def test_report_takes_a_folder_holding_recordings(tmp_path, capsys):
+    """A bench run's output folder (<algorithm>/recording/ below it) is reported as it is, every recording in it."""
+    bench = tmp_path / "bench_paper_live"
+    write_run(bench / "static" / "recording", fps=10.0, power_w=4.0, algorithm="static")
+    write_run(bench / "agra" / "recording", fps=12.0, power_w=3.0, algorithm="agra")
+    (bench / "notes").mkdir()  # a folder without recordings is passed over
+    out = tmp_path / "out"
+    assert main([str(bench), "--out", str(out), "--warmup", "2"]) == 0
+    assert (out / "static" / "run.png").is_file() and (out / "agra" / "run.png").is_file()
+    assert (out / "paper_table.md").is_file()
+    assert main([str(tmp_path / "notes_only_missing")]) == 1
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 1
+    assert "no recordings in this folder or below" in capsys.readouterr().err

@@ -66,6 +66,31 @@ def _resolve(path: Path) -> Path:
     return path
 
 
+def find_recordings(path: Path | str) -> list[Path]:
+    """The recordings a path holds: itself when it is one (a rosbag2 folder or an .mcap file), else every
+    recording in the folders below it (a bench run's ``<algorithm>/recording/`` folders, a folder of runs).
+
+    A folder is one recording when it has metadata.yaml or exactly one .mcap file; the search does not descend into
+    a recording. Raises :class:`RecordingError` when the path does not exist or holds none."""
+    path = Path(path)
+    if not path.exists():
+        raise RecordingError(f"{path}: no such recording or folder")
+    if not path.is_dir():
+        _resolve(path)
+        return [path]
+    if (path / "metadata.yaml").is_file() or len(list(path.glob("*.mcap"))) == 1:
+        return [path]
+    found = [f for f in sorted(path.glob("*.mcap"))]  # several loose MCAP files: each its own recording
+    for sub in sorted(p for p in path.iterdir() if p.is_dir()):
+        try:
+            found += find_recordings(sub)
+        except RecordingError:
+            continue
+    if not found:
+        raise RecordingError(f"{path}: no recordings in this folder or below (rosbag2 folders or .mcap files)")
+    return found
+
+
 def _metadata(path: Path) -> dict[str, str]:
     """The recorder's custom keys (``agra_ros.*``) of metadata.yaml, when the recording is a rosbag2 folder."""
     meta = path / "metadata.yaml" if path.is_dir() else path.parent / "metadata.yaml"

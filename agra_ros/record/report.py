@@ -30,7 +30,7 @@ import numpy as np
 
 from agra_ros.paths import run_dir
 from agra_ros.record.bag import RecordingError
-from agra_ros.record.replay import Recording, messages, open_recording
+from agra_ros.record.replay import Recording, find_recordings, messages, open_recording
 from agra_ros.record.sampler import DIAGNOSTICS_TOPIC, FEEDBACK_TOPIC, GraphSampler, topic_key
 from agra_ros.results.paper_table import ALGORITHMS, AlgorithmRow, mean_p5_p95, row_from_samples, write_tables
 from agra_ros.results.run_record import RunRecord, save_figure
@@ -191,14 +191,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary, series and plot. Several (one per algorithm, e.g. from 'agra-ros bench paper'): also the AGRA "
         "paper's table with ratios to static and rule, and a PNG comparing them over time.",
     )
-    ap.add_argument("recordings", nargs="+", type=Path, help="rosbag2 folders or their .mcap files")
+    ap.add_argument(
+        "recordings",
+        nargs="+",
+        type=Path,
+        help="recordings (rosbag2 folders or .mcap files) or folders holding them, e.g. a bench run's output folder",
+    )
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/report/<first recording>)")
     ap.add_argument("--title", default="agra_ros run", help="title of the tables and plots")
     ap.add_argument("--sample-period", type=float, default=0.5, help="seconds between samples of the series")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds after perception's first feedback to skip")
     args = ap.parse_args(argv)
     try:
-        runs = [replay(p, args.sample_period, args.warmup) for p in args.recordings]
+        paths = [r for p in args.recordings for r in find_recordings(p)]
+        runs = [replay(p, args.sample_period, args.warmup) for p in paths]
     except (RecordingError, ValueError) as exc:
         print(f"agra-ros report: {exc}", file=sys.stderr)
         return 1
