@@ -297,3 +297,12 @@ def test_annotate_draws_boxes_and_lines_on_a_copy():
     assert (out[108:112, 60:80] != 128).any()  # bottom edge of the box
     assert (out[0:10, 0:40] != 128).any()  # status line band
     assert (out[70:90, 60:80] == 128).all()  # inside the box stays clear
+
+
+def test_energy_source_names_the_profile_actually_used():
+    """``auto`` is resolved: a figure's source label names the profile whose numbers it used."""
+    from agra_ros.device.profiles import default_profile_name
+    from agra_ros.perception.energy import make_energy_meter
+
+    assert make_energy_meter("auto").source == f"model:{default_profile_name()}"
+    assert make_energy_meter("jetson_orin_nano").source == "model:jetson_orin_nano"

@@ -49,7 +49,7 @@ class EnergyModelError(ValueError):
 
 
 def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyMeter:
-    """An :class:`EnergyMeter` for the named device profile (source ``model:<profile>``).
+    """An :class:`EnergyMeter` for the named device profile (source ``model:<profile used>``, ``auto`` resolved).
 
     ``cost_table`` (a :class:`~agra_ros.tables.files.CostTable` of this detector) adds the configuration's
     MACs and bytes to the busy time; without one the model works from busy time alone.
@@ -69,4 +69,4 @@ def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyM
             c = cost_table.frame_cost(config)  # type: ignore[attr-defined]
             return c.macs, c.bytes
 
-    return EnergyMeter(model, f"model:{profile}", cost_of)
+    return EnergyMeter(model, f"model:{model.profile.name}", cost_of)  # the profile used, "auto" resolved
