@@ -10,13 +10,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from agra_ros.limits import TARGET_FPS_RANGE
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 
 SPECS = [
-    P.ParamSpec("threads", 1, "Threads.", range=(1, 64, 1)),
-    P.ParamSpec("target_fps", 30.0, "Target.", range=(*TARGET_FPS_RANGE, 0.0)),
-    P.ParamSpec("device", "cpu", "Device.", choices=("cpu", "cuda")),
-    P.ParamSpec("learning", True, "Learn."),
+    ros_params.ParamSpec("threads", 1, "Threads.", range=(1, 64, 1)),
+    ros_params.ParamSpec("target_fps", 30.0, "Target.", range=(*TARGET_FPS_RANGE, 0.0)),
+    ros_params.ParamSpec("device", "cpu", "Device.", choices=("cpu", "cuda")),
+    ros_params.ParamSpec("learning", True, "Learn."),
 ]
 
 
@@ -30,8 +30,8 @@ def _node(*overrides: str) -> tuple[Node, Context]:
 def _declare(*overrides: str) -> dict:
     node, ctx = _node(*overrides)
     try:
-        specs = P.declare(node, SPECS)
-        return P.values(node, specs)
+        specs = ros_params.declare(node, SPECS)
+        return ros_params.values(node, specs)
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
@@ -52,7 +52,7 @@ def _declare(*overrides: str) -> dict:
     ],
 )
 def test_bad_startup_values_raise_one_clear_parameter_error(override, message):
-    with pytest.raises(P.ParameterError) as exc:
+    with pytest.raises(ros_params.ParameterError) as exc:
         _declare(override)
     assert message in str(exc.value)
 
@@ -66,8 +66,8 @@ def test_good_startup_values_and_an_integer_for_a_float_parameter():
 def test_runtime_changes_are_refused_by_the_same_check():
     node, ctx = _node()
     try:
-        specs = P.declare(node, SPECS)
-        P.on_set(node, specs)
+        specs = ros_params.declare(node, SPECS)
+        ros_params.on_set(node, specs)
         for prm in (
             Parameter("target_fps", value=0.01),
             Parameter("device", value="tpu"),
@@ -76,7 +76,7 @@ def test_runtime_changes_are_refused_by_the_same_check():
             res = node.set_parameters([prm])[0]
             # ranges: rclpy refuses from the same spec's descriptor first, in its own words
             assert not res.successful and prm.name in res.reason, (prm.name, res.reason)
-            assert P.problem(specs[prm.name], prm.value), prm.name  # the start-up check refuses it too
+            assert ros_params.problem(specs[prm.name], prm.value), prm.name  # the start-up check refuses it too
         assert (
             node.set_parameters([Parameter("device", value="tpu")])[0].reason == "device='tpu' is not one of cpu, cuda"
         )
@@ -91,8 +91,8 @@ def test_an_integer_for_a_float_parameter_at_runtime_is_that_number():
     """``ros2 param set /policy target_fps 20`` sends an INTEGER: it is taken as 20.0, not refused by type."""
     node, ctx = _node()
     try:
-        specs = P.declare(node, SPECS)
-        P.on_set(node, specs)
+        specs = ros_params.declare(node, SPECS)
+        ros_params.on_set(node, specs)
         res = node.set_parameters([Parameter("target_fps", Parameter.Type.INTEGER, 20)])[0]
         assert res.successful, res.reason
         value = node.get_parameter("target_fps").value

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
 from agra_ros.limits import InputRejected, parse_target_fps
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import rgb_to_msg
@@ -31,40 +31,42 @@ from agra_ros.workload.sources import ClipSource, ImageFolderSource, SourceError
 from agra_ros.workload.trace import Trace, TraceError
 
 SPECS = [
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "source", "synthetic", "Where frames come from.", choices=("synthetic", "video", "folder"), read_only=True
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "path",
         "",
         "source=video: a clip name (vtest, Megamind, tree), a video file, or a comma-separated playlist; empty: the "
         "clips the trace's phases name (vtest if none). source=folder: an image folder; empty: the fetched photos.",
         read_only=True,
     ),
-    P.ParamSpec("fps", 30.0, "Publishing rate of image_raw in Hz.", range=(0.5, 120.0, 0.0)),
-    P.ParamSpec(
+    ros_params.ParamSpec("fps", 30.0, "Publishing rate of image_raw in Hz.", range=(0.5, 120.0, 0.0)),
+    ros_params.ParamSpec(
         "width", 640, "Frame width in pixels (synthetic source; a trace phase overrides it).", range=(32, 3840, 1)
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "height", 480, "Frame height in pixels (synthetic source; a trace phase overrides it).", range=(32, 2160, 1)
     ),
-    P.ParamSpec("trace", "", "Workload trace name (config/traces/<name>.yaml) or path; empty: no trace."),
-    P.ParamSpec("seed", 0, "Seed of the synthetic scene generator (same seed, same frames).", range=(0, 2**31 - 1, 1)),
-    P.ParamSpec("frame_id", "camera", "frame_id in every image header."),
-    P.ParamSpec(
+    ros_params.ParamSpec("trace", "", "Workload trace name (config/traces/<name>.yaml) or path; empty: no trace."),
+    ros_params.ParamSpec(
+        "seed", 0, "Seed of the synthetic scene generator (same seed, same frames).", range=(0, 2**31 - 1, 1)
+    ),
+    ros_params.ParamSpec("frame_id", "camera", "frame_id in every image header."),
+    ros_params.ParamSpec(
         "reliability",
         "best_effort",
         "Reliability of image_raw (sensor-data QoS otherwise).",
         choices=("best_effort", "reliable"),
         read_only=True,
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "publish_target_fps",
         True,
         "Publish the trace phase's target FPS on agra/trace_target_fps (latched): the policy's target_fps follows "
         "it until someone sets that parameter (the policy's follow_trace).",
     ),
-    P.ParamSpec("publish_ground_truth", True, "Publish synthetic ground truth on image_raw/ground_truth."),
+    ros_params.ParamSpec("publish_ground_truth", True, "Publish synthetic ground truth on image_raw/ground_truth."),
 ]
 
 
@@ -85,8 +87,8 @@ class CameraSourceNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("camera_source", **kwargs)
-        self._specs = P.declare(self, SPECS)
-        p = P.values(self, self._specs)
+        self._specs = ros_params.declare(self, SPECS)
+        p = ros_params.values(self, self._specs)
         self._source = self._open_source(p)  # raises SourceError: a clear error at start-up, not a crash loop
         self._image_pub = self.create_publisher(Image, "image_raw", image_qos(p["reliability"]))
         self._target_pub = self.create_publisher(Float32, "agra/trace_target_fps", latched_qos())
@@ -97,7 +99,7 @@ class CameraSourceNode(Node):
         self._phase = None
         self._rate_window: list[float] = []
         self._timer = self.create_timer(1.0 / p["fps"], self._tick)
-        P.on_set(self, self._specs, self._validate)
+        ros_params.on_set(self, self._specs, self._validate)
         self.add_post_set_parameters_callback(self._apply)
         self._diag = DiagnosticsReporter(self, hardware_id=f"camera:{p['source']}")
         self._diag.add("camera", self._check)
@@ -126,7 +128,7 @@ class CameraSourceNode(Node):
 
     def _apply(self, params: list[Parameter]) -> None:
         names = {prm.name for prm in params}
-        p = P.values(self, self._specs)
+        p = ros_params.values(self, self._specs)
         if "fps" in names:
             self._timer.cancel()
             self.destroy_timer(self._timer)

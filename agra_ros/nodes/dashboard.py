@@ -28,26 +28,26 @@ from agra_ros.record.sampler import (
     GraphSampler,
 )
 from agra_ros.results.run_record import SERIES
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.interfaces import PerceptionFeedback
 from agra_ros.ros.qos import command_qos, latched_qos
 
 SPECS = [
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "duration", 60.0, "Seconds before the dashboard ends the run (0: until Ctrl-C).", range=(0.0, 86400.0, 0.0)
     ),
-    P.ParamSpec("out_dir", "runs/demo", "Folder for summary.md, series.csv and run.png."),
-    P.ParamSpec("live", True, "Show the live console view (otherwise a log line every 5 s)."),
-    P.ParamSpec("title", "agra_ros demo", "Title of the summary and the plot."),
-    P.ParamSpec("sample_period", 0.5, "Seconds between samples of the series.", range=(0.05, 10.0, 0.0)),
+    ros_params.ParamSpec("out_dir", "runs/demo", "Folder for summary.md, series.csv and run.png."),
+    ros_params.ParamSpec("live", True, "Show the live console view (otherwise a log line every 5 s)."),
+    ros_params.ParamSpec("title", "agra_ros demo", "Title of the summary and the plot."),
+    ros_params.ParamSpec("sample_period", 0.5, "Seconds between samples of the series.", range=(0.05, 10.0, 0.0)),
 ]
 
 
 class Dashboard(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("dashboard", **kwargs)
-        self._specs = P.declare(self, SPECS)
-        self.p = P.values(self, self._specs)
+        self._specs = ros_params.declare(self, SPECS)
+        self.p = ros_params.values(self, self._specs)
         self.sampler = GraphSampler()
         self.record = self.sampler.record
         self.t0 = time.monotonic()

@@ -16,29 +16,29 @@ from agra_ros.device.jtop_compat import jtop_statuses
 from agra_ros.device.keys import CONTEXT_KEYS, DEVICE_KEYS, DEVICE_STATUS_NAME
 from agra_ros.device.monitors import BACKEND_ORDER, DeviceMonitor, parse_backend_list
 from agra_ros.device.profiles import ProfileError, available_profiles, load_profile
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, StatusBuilder, status_from_dict
 from agra_ros.ros.spin import spin_node
 
 SPECS = [
-    P.ParamSpec("rate_hz", 2.0, "Publishing rate of /diagnostics in Hz.", range=(0.1, 50.0, 0.0)),
-    P.ParamSpec(
+    ros_params.ParamSpec("rate_hz", 2.0, "Publishing rate of /diagnostics in Hz.", range=(0.1, 50.0, 0.0)),
+    ros_params.ParamSpec(
         "backends",
         "auto",
         "Device backends in priority order, comma-separated, or auto (try all). "
         f"Known: {', '.join(BACKEND_ORDER)}; the modelled source always fills what sensors lack.",
         read_only=True,
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "device_profile",
         "auto",
         "Device profile (config/devices/<name>.yaml or a path) for modelled power/heat; auto picks by CPU arch. "
         f"Shipped: {', '.join(available_profiles())}.",
         read_only=True,
     ),
-    P.ParamSpec("sysfs_root", "/sys", "Root of the sysfs tree the sysfs backend reads.", read_only=True),
-    P.ParamSpec("hardware_id", "", "hardware_id of every status; empty: the device profile's name."),
-    P.ParamSpec("jtop_compatible", True, "Also publish jetson_stats-style statuses (cpu, gpu, temp, power)."),
+    ros_params.ParamSpec("sysfs_root", "/sys", "Root of the sysfs tree the sysfs backend reads.", read_only=True),
+    ros_params.ParamSpec("hardware_id", "", "hardware_id of every status; empty: the device profile's name."),
+    ros_params.ParamSpec("jtop_compatible", True, "Also publish jetson_stats-style statuses (cpu, gpu, temp, power)."),
 ]
 
 
@@ -47,15 +47,15 @@ class DeviceMonitorNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("device_monitor", **kwargs)
-        self._specs = P.declare(self, SPECS)
-        p = P.values(self, self._specs)
+        self._specs = ros_params.declare(self, SPECS)
+        p = ros_params.values(self, self._specs)
         parse_backend_list(p["backends"])  # ValueError: a clear start-up error
         self.profile = load_profile(p["device_profile"])  # ProfileError: a clear start-up error
         self.monitor = DeviceMonitor(self.profile, p["backends"], p["sysfs_root"], log=self._log)
         qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
         self._pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos)
         self._timer = self.create_timer(1.0 / p["rate_hz"], self._tick)
-        P.on_set(self, self._specs)
+        ros_params.on_set(self, self._specs)
         self.add_post_set_parameters_callback(self._apply)
         self.samples = 0
         self.get_logger().info(

@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.detections import detection_msg_type
 from agra_ros.ros.diagnostics import array_to_dicts
 from agra_ros.ros.interfaces import PerceptionFeedback, configuration_short
@@ -26,14 +26,16 @@ FIELDS = ("fps", "latency_ms", "energy_per_frame_j", "power_w", "objects", "accu
 """PerceptionFeedback fields the statistics summarise."""
 
 SPECS = [
-    P.ParamSpec("duration", 10.0, "Seconds to record after the warm-up.", range=(0.5, 3600.0, 0.0)),
-    P.ParamSpec(
+    ros_params.ParamSpec("duration", 10.0, "Seconds to record after the warm-up.", range=(0.5, 3600.0, 0.0)),
+    ros_params.ParamSpec(
         "warmup", 2.0, "Seconds after the first feedback vector that are not counted.", range=(0.0, 600.0, 0.0)
     ),
-    P.ParamSpec("timeout", 60.0, "Give up when no feedback arrived for this long.", range=(1.0, 3600.0, 0.0)),
-    P.ParamSpec("detections", False, "Also subscribe to detections (the node builds them only for subscribers)."),
-    P.ParamSpec("annotated", False, "Also subscribe to image_annotated."),
-    P.ParamSpec("out_json", "", "Write the statistics here too (empty: stdout only)."),
+    ros_params.ParamSpec("timeout", 60.0, "Give up when no feedback arrived for this long.", range=(1.0, 3600.0, 0.0)),
+    ros_params.ParamSpec(
+        "detections", False, "Also subscribe to detections (the node builds them only for subscribers)."
+    ),
+    ros_params.ParamSpec("annotated", False, "Also subscribe to image_annotated."),
+    ros_params.ParamSpec("out_json", "", "Write the statistics here too (empty: stdout only)."),
 ]
 
 
@@ -42,7 +44,7 @@ class FeedbackProbe(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("feedback_probe", **kwargs)
-        self.p = P.values(self, P.declare(self, SPECS))
+        self.p = ros_params.values(self, ros_params.declare(self, SPECS))
         self.first: float | None = None
         self.arrivals: list[float] = []
         self.values: dict[str, list[float]] = {name: [] for name in FIELDS}

@@ -13,23 +13,25 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.qos import image_qos
 from agra_ros.ros.spin import spin_probe
 
 SPECS = [
-    P.ParamSpec("topic", "image_raw", "Image topic to measure."),
-    P.ParamSpec("duration", 10.0, "Seconds to measure after the first frame.", range=(0.5, 3600.0, 0.0)),
-    P.ParamSpec("warmup", 1.0, "Seconds after the first frame that are not counted.", range=(0.0, 60.0, 0.0)),
-    P.ParamSpec("reliability", "best_effort", "Subscription reliability.", choices=("best_effort", "reliable")),
-    P.ParamSpec("out_json", "", "Write the statistics here too (empty: stdout only)."),
+    ros_params.ParamSpec("topic", "image_raw", "Image topic to measure."),
+    ros_params.ParamSpec("duration", 10.0, "Seconds to measure after the first frame.", range=(0.5, 3600.0, 0.0)),
+    ros_params.ParamSpec("warmup", 1.0, "Seconds after the first frame that are not counted.", range=(0.0, 60.0, 0.0)),
+    ros_params.ParamSpec(
+        "reliability", "best_effort", "Subscription reliability.", choices=("best_effort", "reliable")
+    ),
+    ros_params.ParamSpec("out_json", "", "Write the statistics here too (empty: stdout only)."),
 ]
 
 
 class LatencyProbe(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("latency_probe", **kwargs)
-        self.p = P.values(self, P.declare(self, SPECS))
+        self.p = ros_params.values(self, ros_params.declare(self, SPECS))
         self.first: float | None = None
         self.arrivals: list[float] = []
         self.latencies_ms: list[float] = []

@@ -45,7 +45,7 @@ from agra_ros.perception.energy import EnergyModelError, make_energy_meter
 from agra_ros.perception.pacing import RatePacer
 from agra_ros.perception.runtime import FrameResult, PerceptionRuntime
 from agra_ros.perception.watchdog import CommandWatchdog
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg
@@ -61,56 +61,62 @@ from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
 SPECS = [
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "device", "cpu", "Where the detector runs (cuda only where a CUDA GPU is usable).", choices=("cpu", "cuda")
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "detector",
         registry.DEFAULT_DETECTOR,
         "Detector: ssd (real SSD-MobileNetV2, 23 Open Images classes) or synthetic (test double of synthetic shapes).",
         choices=tuple(registry.DETECTORS),
         read_only=True,
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "weights",
         "",
         "Detector weights file; empty: the detector's weights shipped in the package.",
         read_only=True,
     ),
-    P.ParamSpec("score_threshold", SCORE_THRESHOLD, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)),
-    P.ParamSpec(
+    ros_params.ParamSpec(
+        "score_threshold", SCORE_THRESHOLD, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)
+    ),
+    ros_params.ParamSpec(
         "shadow_share",
         0.1,
         "Share of frames on which the full configuration also runs to measure the accuracy proxy (0: never).",
         range=(0.0, 1.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "fallback_timeout_s",
         2.0,
         "Run the safe configuration when no valid agra/granularity command arrived for this long.",
         range=(0.1, 3600.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "safe_configuration",
         "",
         "Safe granularity configuration in short form (e.g. 555555555/1/local); empty: the detector's measured "
         "safe configuration.",
     ),
-    P.ParamSpec("power_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."),
-    P.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
-    P.ParamSpec(
+    ros_params.ParamSpec(
+        "power_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."
+    ),
+    ros_params.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
+    ros_params.ParamSpec(
         "pace_to_target",
         True,
         "Process at most agra/target_fps frames per second (spend no work beyond the target).",
     ),
-    P.ParamSpec("max_fps", 0.0, "Upper bound on processed frames per second; 0: no bound.", range=(0.0, 1000.0, 0.0)),
-    P.ParamSpec(
+    ros_params.ParamSpec(
+        "max_fps", 0.0, "Upper bound on processed frames per second; 0: no bound.", range=(0.0, 1000.0, 0.0)
+    ),
+    ros_params.ParamSpec(
         "annotate_every",
         1,
         "Publish image_annotated for every Nth processed frame (only while someone subscribes); 0: never.",
         range=(0, 1000, 1),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "reliability",
         "best_effort",
         "Reliability of the image_raw subscription (best_effort also receives from reliable publishers).",
@@ -161,8 +167,8 @@ class PerceptionNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("perception", **kwargs)
-        self._specs = P.declare(self, SPECS)
-        p = P.values(self, self._specs)
+        self._specs = ros_params.declare(self, SPECS)
+        p = ros_params.values(self, self._specs)
         if p["device"] == "cuda" and cuda_problem():
             raise StartupError(f"device=cuda rejected: {cuda_problem()}")
         torch.set_num_threads(int(p["threads"]))
@@ -229,7 +235,7 @@ class PerceptionNode(Node):
         self._pace_timer = self.create_timer(1.0, self._on_pace_timer, autostart=False)
         self._watch_timer = self.create_timer(0.1, self._check_fallback)
 
-        P.on_set(self, self._specs, self._validate)
+        ros_params.on_set(self, self._specs, self._validate)
         self.add_post_set_parameters_callback(self._apply)
         self._diag = DiagnosticsReporter(self, hardware_id=f"perception:{detector_name}:{p['device']}")
         self._diag.add("perception", self._check)

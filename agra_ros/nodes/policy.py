@@ -44,7 +44,7 @@ from agra_ros.online.learner import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
 from agra_ros.policy.gpn import GPNSpec
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter, StatusBuilder
 from agra_ros.ros.image import ENCODINGS, ImageConversionError, msg_to_rgb
 from agra_ros.ros.interfaces import (
@@ -61,41 +61,45 @@ from agra_ros.ros.spin import spin_node
 TARGET_RANGE = TARGET_FPS_RANGE
 
 SPECS = [
-    P.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
-    P.ParamSpec(
+    ros_params.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
+    ros_params.ParamSpec(
         "target_fps",
         30.0,
         "Target FPS, published (latched) on agra/target_fps. Set by anyone (ros2 param set, launch), it wins over "
         "the camera trace and turns follow_trace off; while follow_trace is true, agra/trace_target_fps sets it.",
         range=(*TARGET_RANGE, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "follow_trace",
         True,
         "Let a camera trace's target (agra/trace_target_fps) set target_fps; any outside set of target_fps turns "
         "this off. Set it true to follow the trace again.",
     ),
-    P.ParamSpec("decision_rate_hz", 5.0, "Decisions (agra/granularity commands) per second.", range=(0.2, 50.0, 0.0)),
-    P.ParamSpec("learning", True, "Learn online (agra/a2c in the background learner process, bandit in place)."),
-    P.ParamSpec(
+    ros_params.ParamSpec(
+        "decision_rate_hz", 5.0, "Decisions (agra/granularity commands) per second.", range=(0.2, 50.0, 0.0)
+    ),
+    ros_params.ParamSpec(
+        "learning", True, "Learn online (agra/a2c in the background learner process, bandit in place)."
+    ),
+    ros_params.ParamSpec(
         "checkpoint_dir",
         "~/.ros/agra_ros",
         "Folder of the learned policy's checkpoint policy_<algorithm>.pt; empty: no checkpoints.",
         read_only=True,
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "checkpoint_period_s",
         60.0,
         "Seconds between periodic checkpoints (one is also written on shutdown).",
         range=(0.05, 86400.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "device_profile",
         "x86_generic",
         "Device profile of the energy reference (as perception's power_profile).",
         read_only=True,
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "critical_temp_c",
         95.0,
         "Temperature at which the coarsest configuration is forced. The device's own critical level wins whenever "
@@ -103,34 +107,38 @@ SPECS = [
         "so this is the fallback for a device state without one (e.g. D from a jtop node alone).",
         range=(20.0, 150.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "recover_margin_c",
         5.0,
         "The safety override ends this far below the critical temperature.",
         range=(0.0, 50.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "accuracy_floor",
         0.9,
         "Accuracy floor of the target P, as a share of the full configuration's accuracy.",
         range=(0.0, 1.0, 0.0),
     ),
-    P.ParamSpec("allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."),
-    P.ParamSpec("rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True),
-    P.ParamSpec(
+    ros_params.ParamSpec(
+        "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."
+    ),
+    ros_params.ParamSpec(
+        "rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True
+    ),
+    ros_params.ParamSpec(
         "publish_target_fps",
         True,
         "Publish the target_fps parameter on agra/target_fps (transient local: a perception started later gets "
         "it at once), so perception paces to it.",
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "image_reliability",
         "best_effort",
         "Reliability of the image_raw subscription.",
         choices=("best_effort", "reliable"),
         read_only=True,
     ),
-    P.ParamSpec("seed", 0, "Seed of exploration and the learner.", range=(0, 2**31 - 1, 1), read_only=True),
+    ros_params.ParamSpec("seed", 0, "Seed of exploration and the learner.", range=(0, 2**31 - 1, 1), read_only=True),
 ]
 
 
@@ -139,8 +147,8 @@ class PolicyNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("policy", **kwargs)
-        self._specs = P.declare(self, SPECS)
-        p = P.values(self, self._specs)
+        self._specs = ros_params.declare(self, SPECS)
+        p = ros_params.values(self, self._specs)
         log = self.get_logger()
         self.agent = OnlineAgent(
             AgentSettings(
@@ -201,7 +209,7 @@ class PolicyNode(Node):
         self.create_subscription(Float32, "agra/trace_target_fps", self._on_trace_target, latched_qos())
         self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
         self.create_subscription(GranularityCatalogue, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
-        P.on_set(self, self._specs)
+        ros_params.on_set(self, self._specs)
         self.add_pre_set_parameters_callback(self._outside_target_stops_trace)
         self.add_post_set_parameters_callback(self._apply)
         self._decision_timer = self.create_timer(1.0 / p["decision_rate_hz"], self._decide)

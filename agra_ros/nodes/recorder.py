@@ -20,7 +20,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from agra_ros.paths import run_dir
 from agra_ros.record.bag import BagWriter, RecordingError
 from agra_ros.record.replay import IMAGE_TYPES
-from agra_ros.ros import params as P
+from agra_ros.ros import params as ros_params
 from agra_ros.ros.spin import spin_node
 
 DEFAULT_TOPICS = [
@@ -37,29 +37,29 @@ DEFAULT_TOPICS = [
 ]
 
 SPECS = [
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "out",
         "",
         "Folder of the recording (rosbag2: metadata.yaml + <name>.mcap); it must not exist. Empty: "
         "runs/recordings/agra_<date>_<time>.",
         read_only=True,
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "topics", DEFAULT_TOPICS, "Topics to record (relative names resolve in the node's namespace).", read_only=True
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "image_rate_hz",
         1.0,
         "Most images per second recorded per image topic (0: none). Images dominate a recording's size.",
         range=(0.0, 60.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "duration",
         0.0,
         "Seconds after which the recording ends and the node exits (0: until Ctrl-C).",
         range=(0.0, 86400.0, 0.0),
     ),
-    P.ParamSpec(
+    ros_params.ParamSpec(
         "metadata",
         [""],
         "key=value pairs stored in metadata.yaml's custom_data as agra_ros.<key> (e.g. algorithm=agra).",
@@ -84,8 +84,8 @@ def subscription_qos(offered: list[QoSProfile], image: bool) -> QoSProfile:
 class Recorder(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("recorder", **kwargs)
-        self._specs = P.declare(self, SPECS)
-        p = P.values(self, self._specs)
+        self._specs = ros_params.declare(self, SPECS)
+        p = ros_params.values(self, self._specs)
         out = (
             Path(p["out"]).expanduser()
             if p["out"]
