@@ -15,6 +15,21 @@ TARGET_FPS_RANGE = (TARGET_FPS_MIN, TARGET_FPS_MAX)
 read (policy, perception) and the target of a trace phase that camera_source announces. Below 0.5 FPS a robot is not
 detecting any more; above 240 no camera pipeline in scope delivers."""
 
+ACCURACY_FLOOR = 0.9
+ACCURACY_FLOOR_RANGE = (0.0, 1.0)
+"""Default accuracy floor of the performance target P, as a share of the full configuration's accuracy, and the
+range it may take: the policy's ``accuracy_floor`` parameter, the simulator's default and the contract's."""
+
+CRITICAL_TEMP_C = 95.0
+CRITICAL_TEMP_RANGE_C = (20.0, 150.0)
+"""Temperature at which the policy's safety override engages when the device state names no critical level of its
+own (device_monitor's ``temp_critical_c`` wins whenever reported), and the range the ``critical_temp_c`` parameter
+accepts."""
+RECOVER_MARGIN_C = 5.0
+RECOVER_MARGIN_RANGE_C = (0.0, 50.0)
+"""How far below the critical temperature the safety override ends (its hysteresis), and the range the
+``recover_margin_c`` parameter accepts."""
+
 MAX_IMAGE_SIDE = 8192
 """Largest image side in pixels that perception and the policy convert; a larger frame is counted and skipped."""
 MAX_IMAGE_BYTES = 64 * 1024 * 1024

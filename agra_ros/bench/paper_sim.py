@@ -41,6 +41,7 @@ from agra_ros.results.paper_table import (
     PAPER_DEVICE,
     PAPER_TABLE,
     AlgorithmRow,
+    PaperGoals,
     goal_rows,
     paper_ratios,
     ratio_text,
@@ -272,8 +273,11 @@ def plot(tables: dict[str, tuple[list[AlgorithmRow], AlgorithmRow]], path: Path,
     axes[2].scatter(
         x0, [100 * tables[p][1].attainment for p in profs], marker="_", s=600, color="black", label="oracle", zorder=3
     )
-    axes[2].axhline(95, color="grey", linestyle="--", linewidth=1, label="goal 95 %")
-    axes[3].axhline(0.9, color="grey", linestyle="--", linewidth=1, label="goal 0.9")
+    goals = PaperGoals()
+    axes[2].axhline(
+        100 * goals.attainment, color="grey", linestyle="--", linewidth=1, label=f"goal {100 * goals.attainment:.0f} %"
+    )
+    axes[3].axhline(goals.accuracy, color="grey", linestyle="--", linewidth=1, label=f"goal {goals.accuracy:g}")
     for i, (ax, (t, _)) in enumerate(zip(axes, panels)):
         ax.set_xticks(x0, profs, rotation=20, fontsize=8)
         ax.set_title(t, fontsize=10)

@@ -12,7 +12,7 @@ on inputs it never saw. Both sides therefore take their definitions from here (a
 - ``energy_norm``'s reference: the energy per frame of the full configuration on the nominal device at the
   same target;
 - the D vector of a device nobody has reported on yet (a fresh modelled device), for the first decisions;
-- the defaults of the accuracy floor and the link round-trip time.
+- the default link round-trip time (the accuracy floor's default is :data:`agra_ros.limits.ACCURACY_FLOOR`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import numpy as np
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DEVICE_DIM, DeviceSim, device_bounds
 from agra_ros.core.observation import ObservationLayout, OwnSpeed, performance_vector
 from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
+from agra_ros.limits import ACCURACY_FLOOR
 from agra_ros.tables.search import ConfigModel, load_config_model
 from agra_ros.workload.features import WORKLOAD_DIM
 
-ACCURACY_FLOOR = 0.9
-"""Default accuracy floor of P, as a share of the full configuration's accuracy."""
 SCORE_THRESHOLD = 0.3
 """Perception's default score threshold: every detection it keeps scores at least this, so W's mean confidence is
 0 (nothing kept) or at least this, on the robot and in the simulator alike."""

@@ -36,7 +36,17 @@ from std_msgs.msg import Float32, Header, UInt32
 from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
-from agra_ros.limits import TARGET_FPS_RANGE, InputRejected, parse_target_fps
+from agra_ros.limits import (
+    ACCURACY_FLOOR,
+    ACCURACY_FLOOR_RANGE,
+    CRITICAL_TEMP_C,
+    CRITICAL_TEMP_RANGE_C,
+    RECOVER_MARGIN_C,
+    RECOVER_MARGIN_RANGE_C,
+    TARGET_FPS_RANGE,
+    InputRejected,
+    parse_target_fps,
+)
 from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
@@ -101,23 +111,23 @@ SPECS = [
     ),
     ros_params.ParamSpec(
         "critical_temp_c",
-        95.0,
+        CRITICAL_TEMP_C,
         "Temperature at which the coarsest configuration is forced. The device's own critical level wins whenever "
         "it is reported (device_monitor's temp_critical_c: a thermal zone's trip point, else its device profile's), "
         "so this is the fallback for a device state without one (e.g. D from a jtop node alone).",
-        range=(20.0, 150.0, 0.0),
+        range=(*CRITICAL_TEMP_RANGE_C, 0.0),
     ),
     ros_params.ParamSpec(
         "recover_margin_c",
-        5.0,
+        RECOVER_MARGIN_C,
         "The safety override ends this far below the critical temperature.",
-        range=(0.0, 50.0, 0.0),
+        range=(*RECOVER_MARGIN_RANGE_C, 0.0),
     ),
     ros_params.ParamSpec(
         "accuracy_floor",
-        0.9,
+        ACCURACY_FLOOR,
         "Accuracy floor of the target P, as a share of the full configuration's accuracy.",
-        range=(0.0, 1.0, 0.0),
+        range=(*ACCURACY_FLOOR_RANGE, 0.0),
     ),
     ros_params.ParamSpec(
         "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."

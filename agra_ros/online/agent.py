@@ -33,6 +33,7 @@ from agra_ros.core.reward import (
     reward_terms,
 )
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
+from agra_ros.limits import CRITICAL_TEMP_C, RECOVER_MARGIN_C
 from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner import (
@@ -67,8 +68,8 @@ class AgentSettings:
     """Transitions per experience batch handed to the learner."""
     feedback_max_age_s: float = 2.0
     """An interval without feedback is scored from the last feedback this young; older: not scored."""
-    critical_temp_c: float = 95.0
-    recover_margin_c: float = 5.0
+    critical_temp_c: float = CRITICAL_TEMP_C
+    recover_margin_c: float = RECOVER_MARGIN_C
     seed: int = 0
     start_from_shipped: bool = True
     """Start from the policy pretrained in the simulator that ships with the package (when there is one)."""

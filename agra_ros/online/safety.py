@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agra_ros.granularity.levels import COARSEST_LEVEL, RESOLUTION_SCALES, GranularityConfig
+from agra_ros.limits import CRITICAL_TEMP_C, RECOVER_MARGIN_C
 
 
 def coarsest_configuration(n_layers: int) -> GranularityConfig:
@@ -30,7 +31,7 @@ class SafetyTransition:
 class SafetyGuard:
     """Engages on temperature >= critical or throttling; releases below critical - margin without throttling."""
 
-    def __init__(self, critical_temp_c: float, recover_margin_c: float = 5.0) -> None:
+    def __init__(self, critical_temp_c: float = CRITICAL_TEMP_C, recover_margin_c: float = RECOVER_MARGIN_C) -> None:
         if recover_margin_c < 0:
             raise ValueError(f"recover_margin_c must be >= 0, got {recover_margin_c}")
         self.critical_temp_c = float(critical_temp_c)

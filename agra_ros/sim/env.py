@@ -11,7 +11,6 @@ import numpy as np
 from gymnasium import spaces
 
 from agra_ros.core.contract import (
-    ACCURACY_FLOOR,
     LINK_RTT_S,
     SCORE_THRESHOLD,
     Contract,
@@ -24,6 +23,7 @@ from agra_ros.core.observation import OwnSpeed
 from agra_ros.core.reward import RewardWeights, agra_reward, energy_per_frame_j, reward_terms
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
+from agra_ros.limits import ACCURACY_FLOOR
 from agra_ros.sim.randomise import DeviceRandomisation
 from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
 from agra_ros.tables.search import ConfigModel, load_config_model
