@@ -107,7 +107,7 @@ def test_the_robot_side_does_not_load_gymnasium_or_the_simulator():
     """The on-robot agent and learner (what policy_node runs) never load the simulator's gym stack."""
     code = (
         "import sys\n"
-        "import agra_ros.online, agra_ros.online.agent, agra_ros.online.learner, agra_ros.policy.registry\n"
+        "import agra_ros.online, agra_ros.online.agent, agra_ros.online.learner_process, agra_ros.policy.registry\n"
         "try:\n"
         "    import agra_ros.nodes.policy\n"
         "except ImportError:  # no ROS 2 here: the core modules above are what the node adds\n"

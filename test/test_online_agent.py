@@ -20,7 +20,8 @@ from agra_ros.granularity.levels import LEVELS, GranularityConfig
 from agra_ros.online.agent import AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from agra_ros.online.inputs import Feedback
-from agra_ros.online.learner import LearnerSettings, OnlineLearner, online_ppo_settings
+from agra_ros.online.learner import OnlineLearner
+from agra_ros.online.learner_settings import LearnerSettings, online_ppo_settings
 from agra_ros.policy.registry import shipped_policy_path
 from agra_ros.tables.search import load_config_model
 

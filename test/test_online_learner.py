@@ -11,15 +11,11 @@ import pytest
 import torch
 
 from agra_ros.core.reward import RewardWeights
-from agra_ros.online.learner import (
-    ExperienceBatch,
-    LearnerSettings,
-    LearnerState,
-    LearnerSupervisor,
-    OnlineLearner,
-    gpn_state_to_numpy,
-    online_ppo_settings,
-)
+from agra_ros.online.experience import ExperienceBatch
+from agra_ros.online.learner import OnlineLearner
+from agra_ros.online.learner_process import LearnerSupervisor
+from agra_ros.online.learner_settings import LearnerSettings, LearnerState, online_ppo_settings
+from agra_ros.online.serialise import gpn_state_to_numpy
 from agra_ros.policy.gpn import build_gpn
 
 OBS_DIM, NVEC = 6, (5, 3)

@@ -14,8 +14,11 @@ from agra_ros.online.checkpoint import (
     load_or_quarantine,
     save_checkpoint,
 )
+from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.inputs import Feedback, parse_feedback
-from agra_ros.online.learner import ExperienceBatch, LearnerSettings, LearnerState, LearnerSupervisor, OnlineLearner
+from agra_ros.online.learner import OnlineLearner
+from agra_ros.online.learner_process import LearnerSupervisor
+from agra_ros.online.learner_settings import LearnerSettings, LearnerState
 from agra_ros.online.safety import SafetyGuard, coarsest_configuration
 
 __all__ = [

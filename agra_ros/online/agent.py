@@ -35,17 +35,11 @@ from agra_ros.core.reward import (
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
 from agra_ros.limits import CRITICAL_TEMP_C, RECOVER_MARGIN_C
 from agra_ros.online.checkpoint import CorruptCheckpointError
+from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.inputs import Feedback
-from agra_ros.online.learner import (
-    ExperienceBatch,
-    LearnerSettings,
-    LearnerState,
-    ewc_to_numpy,
-    gpn_state_to_numpy,
-    load_numpy_state,
-    online_ppo_settings,
-)
+from agra_ros.online.learner_settings import LearnerSettings, LearnerState, online_ppo_settings
 from agra_ros.online.safety import SafetyGuard, SafetyTransition, coarsest_configuration
+from agra_ros.online.serialise import ewc_to_numpy, gpn_state_to_numpy, load_numpy_state
 from agra_ros.workload.features import WorkloadTracker
 
 ALGORITHMS: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static")
