@@ -54,6 +54,11 @@ BENCHES: dict[str, tuple[str, str]] = {
         "agra vs baselines and oracle on every device profile, online adaptation, PPO vs SB3, continual learning",
     ),
     "node": ("agra_ros.bench.node_bench", "perception node FPS over DDS vs raw model; learner impact"),
+    "learner": ("agra_ros.bench.learner_bench", "perception FPS with the background learner against without it"),
+    "convert": (
+        "agra_ros.bench.detector_convert",
+        "the model converter's accuracy cost without retraining (naive slicing, L1 ranking, slimmable-trained)",
+    ),
     "soak": ("agra_ros.bench.soak_bench", "the demo graph for N minutes: RSS growth, deaths, error lines"),
     "paper": (
         "agra_ros.bench.paper_bench",
@@ -96,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--trace", default=None, help="workload trace name or path (default: video, or default if synthetic)"
     )
-    d.add_argument("--profile", default=None, help="device profile for modelled power (default: from config)")
+    d.add_argument("--device-profile", default=None, help="device profile for modelled power (default: from config)")
     d.add_argument("--algorithm", default=None, help="policy algorithm: agra, a2c, bandit, rule, static")
     d.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the summary, plot and node logs")
     d.add_argument("--no-live", action="store_true", help="no live console view (logs only)")
@@ -182,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 duration=args.duration,
                 source=args.source,
                 trace=args.trace,
-                profile=args.profile,
+                device_profile=args.device_profile,
                 algorithm=args.algorithm,
                 out=args.out,
                 live=not args.no_live,

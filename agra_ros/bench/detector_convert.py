@@ -1,6 +1,6 @@
 """The converter's accuracy cost without retraining, measured on our own detector (and a torchvision check).
 
-Run: ``python -m agra_ros.bench.detector_convert --plain PLAIN.pt`` where PLAIN.pt is a detector trained at full
+Run: ``agra-ros bench convert --plain PLAIN.pt`` where PLAIN.pt is a detector trained at full
 width only (``agra-ros train-detector --full-only-steps N --steps N --calib-batches 0 --out PLAIN.pt``). It
 compares, at every uniform neuron level (scale 1.0), mAP@0.5 on the held-out validation set of
 
@@ -60,7 +60,7 @@ def torchvision_check() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="agra-ros bench convert", description=__doc__.split("\n\n")[0])
     p.add_argument("--plain", required=True, help="detector weights trained at full width only")
     p.add_argument("--weights", default=None, help="slimmable-trained weights (default: shipped)")
     p.add_argument("--n-val", type=int, default=100)

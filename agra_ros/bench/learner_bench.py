@@ -67,7 +67,7 @@ def _num(d: dict, key: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m agra_ros.bench.learner_bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="agra-ros bench learner", description=__doc__)
     ap.add_argument("--duration", type=float, default=30.0, help="measured seconds per case (default 30)")
     ap.add_argument("--warmup", type=float, default=15.0, help="seconds before measuring (default 15)")
     ap.add_argument("--rollout-steps", type=int, default=16, help="decisions per PPO update (default 16)")

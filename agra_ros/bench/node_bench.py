@@ -62,7 +62,7 @@ class BenchRow:
 def write_frames(folder: Path, n: int, width: int, height: int, seed: int, real: bool = False) -> list[np.ndarray]:
     """Write ``n`` frames into ``folder`` as BMP (cheap to read back) and return them (RGB): vtest.avi frames
     resized to width x height when ``real`` (the real detector's workload), else synthetic scenes."""
-    from agra_ros.workload.scene import SceneParams
+    from agra_ros.workload.scene_types import SceneParams
     from agra_ros.workload.sources import SyntheticSource, VideoFileSource
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def node_fps(
         "score_threshold": args.score_threshold,
         "detector": args.detector,
         "weights": args.weights,
-        "power_profile": args.power_profile,
+        "device_profile": args.device_profile,
     }
     probe = {
         "duration": args.duration,
@@ -234,7 +234,7 @@ node's own per-frame work beyond inference and shadow (conversion, publishing), 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="python -m agra_ros.bench.node_bench",
+        prog="agra-ros bench node",
         description="perception_node end-to-end FPS across processes against the raw model's FPS.",
     )
     ap.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help="configurations (short form)")
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--score-threshold", type=float, default=0.3)
     ap.add_argument("--detector", default="ssd", help="registry name: ssd (real video frames) or synthetic")
     ap.add_argument("--weights", default="", help="detector weights ('' = shipped)")
-    ap.add_argument("--power-profile", default="x86_generic")
+    ap.add_argument("--device-profile", default="x86_generic", help="perception's device_profile")
     ap.add_argument("--shadow-share", type=float, default=0.0, help="perception_node shadow share (0: off)")
     ap.add_argument("--detections", action="store_true", help="subscribe to detections (node builds them)")
     ap.add_argument("--annotated", action="store_true", help="subscribe to image_annotated, annotate every frame")

@@ -42,7 +42,7 @@ def run_live_algorithm(
     duration: float,
     warmup: float,
     camera: dict[str, str],
-    profile: str | None,
+    device_profile: str | None,
     seed: int,
     image_rate_hz: float,
     domain_id: int | None,
@@ -53,7 +53,7 @@ def run_live_algorithm(
     from agra_ros.demo import available_nodes, graph_overrides
     from agra_ros.launcher import Supervisor, node_command
 
-    overrides = graph_overrides(camera, profile, algorithm)
+    overrides = graph_overrides(camera, device_profile, algorithm)
     # start from pretraining, never a past run; without learning the pretrained policy alone is measured, with no
     # learner process (what the policy's decisions save, apart from what learning costs the CPU)
     overrides["policy"].update({"seed": seed, "checkpoint_dir": "", "learning": learning})
@@ -75,7 +75,7 @@ def run_live_algorithm(
         f"source={camera['source']}",
         f"seed={seed}",
         f"learning={learning}",
-        f"profile={profile or 'config'}",
+        f"device_profile={device_profile or 'config'}",
     ]
     rec = {"out": str(recording), "duration": total, "image_rate_hz": image_rate_hz, "metadata": meta}
     sup.start("recorder", node_command("recorder", None, rec))
@@ -98,7 +98,7 @@ def live_main(argv: Sequence[str]) -> int:
     ap.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS, help="in run order")
     ap.add_argument("--trace", default=None, help="workload trace (default: video; default with --source synthetic)")
     ap.add_argument("--source", choices=("video", "synthetic"), default="video", help="camera source")
-    ap.add_argument("--profile", default=None, help="device profile for modelled power (default: from config)")
+    ap.add_argument("--device-profile", default=None, help="device profile for modelled power (default: from config)")
     ap.add_argument("--seed", type=int, default=0, help="policy seed (the camera trace is deterministic)")
     ap.add_argument("--image-rate", type=float, default=1.0, help="annotated images recorded per second")
     ap.add_argument(
@@ -141,7 +141,7 @@ def live_main(argv: Sequence[str]) -> int:
                     args.duration,
                     args.warmup,
                     camera,
-                    args.profile,
+                    args.device_profile,
                     args.seed,
                     args.image_rate,
                     args.domain_id,
@@ -182,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(sim_main(argv[1:]) or 0)
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
         print(
-            __doc__.strip() + "\n\nUsage: agra-ros bench paper [live] [options]   (live --help for its options)\n"
-            "       agra-ros bench paper sim [options]      (sim --help for its options)"
+            "usage: agra-ros bench paper [live] [options]   (live --help for its options)\n"
+            "       agra-ros bench paper sim [options]      (sim --help for its options)\n\n" + __doc__.strip()
         )
         return 0
     if argv and argv[0] == "live":

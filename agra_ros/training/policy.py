@@ -271,7 +271,7 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="agra-ros train-policy", description=__doc__.splitlines()[0])
     ap.add_argument(
         "--algorithm",
         choices=ALGORITHMS,

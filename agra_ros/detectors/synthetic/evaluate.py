@@ -36,7 +36,7 @@ from agra_ros.detectors.synthetic.network import DETECTOR_NAME, AgraDetector, lo
 from agra_ros.granularity.levels import RESOLUTION_SCALES, GranularityConfig
 from agra_ros.paths import data_dir, run_dir
 from agra_ros.tables.files import AccuracyModel, CostTable, TableError, fit_accuracy_model
-from agra_ros.workload.scene import Frame
+from agra_ros.workload.scene_types import Frame
 
 
 class ValidationSet:
@@ -153,7 +153,7 @@ def default_cost_table() -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="measure mAP@0.5 per configuration and fit the accuracy model")
+    p = argparse.ArgumentParser(prog="agra-ros evaluate-detector", description="measure mAP@0.5 per configuration and fit the accuracy model")
     p.add_argument("--weights", default=None, help="detector weights (default: shipped)")
     p.add_argument("--n-val", type=int, default=200, help="validation frames")
     p.add_argument("--n-random", type=int, default=120, help="random mixed configurations")
