@@ -31,8 +31,8 @@ class DemoOptions:
     """Camera source: ``video`` (real clips) or ``synthetic`` (the scene generator)."""
     trace: str | None = None
     """Workload trace driving the camera and the target FPS; None: ``video`` for real video, else ``default``."""
-    profile: str | None = None
-    """Device profile for modelled power; None keeps config/agra.yaml's."""
+    device_profile: str | None = None
+    """Device profile for modelled power (every node's ``device_profile``); None keeps config/agra.yaml's."""
     algorithm: str | None = None
     """Policy algorithm; None keeps config/agra.yaml's."""
     out: Path = Path("runs/demo")
@@ -62,15 +62,14 @@ def camera_settings(source: str, trace: str | None) -> dict[str, str]:
 
 
 def graph_overrides(
-    camera: dict[str, str], profile: str | None = None, algorithm: str | None = None
+    camera: dict[str, str], device_profile: str | None = None, algorithm: str | None = None
 ) -> dict[str, dict]:
-    """Per-node parameter overrides of config/agra.yaml for a live run: the camera, the device profile of every
+    """Per-node parameter overrides of config/agra.yaml for a live run: the camera, the ``device_profile`` of every
     node that models power, and the policy's algorithm."""
     overrides: dict[str, dict] = {"camera_source": dict(camera)}
-    if profile:
-        overrides["device_monitor"] = {"device_profile": profile}
-        overrides["perception"] = {"power_profile": profile}
-        overrides["policy"] = {"device_profile": profile}
+    if device_profile:
+        for node in ("device_monitor", "perception", "policy"):
+            overrides[node] = {"device_profile": device_profile}
     if algorithm:
         overrides.setdefault("policy", {})["algorithm"] = algorithm
     return overrides
@@ -81,7 +80,7 @@ def run_demo(opts: DemoOptions) -> int:
         raise ValueError("--duration must be positive")
     params_file = config_file("agra.yaml")
     camera = camera_settings(opts.source, opts.trace)
-    overrides = graph_overrides(camera, opts.profile, opts.algorithm)
+    overrides = graph_overrides(camera, opts.device_profile, opts.algorithm)
     nodes = available_nodes()
     out = opts.out.resolve()
     sup = Supervisor(log_dir=out / "logs", domain_id=opts.domain_id)

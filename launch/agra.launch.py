@@ -1,5 +1,5 @@
 """ros2 launch agra_ros agra.launch.py [camera:=synthetic|video|none] [image_topic:=/camera/image_raw]
-[namespace:=robot1] [profile:=auto] [algorithm:=agra] [target_fps:=20.0] [trace:=default] [localhost_only:=false]
+[namespace:=robot1] [device_profile:=auto] [algorithm:=agra] [target_fps:=20.0] [trace:=default] [localhost_only:=false]
 
 The same graph as `agra-ros launch` / `agra-ros demo`: each node in its own process, parameters from
 config/agra.yaml (its `/**/<node>` keys apply under any namespace), the launch arguments on top. Any node exiting
@@ -10,8 +10,9 @@ ends the launch (non-zero exit), and Ctrl-C stops every node.
 - ``image_topic``: the topic perception and policy read images from (and the one camera_source publishes on),
   e.g. ``/camera/color/image_raw``; default ``image_raw`` in the launch namespace.
 - ``namespace``: pushed onto every node (``/diagnostics`` stays global).
-- ``profile``: device profile of the modelled power and heat and of the energy model; ``auto`` picks by CPU
-  architecture (x86_generic, jetson_orin_nano on ARM). Real sensors (jtop, NVML, RAPL) win over it where present.
+- ``device_profile``: device profile of the modelled power and heat and of the energy model (the
+  ``device_profile`` parameter of device_monitor, perception and policy); ``auto`` picks by CPU architecture
+  (x86_generic, jetson_orin_nano on ARM). Real sensors (jtop, NVML, RAPL) win over it where present.
 - ``target_fps``: the policy's target FPS parameter; empty keeps config/agra.yaml's and lets the camera's trace
   drive it. When given, it wins: the policy's ``follow_trace`` starts false, so the trace's target is ignored
   (``ros2 param set /policy follow_trace true`` follows it again).
@@ -50,7 +51,7 @@ ARGUMENTS = (
     ("camera", "synthetic", "synthetic | video | none (none: the robot's own camera driver publishes image_topic)"),
     ("image_topic", "image_raw", "image topic perception and policy subscribe to (camera_source publishes on it)"),
     ("namespace", "", "ROS namespace of every node (/diagnostics stays global)"),
-    ("profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
+    ("device_profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
     ("algorithm", "agra", "agra | a2c | bandit | rule | static"),
     ("target_fps", "", "policy target FPS, which then wins over the trace's; empty: config/agra.yaml's, trace-driven"),
     ("trace", "default", "workload trace of the synthetic/video camera (config/traces); empty: none"),
@@ -89,9 +90,9 @@ def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tu
         raise ValueError(f"camera:={arg['camera']} is not one of {' | '.join(CAMERAS)}")
     overrides = {
         "camera_source": {"source": camera, "trace": arg["trace"]},
-        "device_monitor": {"device_profile": arg["profile"]},
-        "perception": {"power_profile": arg["profile"]},
-        "policy": {"algorithm": arg["algorithm"], "device_profile": arg["profile"]},
+        "device_monitor": {"device_profile": arg["device_profile"]},
+        "perception": {"device_profile": arg["device_profile"]},
+        "policy": {"algorithm": arg["algorithm"], "device_profile": arg["device_profile"]},
     }
     if arg["target_fps"]:
         try:

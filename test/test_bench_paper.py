@@ -32,7 +32,7 @@ def test_live_paper_bench_builds_the_table_from_its_recordings(tmp_path, capsys)
 
 def test_a_node_that_dies_ends_the_bench_without_a_table(tmp_path, caplog):
     out = tmp_path / "paper"
-    argv = ["--duration", "5", "--algorithms", "static", "--profile", "no_such_device", "--out", str(out)]
+    argv = ["--duration", "5", "--algorithms", "static", "--device-profile", "no_such_device", "--out", str(out)]
     with caplog.at_level(logging.ERROR, logger="agra_ros.results.paper_table"):
         assert live_main([*argv, "--source", "synthetic"]) == 1
     assert any("died during the run" in r.message and "log:" in r.message for r in caplog.records), caplog.text

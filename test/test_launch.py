@@ -1,4 +1,4 @@
-"""launch/agra.launch.py: its arguments (camera, image_topic, namespace, profile, target_fps, localhost_only) and the
+"""launch/agra.launch.py: its arguments (camera, image_topic, namespace, device_profile, target_fps, localhost_only) and the
 whole graph started through launch's own LaunchService, stopped with SIGINT to its process group as a terminal's
 Ctrl-C does, twice (each node gets it from the terminal and again from launch, and a user presses Ctrl-C again):
 every node exits 0 inside launch's SIGINT window, the policy's final checkpoint loads, and the logs hold no
@@ -50,7 +50,7 @@ def test_arguments_and_their_defaults():
     assert not localhost_only, "ros2 launch must not restrict discovery unless asked"
     assert [n for n, _, _ in spec] == ["camera_source", "device_monitor", "perception", "policy"]
     over = {n: o for n, o, _ in spec}
-    assert over["device_monitor"]["device_profile"] == "auto" and over["perception"]["power_profile"] == "auto"
+    assert over["device_monitor"]["device_profile"] == "auto" and over["perception"]["device_profile"] == "auto"
     assert "target_fps" not in over["policy"] and over["camera_source"]["source"] == "synthetic"
     assert all(r == [] for _, _, r in spec)
 

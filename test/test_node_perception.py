@@ -310,7 +310,7 @@ def test_pacing_to_target_fps_and_parameter_validation(graph):
         Parameter("device", value="cuda"),
         Parameter("shadow_share", value=1.5),
         Parameter("safe_configuration", value="FFF"),
-        Parameter("power_profile", value="no_such_board"),
+        Parameter("device_profile", value="no_such_board"),
     ):
         res = _set_params(pr.node, [bad])[0]
         assert not res.successful and res.reason, bad.name

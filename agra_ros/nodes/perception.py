@@ -99,7 +99,7 @@ SPECS = [
         "safe configuration.",
     ),
     ros_params.ParamSpec(
-        "power_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."
+        "device_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."
     ),
     ros_params.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
     ros_params.ParamSpec(
@@ -182,7 +182,7 @@ class PerceptionNode(Node):
         n_layers = len(detector.switchable_layer_names())
         try:
             safe = parse_safe_configuration(p["safe_configuration"], n_layers, self._detector_entry.safe_configuration)
-            energy = make_energy_meter(p["power_profile"])
+            energy = make_energy_meter(p["device_profile"])
         except (GranularityError, EnergyModelError) as exc:
             raise StartupError(str(exc)) from None
         self.runtime = PerceptionRuntime(
@@ -255,11 +255,11 @@ class PerceptionNode(Node):
                     parse_safe_configuration(prm.value, self.runtime.n_layers, self._detector_entry.safe_configuration)
                 except GranularityError as exc:
                     return SetParametersResult(successful=False, reason=f"safe_configuration: {exc}")
-            if prm.name == "power_profile":
+            if prm.name == "device_profile":
                 try:
                     make_energy_meter(prm.value)
                 except EnergyModelError as exc:
-                    return SetParametersResult(successful=False, reason=f"power_profile: {exc}")
+                    return SetParametersResult(successful=False, reason=f"device_profile: {exc}")
         return SetParametersResult(successful=True)
 
     def _apply(self, params: list[Parameter]) -> None:
@@ -279,7 +279,7 @@ class PerceptionNode(Node):
                     parse_safe_configuration(value, rt.n_layers, self._detector_entry.safe_configuration)
                 )
                 self._publish_catalogue()
-            elif name == "power_profile":
+            elif name == "device_profile":
                 rt.energy = make_energy_meter(value)
             elif name == "threads":
                 torch.set_num_threads(int(value))

@@ -106,7 +106,7 @@ SPECS = [
     ros_params.ParamSpec(
         "device_profile",
         "x86_generic",
-        "Device profile of the energy reference (as perception's power_profile).",
+        "Device profile of the energy reference (the same parameter as perception's and device_monitor's).",
         read_only=True,
     ),
     ros_params.ParamSpec(

@@ -45,7 +45,7 @@ class EnergyMeter:
 
 
 class EnergyModelError(ValueError):
-    """A power profile or cost table the energy accounting cannot use."""
+    """A device profile or cost table the energy accounting cannot use."""
 
 
 def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyMeter:
@@ -61,7 +61,7 @@ def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyM
     try:
         model = PowerModel(load_profile(profile))
     except (KeyError, OSError, ValueError) as exc:
-        raise EnergyModelError(f"unknown or unusable power profile {profile!r}: {exc}") from None
+        raise EnergyModelError(f"unknown or unusable device profile {profile!r}: {exc}") from None
     cost_of = None
     if cost_table is not None:
 
