@@ -17,7 +17,8 @@ import torch
 
 from agra_ros.assets import AssetError
 from agra_ros.detectors.interface import WeightsError
-from agra_ros.detectors.ssd.network import LAYER_NAMES, SLIM_WIDTHS, generate_anchors
+from agra_ros.detectors.ssd.anchors import generate_anchors
+from agra_ros.detectors.ssd.network import LAYER_NAMES, SLIM_WIDTHS
 from agra_ros.detectors.ssd.weights import (
     MODEL_RANGE,
     fetch_pretrained,

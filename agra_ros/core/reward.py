@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from agra_ros.paths import data_dir
+from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_agreement_calibration
 
 
 @dataclass
@@ -87,10 +87,6 @@ def reward_terms(energy_j, e_ref_j, fps, target_fps, accuracy_ratio, accuracy_fl
     )
 
 
-AGREEMENT_CALIBRATION_FILE = "agreement_calibration_ssd.json"
-"""The measured map (agra_ros/data/, written by ``agra-ros calibrate-agreement --ship``)."""
-
-
 @lru_cache(maxsize=1)
 def agreement_calibration() -> tuple[float, float]:
     """(intercept, slope) of the map from the shadow agreement (F1 at IoU 0.5 with the full configuration's
@@ -99,9 +95,9 @@ def agreement_calibration() -> tuple[float, float]:
     Both are 1.0 for the full configuration and both count a detection as right when it matches the full
     configuration's at IoU >= 0.5 with the same class; mAP50 also weighs the score order, F1 does not. The line is
     fitted on the same held-out frames for every uniform configuration (:mod:`agra_ros.detectors.ssd.calibrate`);
-    without the file, the identity."""
-    path = data_dir() / AGREEMENT_CALIBRATION_FILE
-    if not path.is_file():
+    the file is the default detector's registry entry's; without one, the identity."""
+    path = shipped_agreement_calibration(DEFAULT_DETECTOR)
+    if path is None or not path.is_file():
         return 0.0, 1.0
     data = json.loads(path.read_text())
     return float(data["intercept"]), float(data["slope"])

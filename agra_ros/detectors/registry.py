@@ -7,14 +7,18 @@ Two detectors sit behind one interface (``class_names``, ``switchable_layer_name
 - ``synthetic``: the small detector trained on the project's synthetic scenes: a fast test double, and the fallback
   when the real weights are absent.
 
-Each entry names its shipped weights, cost table and accuracy model, so a table is never read for the wrong network.
+Each entry names its loader, its shipped weights, cost tables, accuracy model and agreement calibration, so a table is
+never read for the wrong network and adding a detector is one entry here: nothing else names detectors. A loader
+given as ``"module:function"`` is imported on first use, so naming a detector loads no network.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agra_ros.paths import data_dir
 
@@ -25,6 +29,8 @@ class DetectorEntry:
     """Registry name (the perception node's ``detector`` parameter)."""
     network: str
     """Network name written into weights files and tables."""
+    loader: str | Callable[..., Any]
+    """``load(path, device=...)`` returning the model: a callable, or ``"module:function"`` imported lazily."""
     weights_file: str
     """Shipped weights, relative to the package data folder."""
     cost_table_dir: str
@@ -32,33 +38,48 @@ class DetectorEntry:
     accuracy_file: str
     """Shipped accuracy model, relative to the package data folder."""
     description: str
-    safe_configuration: str = ""
-    """What perception runs without a policy (short form), chosen from the measured tables; empty: neuron-50."""
+    fallback_configuration: str = ""
+    """Perception's fallback configuration for this detector (short form), chosen from the measured tables; empty:
+    every layer at agra_ros.granularity.levels.FALLBACK_LEVEL (:func:`~agra_ros.granularity.levels.fallback_configuration`)."""
     measurements_file: str = ""
     """The measured accuracy table the shipped accuracy model was fitted on, relative to the package data folder."""
+    calibration_file: str = ""
+    """The shadow agreement's map onto the accuracy table's scale (``agra-ros calibrate-agreement --ship``), relative
+    to the package data folder; empty: none (the identity)."""
+
+    def load_function(self) -> Callable[..., Any]:
+        """The loader, its module imported now if it was given by name."""
+        if callable(self.loader):
+            return self.loader
+        module, _, function = self.loader.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
-SSD_SAFE_CONFIGURATION = "FFFFFFFFF/1/local"
-"""The real detector's safe configuration (see the README's detector results for how it was chosen)."""
+SSD_FALLBACK_CONFIGURATION = "FFFFFFFFF/1/local"
+"""The real detector's fallback configuration (see the README's detector results for how it was chosen)."""
 
 DETECTORS: dict[str, DetectorEntry] = {
     "ssd": DetectorEntry(
-        "ssd",
-        "ssd-mobilenetv2-oidv4",
-        "ssd_mobilenetv2_oidv4.pt",
-        "cost_tables/ssd",
-        "accuracy_model_ssd.json",
-        "SSD-MobileNetV2, Open Images v4 (23 classes), pretrained (MediaPipe, Apache-2.0), distilled slim levels",
-        SSD_SAFE_CONFIGURATION,
-        "accuracy_measured_ssd.csv",
+        name="ssd",
+        network="ssd-mobilenetv2-oidv4",
+        loader="agra_ros.detectors.ssd.weights:load_ssd",
+        weights_file="ssd_mobilenetv2_oidv4.pt",
+        cost_table_dir="cost_tables/ssd",
+        accuracy_file="accuracy_model_ssd.json",
+        description="SSD-MobileNetV2, Open Images v4 (23 classes), pretrained (MediaPipe, Apache-2.0), distilled "
+        "slim levels",
+        fallback_configuration=SSD_FALLBACK_CONFIGURATION,
+        measurements_file="accuracy_measured_ssd.csv",
+        calibration_file="agreement_calibration_ssd.json",
     ),
     "synthetic": DetectorEntry(
-        "synthetic",
-        "agra-det-v1",
-        "detector.pt",
-        "cost_tables",
-        "accuracy_model.json",
-        "small CenterNet-style detector of the project's synthetic shapes (test double)",
+        name="synthetic",
+        network="agra-det-v1",
+        loader="agra_ros.detectors.synthetic.network:load_detector",
+        weights_file="detector.pt",
+        cost_table_dir="cost_tables",
+        accuracy_file="accuracy_model.json",
+        description="small CenterNet-style detector of the project's synthetic shapes (test double)",
         measurements_file="accuracy_measured.csv",
     ),
 }
@@ -98,20 +119,16 @@ def shipped_accuracy_model(name: str) -> Path:
     return data_dir() / entry(name).accuracy_file
 
 
-def _loader(name: str) -> Callable:
-    if name == "ssd":
-        from agra_ros.detectors.ssd.weights import load_ssd
-
-        return load_ssd
-    from agra_ros.detectors.synthetic.network import load_detector
-
-    return load_detector
+def shipped_agreement_calibration(name: str) -> Path | None:
+    """The shipped agreement calibration of ``name``; None when its entry has none."""
+    e = entry(name)
+    return data_dir() / e.calibration_file if e.calibration_file else None
 
 
 def load(name: str, weights: str | Path | None = None, device: str = "cpu"):
     """Load detector ``name`` from ``weights`` (default: its shipped weights); WeightsError when unusable."""
     path = Path(weights) if weights else shipped_weights(name)
-    model = _loader(entry(name).name)(path, device=device)
+    model = entry(name).load_function()(path, device=device)
     model.registry_name = name
     return model
 
@@ -146,6 +163,7 @@ __all__ = [
     "load",
     "load_with_fallback",
     "shipped_accuracy_model",
+    "shipped_agreement_calibration",
     "shipped_cost_table",
     "shipped_weights",
 ]

@@ -12,6 +12,9 @@ A :class:`SwitchableConv2d` holds its convolution weights once, at full width, a
   border, so the result equals ``full`` (exactly up to float summation order) while the transient buffers are a
   tile's size rather than the whole map's.
 
+The slicing and the tiling themselves are shared with the real detector: :mod:`agra_ros.granularity.slicing` and
+:mod:`agra_ros.granularity.tiling`.
+
 Input-aware batch-norm statistics: a layer's pre-norm statistics depend on how wide its *input* is, not only on
 its own width. Per-width batch-norm alone is exact for uniform configurations, but in a mixed one (say a
 ``neuron-25`` layer feeding a ``full`` one) the ``full`` batch-norm's statistics are wrong and accuracy collapses
@@ -34,11 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, WIDTHS, GranularityError, level_index
-
-
-def channels_at(width: float, channels: int) -> int:
-    """Number of channels a layer of ``channels`` computes at share ``width`` (at least one)."""
-    return max(1, int(round(width * channels)))
+from agra_ros.granularity.slicing import channels_at, slice_conv
+from agra_ros.granularity.tiling import conv_output_size, partitioned_conv
 
 
 @dataclass(frozen=True)
@@ -182,10 +182,8 @@ class SwitchableConv2d(nn.Module):
         if c_in > self.in_channels:
             raise ValueError(f"layer takes at most {self.in_channels} input channels, got {c_in}")
         if self.depthwise:
-            k = c_in
-            return self.weight[:k], (None if self.bias is None else self.bias[:k]), k, k
-        k = self._k_out
-        return self.weight[:k, :c_in], (None if self.bias is None else self.bias[:k]), k, 1
+            return *slice_conv(self.weight, self.bias, c_in, None), c_in, c_in
+        return *slice_conv(self.weight, self.bias, self._k_out, c_in), self._k_out, 1
 
     def _bn_act(self, y: torch.Tensor, k: int, i_in: int = 0) -> torch.Tensor:
         if self.bns is not None:
@@ -269,39 +267,22 @@ class SwitchableConv2d(nn.Module):
         return self._bn_act(y, k, i_in)
 
     def output_hw(self, h: int, w: int) -> tuple[int, int]:
-        span = self.dilation * (self.kernel_size - 1) + 1
         return (
-            (h + 2 * self.padding - span) // self.stride + 1,
-            (w + 2 * self.padding - span) // self.stride + 1,
+            conv_output_size(h, self.kernel_size, self.stride, self.padding, self.dilation),
+            conv_output_size(w, self.kernel_size, self.stride, self.padding, self.dilation),
         )
-
-    def _tile_bounds(self, n_out: int, parts: int) -> list[tuple[int, int]]:
-        step = -(-n_out // parts)
-        return [(a, min(a + step, n_out)) for a in range(0, n_out, step)]
-
-    def _input_window(self, o0: int, o1: int, n_in: int) -> tuple[int, int, int, int]:
-        """Input rows [lo, hi) that output rows [o0, o1) read, clamped, plus the zero padding before/after."""
-        span = self.dilation * (self.kernel_size - 1) + 1
-        lo = o0 * self.stride - self.padding
-        hi = (o1 - 1) * self.stride - self.padding + span
-        return max(lo, 0), min(hi, n_in), max(0, -lo), max(0, hi - n_in)
 
     def _forward_tiled(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, k: int, groups: int, i_in: int = 0
     ) -> torch.Tensor:
-        """Operation-level partitioning: the output in tiles, each from its input window plus halo."""
-        h_out, w_out = self.output_hw(x.shape[2], x.shape[3])
-        out = x.new_empty((x.shape[0], k, h_out, w_out))
+        """Operation-level partitioning (:func:`~agra_ros.granularity.tiling.partitioned_conv`)."""
         fuse = not self.training  # in training the batch-norm needs the statistics of the whole map
-        for r0, r1 in self._tile_bounds(h_out, self.tiles[0]):
-            y_lo, y_hi, pt, pb = self._input_window(r0, r1, x.shape[2])
-            for c0, c1 in self._tile_bounds(w_out, self.tiles[1]):
-                x_lo, x_hi, pl, pr = self._input_window(c0, c1, x.shape[3])
-                tile = x[:, :, y_lo:y_hi, x_lo:x_hi]
-                if pt or pb or pl or pr:
-                    tile = F.pad(tile, (pl, pr, pt, pb))
-                y = F.conv2d(tile, weight, bias, self.stride, 0, self.dilation, groups)
-                out[:, :, r0:r1, c0:c1] = self._bn_act(y, k, i_in) if fuse else y
+
+        def conv(window: torch.Tensor) -> torch.Tensor:
+            y = F.conv2d(window, weight, bias, self.stride, 0, self.dilation, groups)
+            return self._bn_act(y, k, i_in) if fuse else y
+
+        out = partitioned_conv(conv, x, self.kernel_size, self.stride, self.padding, self.dilation, self.tiles)
         return out if fuse else self._bn_act(out, k, i_in)
 
     # ------------------------------------------------------------------ cost

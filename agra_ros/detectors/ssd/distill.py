@@ -33,7 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, GraphConv, SsdDetector
+from agra_ros.detectors.ssd.graph_ops import GraphConv
+from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, SsdDetector
 from agra_ros.granularity.levels import RESOLUTION_SCALES, WIDTHS
 
 log = logging.getLogger("agra_ros.distill")

@@ -14,21 +14,21 @@ chosen there.
 Full stays pretrained. The full weights are frozen buffers. Every neuron level has parameters of its own
 (``variants``): a copy of the rows/columns it keeps, initialised from the full weights of the channels ranked most
 important, then refitted by least squares and distilled (:mod:`agra_ros.detectors.ssd.distill`). Nothing a slim
-level learns can change the full configuration.
+level learns can change the full configuration. The convolutions and their variants are
+:mod:`agra_ros.detectors.ssd.graph_ops`.
 
 ``partitioned`` runs the group's convolutions at full width in 2x2 spatial tiles, each from its input window plus
 the halo: the same result as ``full`` with a tile-sized working set.
 
 The resolution knob feeds ``round(300 * scale)`` pixels; the anchors are generated for whatever feature grid that
-gives (MediaPipe's SSD anchor settings for this model), so boxes stay correct at every scale.
+gives (MediaPipe's SSD anchor settings for this model, :mod:`agra_ros.detectors.ssd.anchors`), so boxes stay
+correct at every scale. This module wires the ops into the detector and does its pre- and post-processing.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,14 +37,15 @@ import torchvision
 from torch import nn
 
 from agra_ros.detectors.interface import Detections, as_image_list, resize_image
-from agra_ros.detectors.ssd.tflite_import import TfliteGraph, TfliteOp
+from agra_ros.detectors.ssd.anchors import AnchorSpec, anchors_at_side, decode_boxes
+from agra_ros.detectors.ssd.graph_ops import GraphConv, account_conv, graph_spec
+from agra_ros.detectors.ssd.tflite_import import TfliteGraph
 from agra_ros.granularity.levels import LEVEL_WIDTH, RESOLUTION_SCALES, GranularityConfig, GranularityError
-from agra_ros.granularity.switchable import channels_at
+from agra_ros.granularity.slicing import channels_at
 
 DETECTOR_NAME = "ssd-mobilenetv2-oidv4"
 NATIVE_SIDE = 300
 SLIM_WIDTHS: tuple[float, ...] = (0.75, 0.5, 0.25)
-TILES = (2, 2)
 
 LAYER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("b1", ("expanded_conv_1/expand/",)),
@@ -70,219 +71,6 @@ LAYER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 LAYER_NAMES: tuple[str, ...] = tuple(n for n, _ in LAYER_GROUPS)
 
 
-def width_key(width: float) -> str:
-    return f"w{int(round(width * 100))}"
-
-
-# ---------------------------------------------------------------------- anchors (MediaPipe SSD anchor settings)
-@dataclass(frozen=True)
-class AnchorSpec:
-    min_scale: float = 0.2
-    max_scale: float = 0.95
-    aspect_ratios: tuple[float, ...] = (1.0, 2.0, 0.5, 3.0, 0.3333)
-    xy_scale: float = 10.0
-    wh_scale: float = 5.0
-
-
-def _level_geometry(side: int, kernels: Sequence[int]) -> tuple[list[tuple[int, int]], list[torch.Tensor]]:
-    """Grid size and receptive-field centre (pixels) of every cell of the six feature levels at input ``side``.
-
-    Level ``l`` follows the first ``4 + l`` stride-2 convs (kernels ``kernels``); each maps output index ``i`` to
-    input centre ``2 i - pad_before + (k - 1) / 2`` under TF SAME padding.
-    """
-    sizes = [side]
-    for _ in kernels:
-        sizes.append(math.ceil(sizes[-1] / 2))
-    grids, centres = [], []
-    for level in range(6):
-        m = 4 + level
-        g = sizes[m]
-        c = torch.arange(g, dtype=torch.float64)
-        for j in range(m - 1, -1, -1):
-            pad = same_pads(sizes[j], kernels[j], 2)[0]
-            c = c * 2 - pad + (kernels[j] - 1) / 2
-        grids.append((g, g))
-        centres.append((c + 0.5).float())
-    return grids, centres
-
-
-def generate_anchors(grids: Sequence[tuple[int, int]], spec: AnchorSpec = AnchorSpec()) -> torch.Tensor:
-    """(N, 4) anchors (cy, cx, h, w) in [0, 1] for the given feature grids, in the box predictors' order.
-
-    Per location: the lowest layer has three boxes (aspect 1 at scale 0.1, 2 and 0.5 at its own scale); every other
-    layer has one box per aspect ratio plus one of aspect 1 at the geometric mean of its scale and the next.
-    """
-    n = len(grids)
-    scales = [spec.min_scale + (spec.max_scale - spec.min_scale) * i / (n - 1) for i in range(n)] + [1.0]
-    out = []
-    for i, (gh, gw) in enumerate(grids):
-        if i == 0:
-            boxes = [(0.1, 1.0), (scales[0], 2.0), (scales[0], 0.5)]
-        else:
-            boxes = [(scales[i], a) for a in spec.aspect_ratios] + [(math.sqrt(scales[i] * scales[i + 1]), 1.0)]
-        hw = torch.tensor([[s / math.sqrt(a), s * math.sqrt(a)] for s, a in boxes], dtype=torch.float32)
-        ys = (torch.arange(gh, dtype=torch.float32) + 0.5) / gh
-        xs = (torch.arange(gw, dtype=torch.float32) + 0.5) / gw
-        cy, cx = torch.meshgrid(ys, xs, indexing="ij")
-        centres = torch.stack([cy.reshape(-1), cx.reshape(-1)], 1)  # (gh*gw, 2), row-major as NHWC reshape
-        a = torch.cat([centres[:, None, :].expand(-1, len(boxes), 2), hw[None].expand(centres.shape[0], -1, 2)], dim=2)
-        out.append(a.reshape(-1, 4))
-    return torch.cat(out)
-
-
-def decode_boxes(enc: torch.Tensor, anchors: torch.Tensor, spec: AnchorSpec = AnchorSpec()) -> torch.Tensor:
-    """Box encodings (..., 4) as (ty, tx, th, tw) -> (..., 4) boxes (y0, x0, y1, x1) in [0, 1] image units."""
-    cy = enc[..., 0] / spec.xy_scale * anchors[:, 2] + anchors[:, 0]
-    cx = enc[..., 1] / spec.xy_scale * anchors[:, 3] + anchors[:, 1]
-    h = torch.exp(enc[..., 2].clamp(max=10.0) / spec.wh_scale) * anchors[:, 2]
-    w = torch.exp(enc[..., 3].clamp(max=10.0) / spec.wh_scale) * anchors[:, 3]
-    return torch.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], dim=-1)
-
-
-# ---------------------------------------------------------------------- convolution with level variants
-def same_pads(size: int, k: int, s: int) -> tuple[int, int]:
-    """TensorFlow SAME padding (before, after): the extra pixel goes after, unlike torch's symmetric padding."""
-    total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
-class GraphConv(nn.Module):
-    """One conv op of the graph: frozen full weights plus one trainable variant per slim width it takes part in."""
-
-    def __init__(self, op: TfliteOp) -> None:
-        super().__init__()
-        assert op.weight is not None
-        w = torch.from_numpy(op.weight.copy())
-        self.register_buffer("weight", w)
-        b = torch.zeros(w.shape[0]) if op.bias is None else torch.from_numpy(op.bias.copy())
-        self.register_buffer("bias", b)
-        self.depthwise = op.kind == "DEPTHWISE_CONV_2D"
-        self.k = int(w.shape[-1])
-        self.stride = op.stride
-        self.same = op.padding == "SAME"
-        self.activation = op.activation
-        self.variants = nn.ParameterDict()
-        self._slices: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        self._slice_cache: dict[str, torch.Tensor] = {}
-        self.in_group: str | None = None
-        self.out_group: str | None = None
-
-    def make_variant(self, width: float, in_idx: torch.Tensor | None, out_idx: torch.Tensor | None) -> None:
-        """Add the slim variant for ``width``: the kept rows (``out_idx``) and columns (``in_idx``) of the full weights.
-
-        A conv whose *output* is sliced (a producer, or a depthwise conv following one) keeps exactly the full
-        weights of its kept channels (frozen, rebuilt from the rankings, not stored) with a trainable bias; a conv
-        that only *reads* a sliced tensor gets trainable weights of its own, which least squares and distillation
-        fit. That keeps the shipped file small (fp16, under 20 MB) while the convs that must compensate for the
-        missing channels can.
-        """
-        key = width_key(width)
-        b = self.bias if out_idx is None else self.bias[out_idx]
-        self.variants[key + "_b"] = nn.Parameter(b.clone())
-        if out_idx is None:
-            w = self.weight if in_idx is None or self.depthwise else self.weight[:, in_idx]
-            self.variants[key + "_w"] = nn.Parameter(w.clone())
-        else:
-            self._slices[key] = (out_idx.clone(), None if in_idx is None or self.depthwise else in_idx.clone())
-            self._slice_cache.pop(key, None)
-
-    def params_for(self, width: float) -> tuple[torch.Tensor, torch.Tensor]:
-        if width >= 1.0:
-            return self.weight, self.bias
-        key = width_key(width)
-        if key + "_b" not in self.variants:
-            raise GranularityError(f"no slim level of width {width} in these weights (import only, not distilled)")
-        bias = self.variants[key + "_b"]
-        if key in self._slices:
-            w = self._slice_cache.get(key)
-            if w is None or w.device != self.weight.device:
-                out_idx, in_idx = self._slices[key]
-                w = self.weight[out_idx.to(self.weight.device)]
-                if in_idx is not None:
-                    w = w[:, in_idx.to(self.weight.device)]
-                self._slice_cache[key] = w = w.contiguous()
-            return w, bias
-        return self.variants[key + "_w"], bias
-
-    def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._slice_cache.clear()  # frozen slices are views of the full weights being replaced
-        super()._load_from_state_dict(*args, **kwargs)
-
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.same:
-            return x
-        pt, pb = same_pads(x.shape[2], self.k, self.stride)
-        pl, pr = same_pads(x.shape[3], self.k, self.stride)
-        return F.pad(x, (pl, pr, pt, pb)) if (pt or pb or pl or pr) else x
-
-    def act(self, y: torch.Tensor) -> torch.Tensor:
-        if self.activation == "RELU6":
-            return F.relu6(y)
-        if self.activation == "RELU":
-            return F.relu(y)
-        return y
-
-    def forward(self, x: torch.Tensor, width: float = 1.0, tiled: bool = False, act: bool = True) -> torch.Tensor:
-        w, b = self.params_for(width)
-        groups = x.shape[1] if self.depthwise else 1
-        if self.depthwise and w.shape[0] != x.shape[1]:
-            raise GranularityError(f"depthwise conv got {x.shape[1]} channels, its weights have {w.shape[0]}")
-        x = self.pad(x)
-        y = self._tiled(x, w, b, groups) if tiled else F.conv2d(x, w, b, self.stride, 0, 1, groups)
-        return self.act(y) if act else y
-
-    def _tiled(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tensor:
-        """Operation-level partitioning on an already padded input: each output tile from its window + halo."""
-        ho = (x.shape[2] - self.k) // self.stride + 1
-        wo = (x.shape[3] - self.k) // self.stride + 1
-        out = x.new_empty((x.shape[0], w.shape[0], ho, wo))
-        for r0, r1 in _splits(ho, TILES[0]):
-            for c0, c1 in _splits(wo, TILES[1]):
-                win = x[
-                    :,
-                    :,
-                    r0 * self.stride : (r1 - 1) * self.stride + self.k,
-                    c0 * self.stride : (c1 - 1) * self.stride + self.k,
-                ]
-                out[:, :, r0:r1, c0:c1] = F.conv2d(win, w, b, self.stride, 0, 1, groups)
-        return out
-
-    def macs(self, in_ch: int, out_ch: int, ho: int, wo: int) -> float:
-        per = 1 if self.depthwise else in_ch
-        return float(out_ch * ho * wo * per * self.k * self.k)
-
-
-def _account(
-    stats: dict[str, list[float]],
-    key: str,
-    seconds: float,
-    conv: GraphConv,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    level: str,
-) -> None:
-    """Add one conv's time, MACs, bytes (weights + input + output, float32) and peak activation bytes to ``key``."""
-    c_in, c_out = x.shape[1], y.shape[1]
-    macs = conv.macs(c_in, c_out, y.shape[2], y.shape[3])
-    w_elems = c_out * (1 if conv.depthwise else c_in) * conv.k * conv.k + c_out
-    in_elems, out_elems = x[0].numel(), y[0].numel()
-    if level == "partitioned":  # the assembled output + one tile's padded window and result
-        peak = in_elems + out_elems + (in_elems + out_elems) / (TILES[0] * TILES[1])
-    else:
-        peak = in_elems + out_elems
-    row = stats.setdefault(key, [0.0, 0.0, 0.0, 0.0])
-    row[0] += seconds
-    row[1] += macs
-    row[2] += 4.0 * (w_elems + in_elems + out_elems)
-    row[3] = max(row[3], 4.0 * peak)
-
-
-def _splits(n: int, parts: int) -> list[tuple[int, int]]:
-    step = -(-n // parts)
-    return [(a, min(a + step, n)) for a in range(0, n, step)]
-
-
-# ---------------------------------------------------------------------- the detector
 class SsdDetector(nn.Module):
     """The switchable SSD-MobileNetV2. Same interface as the synthetic detector (``detect``, ``set_config``...)."""
 
@@ -426,7 +214,9 @@ class SsdDetector(nn.Module):
                 else:
                     t0 = time.perf_counter()
                     t[out] = y = conv(t[op["inputs"][0]], LEVEL_WIDTH[level], tiled=level == "partitioned")
-                    _account(stats, group or "overhead", time.perf_counter() - t0, conv, t[op["inputs"][0]], y, level)
+                    account_conv(
+                        stats, group or "overhead", time.perf_counter() - t0, conv, t[op["inputs"][0]], y, level
+                    )
             elif kind == "ADD":
                 y = t[op["inputs"][0]] + t[op["inputs"][1]]
                 t[out] = F.relu6(y) if op["activation"] == "RELU6" else (F.relu(y) if op["activation"] == "RELU" else y)
@@ -443,31 +233,10 @@ class SsdDetector(nn.Module):
         return boxes, classes
 
     def anchors(self, side: int) -> torch.Tensor:
-        """Anchors for an input of ``side`` pixels.
-
-        At the native side they are exactly MediaPipe's. At any other side the network still sees objects in
-        pixels, so each anchor keeps its native *pixel* size and its native offset from the receptive-field centre
-        of its cell (TF SAME padding shifts that centre differently at every input size); without this the boxes
-        of a reduced resolution come out shrunk and shifted by up to 5 % of the image.
-        """
+        """Anchors for an input of ``side`` pixels (:func:`~agra_ros.detectors.ssd.anchors.anchors_at_side`)."""
         hit = self._anchor_cache.get(side)
         if hit is None:
-            native_grids, native_centres = _level_geometry(NATIVE_SIDE, self._strided_kernels)
-            grids, centres = _level_geometry(side, self._strided_kernels)
-            base = generate_anchors(native_grids, self.anchor_spec)
-            parts, pos = [], 0
-            for level, ((ng, _), (g, _), nc, c) in enumerate(zip(native_grids, grids, native_centres, centres)):
-                n_native = ng * ng
-                per = 3 if level == 0 else 1 + len(self.anchor_spec.aspect_ratios)
-                a = base[pos : pos + n_native * per].reshape(ng, ng, per, 4)
-                pos += n_native * per
-                offset = a[:g, 0, 0, 0] * NATIVE_SIDE - nc[:g]  # native anchor centre - native RF centre, px
-                ctr = (c[:g] + offset) / side  # (g,)
-                cy = ctr[:, None, None].expand(g, g, per)
-                cx = ctr[None, :, None].expand(g, g, per)
-                hw = a[:g, :g, :, 2:] * (NATIVE_SIDE / side)
-                parts.append(torch.cat([cy[..., None], cx[..., None], hw], dim=-1).reshape(-1, 4))
-            hit = torch.cat(parts)
+            hit = anchors_at_side(side, NATIVE_SIDE, self._strided_kernels, self.anchor_spec)
             self._anchor_cache[side] = hit
         return hit
 
@@ -524,68 +293,4 @@ class SsdDetector(nn.Module):
         return self.decode(boxes, logits, sizes, x.shape[2], score_threshold)
 
 
-def graph_spec(graph: TfliteGraph) -> dict:
-    """The graph without its weights, as plain JSON-able data (saved with the weights to rebuild the network)."""
-    ops = []
-    for op in graph.ops:
-        ops.append(
-            {
-                "kind": op.kind,
-                "inputs": list(op.inputs),
-                "output": op.output,
-                "output_shape": list(op.output_shape),
-                "weight_shape": None if op.weight is None else list(op.weight.shape),
-                "has_bias": op.bias is not None,
-                "stride": op.stride,
-                "padding": op.padding,
-                "activation": op.activation,
-                "axis": op.axis,
-            }
-        )
-    return {
-        "ops": ops,
-        "inputs": [[n, list(s)] for n, s in graph.inputs],
-        "outputs": [[n, list(s)] for n, s in graph.outputs],
-    }
-
-
-def graph_from_spec(spec: dict) -> TfliteGraph:
-    """A weightless :class:`TfliteGraph` (zero weights of the saved shapes) to rebuild the module before loading."""
-    ops = []
-    for o in spec["ops"]:
-        w = None if o["weight_shape"] is None else np.zeros(o["weight_shape"], np.float32)
-        b = np.zeros(o["weight_shape"][0], np.float32) if (w is not None and o["has_bias"]) else None
-        ops.append(
-            TfliteOp(
-                kind=o["kind"],
-                inputs=list(o["inputs"]),
-                output=o["output"],
-                output_shape=tuple(o["output_shape"]),
-                weight=w,
-                bias=b,
-                stride=int(o["stride"]),
-                padding=o["padding"],
-                activation=o["activation"],
-                axis=int(o["axis"]),
-            )
-        )
-    return TfliteGraph(
-        ops=ops,
-        inputs=[(n, tuple(s)) for n, s in spec["inputs"]],
-        outputs=[(n, tuple(s)) for n, s in spec["outputs"]],
-    )
-
-
-__all__ = [
-    "AnchorSpec",
-    "DETECTOR_NAME",
-    "GraphConv",
-    "LAYER_GROUPS",
-    "LAYER_NAMES",
-    "SLIM_WIDTHS",
-    "SsdDetector",
-    "decode_boxes",
-    "generate_anchors",
-    "graph_from_spec",
-    "graph_spec",
-]
+__all__ = ["DETECTOR_NAME", "LAYER_GROUPS", "LAYER_NAMES", "NATIVE_SIDE", "SLIM_WIDTHS", "SsdDetector"]

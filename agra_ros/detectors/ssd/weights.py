@@ -24,7 +24,8 @@ import torch
 
 from agra_ros.assets import AssetError, fetch_npm_package, sha256_file
 from agra_ros.detectors.interface import WeightsError
-from agra_ros.detectors.ssd.network import DETECTOR_NAME, SsdDetector, graph_from_spec
+from agra_ros.detectors.ssd.graph_ops import graph_from_spec
+from agra_ros.detectors.ssd.network import DETECTOR_NAME, SsdDetector
 from agra_ros.detectors.ssd.tflite_import import TfliteImportError, read_tflite
 
 NPM_PACKAGE = "@mediapipe/objectron"
