@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from agra_ros.workload.features import WorkloadEncoder, WorkloadTracker
-from agra_ros.workload.scene import SceneGenerator, SceneParams
+from agra_ros.workload.scene import SceneGenerator
+from agra_ros.workload.scene_types import SceneParams
 
 
 def _timed(fn, n: int) -> tuple[float, float, float]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agra_ros.workload.scene import CLASS_NAMES, CLASS_STYLES, Frame, SceneGenerator, SceneParams, make_dataset
+from agra_ros.workload.scene import SceneGenerator, make_dataset
+from agra_ros.workload.scene_types import CLASS_NAMES, CLASS_STYLES, Frame, SceneParams
 
 
 def annotate(frame: Frame) -> np.ndarray:

@@ -20,7 +20,8 @@ from agra_ros.assets import AssetError
 from agra_ros.ros.detections import parse_detections
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.workload.real_media import fetch_real_media
-from agra_ros.workload.scene import CLASS_NAMES, SceneGenerator, SceneParams
+from agra_ros.workload.scene import SceneGenerator
+from agra_ros.workload.scene_types import CLASS_NAMES, SceneParams
 
 pytestmark = pytest.mark.ros
 

@@ -32,7 +32,7 @@ from agra_ros.ros.interfaces import (
     configuration_short,
 )
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
-from agra_ros.workload.scene import CLASS_NAMES
+from agra_ros.workload.scene_types import CLASS_NAMES
 
 pytestmark = pytest.mark.ros
 

@@ -14,7 +14,8 @@ from agra_ros.workload.features import (
     WorkloadFeatures,
     WorkloadTracker,
 )
-from agra_ros.workload.scene import SceneGenerator, SceneParams, make_dataset
+from agra_ros.workload.scene import SceneGenerator, make_dataset
+from agra_ros.workload.scene_types import SceneParams
 
 torch.set_num_threads(1)
 

@@ -5,15 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agra_ros.workload.scene import (
-    CLASS_NAMES,
-    CLASS_STYLES,
-    Frame,
-    SceneGenerator,
-    SceneParams,
-    make_dataset,
-    render_frame,
-)
+from agra_ros.workload.scene import SceneGenerator, make_dataset, render_frame
+from agra_ros.workload.scene_types import CLASS_NAMES, CLASS_STYLES, Frame, SceneParams
 
 SMALL = SceneParams(width=160, height=120)
 

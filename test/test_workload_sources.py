@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agra_ros.workload.scene import SceneParams
+from agra_ros.workload.scene_types import SceneParams
 from agra_ros.workload.sources import (
     FrameSource,
     ImageFolderSource,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agra_ros.workload.scene import SceneParams
+from agra_ros.workload.scene_types import SceneParams
 from agra_ros.workload.trace import Phase, Trace, TraceError, available_traces
 
 GOOD = """

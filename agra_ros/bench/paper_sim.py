@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agra_ros.bench.policy_bench import BENCH_PROFILES
+from agra_ros.bench.policy_compare import BENCH_PROFILES
 from agra_ros.device.profiles import ProfileError, load_profile
 from agra_ros.paths import PACKAGE_DIR, docs_dir, run_dir
 from agra_ros.policy.evaluate import met_target, rollout

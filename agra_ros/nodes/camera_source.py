@@ -26,7 +26,7 @@ from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilde
 from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.qos import image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
-from agra_ros.workload.scene import CLASS_NAMES, SceneParams
+from agra_ros.workload.scene_types import CLASS_NAMES, SceneParams
 from agra_ros.workload.sources import ClipSource, ImageFolderSource, SourceError, SyntheticSource, open_source
 from agra_ros.workload.trace import Trace, TraceError
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from agra_ros.assets import AssetError
 from agra_ros.workload import real_media
-from agra_ros.workload.scene import Frame, SceneGenerator, SceneParams
+from agra_ros.workload.scene import SceneGenerator
+from agra_ros.workload.scene_types import Frame, SceneParams
 from agra_ros.workload.trace import Phase, Trace
 
 _LOG = logging.getLogger(__name__)

@@ -214,7 +214,7 @@ def _parse_phase(data: Any, index: int, source: str) -> Phase:
     scene = data.get("scene", {}) or {}
     if not isinstance(scene, Mapping):
         raise TraceError(f"{where}: scene must be a mapping of SceneParams overrides")
-    from agra_ros.workload.scene import SceneParams  # local: keeps trace parsing cheap to import
+    from agra_ros.workload.scene_types import SceneParams  # local: keeps trace parsing cheap to import
 
     allowed = {f.name for f in dataclasses.fields(SceneParams)} - _SCENE_FIELDS_FROM_PHASE
     bad = set(scene) - allowed

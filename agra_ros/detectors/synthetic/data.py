@@ -15,7 +15,8 @@ import torch
 
 from agra_ros.detectors.interface import resize_image
 from agra_ros.detectors.synthetic.network import PIXEL_MEAN, PIXEL_STD, log_size_target
-from agra_ros.workload.scene import Frame, SceneParams, make_dataset
+from agra_ros.workload.scene import make_dataset
+from agra_ros.workload.scene_types import Frame, SceneParams
 
 VAL_SEED = 2_000_000_000
 """First seed of the held-out validation set (training seeds are always below it)."""

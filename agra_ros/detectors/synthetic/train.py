@@ -51,7 +51,8 @@ from agra_ros.detectors.synthetic.network import AgraDetector, ArchConfig, save_
 from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES
 from agra_ros.granularity.switchable import collect_pair_statistics
 from agra_ros.paths import run_dir
-from agra_ros.workload.scene import CLASS_NAMES, SceneParams, make_dataset
+from agra_ros.workload.scene import make_dataset
+from agra_ros.workload.scene_types import CLASS_NAMES, SceneParams
 
 WIDTH_LEVELS: tuple[str, ...] = tuple(lv for lv in LEVELS if lv != "partitioned")
 """Levels that differ in width (``partitioned`` computes exactly what ``full`` does)."""
