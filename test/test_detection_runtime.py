@@ -13,7 +13,7 @@ from agra_ros.granularity.levels import (
     GranularityCommandError,
     GranularityConfig,
     GranularityError,
-    parse_safe_configuration,
+    fallback_configuration,
 )
 from agra_ros.perception.agreement import box_iou, detection_agreement
 from agra_ros.perception.energy import EnergyMeter
@@ -116,13 +116,13 @@ def test_decode_roundtrip_and_each_kind_of_malformed_command():
         assert isinstance(info.value, ValueError) and str(info.value)
 
 
-def test_safe_configuration_parsing():
-    assert parse_safe_configuration("", N) == GranularityConfig.uniform("neuron-50", N)
-    assert parse_safe_configuration("FF22/0.5/local", N) == GranularityConfig(("full",) * 2 + ("neuron-25",) * 2, 0.5)
+def test_fallback_configuration_parsing():
+    assert fallback_configuration("", N) == GranularityConfig.uniform("neuron-50", N)
+    assert fallback_configuration("FF22/0.5/local", N) == GranularityConfig(("full",) * 2 + ("neuron-25",) * 2, 0.5)
     with pytest.raises(GranularityError):
-        parse_safe_configuration("FFF", N)
+        fallback_configuration("FFF", N)
     with pytest.raises(GranularityError):
-        parse_safe_configuration("FFXF", N)
+        fallback_configuration("FFXF", N)
 
 
 # ---------------------------------------------------------------------- watchdog
@@ -142,7 +142,7 @@ def test_watchdog_enters_once_and_recovers_once():
 
 def test_runtime_fallback_and_remote_runs_locally():
     rt, det, clock = make_runtime(fallback_timeout_s=1.0, shadow_share=0.0)
-    assert rt.active_config() == rt.safe_config  # nothing commanded yet
+    assert rt.active_config() == rt.fallback_config  # nothing commanded yet
     cmd = GranularityConfig(("neuron-25",) * N, 1.0, "remote")
     cfg, transition = rt.command(cmd.to_indices())
     assert cfg == cmd and transition is None
@@ -152,7 +152,7 @@ def test_runtime_fallback_and_remote_runs_locally():
     assert rt.stats.remote_run_locally == 1
     clock.t += 1.5
     assert rt.check_fallback() == CommandWatchdog.ENTERED
-    assert rt.process(IMG).config == rt.safe_config
+    assert rt.process(IMG).config == rt.fallback_config
     _, transition = rt.command(GranularityConfig.uniform("full", N).to_indices())
     assert transition == CommandWatchdog.RECOVERED
     assert rt.process(IMG).config == GranularityConfig.uniform("full", N)
@@ -268,12 +268,12 @@ def test_energy_from_busy_time_and_cost_and_feedback_vector():
     assert math.isnan(no_energy.process(IMG).energy_j)
 
 
-def test_catalogue_names_layers_levels_and_safe_configuration():
+def test_catalogue_names_layers_levels_and_fallback_configuration():
     rt, _, _ = make_runtime(detector_name="fake")
     cat = rt.catalogue()
     assert cat["layers"] == ["l0", "l1", "l2", "l3"]
     assert cat["levels"] == list(LEVELS)
-    assert cat["safe"] == "5555/1/local" and cat["detector"] == "fake"
+    assert cat["fallback_configuration"] == "5555/1/local" and cat["detector"] == "fake"
     assert set(cat) >= {"resolution_scales", "execution_targets"}
 
 
@@ -284,7 +284,7 @@ def test_runtime_rejects_bad_settings():
     with pytest.raises(ValueError):
         rt.set_fallback_timeout(0.0)
     with pytest.raises(GranularityError):
-        rt.set_safe_config(GranularityConfig.uniform("full", N + 1))
+        rt.set_fallback_config(GranularityConfig.uniform("full", N + 1))
 
 
 def test_annotate_draws_boxes_and_lines_on_a_copy():

@@ -161,7 +161,7 @@ def test_catalogue_from_the_runtime_content():
         "execution_targets": list(EXECUTION_TARGETS),
         "detector": "net",
         "classes": ["person", "dog"],
-        "safe": "55/1/local",
+        "fallback_configuration": "55/1/local",
     }
     msg = catalogue_to_msg(content)
     assert catalogue_layers_levels(msg) == (("a", "b"), LEVELS)

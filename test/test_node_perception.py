@@ -38,7 +38,7 @@ pytestmark = pytest.mark.ros
 
 N_LAYERS = 9
 TIMEOUT_S = 2.5
-SAFE = GranularityConfig.uniform("neuron-50", N_LAYERS)
+FALLBACK = GranularityConfig.uniform("neuron-50", N_LAYERS)
 STATUS = "perception: perception"
 
 
@@ -187,7 +187,7 @@ def test_catalogue_reaches_a_late_subscriber(graph):
     assert len(cat.layer_names) == N_LAYERS and cat.detector and cat.class_names == list(CLASS_NAMES)
     assert cat.level_names == ["full", "partitioned", "neuron-75", "neuron-50", "neuron-25"]
     assert list(cat.resolution_scales) == [1.0, 0.75, 0.5] and cat.execution_targets == ["local", "remote"]
-    assert configuration_short(cat.safe_configuration) == SAFE.short() and cat.safe_configuration.decision == 0
+    assert configuration_short(cat.safe_configuration) == FALLBACK.short() and cat.safe_configuration.decision == 0
 
 
 def test_granularity_change_takes_effect_and_cuts_latency(graph):
@@ -213,7 +213,7 @@ def test_fallback_after_timeout_and_recovery(graph):
     assert wait_for(lambda: rec.config_now() == cmd.short(), 10)
     before = rec.diag_int("fallbacks")
     rec.command = None  # the policy goes silent
-    assert wait_for(lambda: rec.config_now() == SAFE.short(), TIMEOUT_S + 5), rec.configurations[-3:]
+    assert wait_for(lambda: rec.config_now() == FALLBACK.short(), TIMEOUT_S + 5), rec.configurations[-3:]
     assert wait_for(lambda: rec.diag.get("fallback") == "1", 5), rec.diag
     time.sleep(1.0)
     rec.command = cmd  # and speaks again
@@ -222,10 +222,10 @@ def test_fallback_after_timeout_and_recovery(graph):
     assert rec.diag_int("fallbacks") == before + 1
     rec.command = None
     log = read_log(proc)
-    assert log.count("running the safe configuration") >= 1
+    assert log.count("running the fallback configuration") >= 1
     assert log.count("granularity commands resumed") >= 1
     # logged once per transition, not once per frame or per check
-    assert log.count("running the safe configuration") <= rec.diag_int("fallbacks")
+    assert log.count("running the fallback configuration") <= rec.diag_int("fallbacks")
 
 
 def _bad_images() -> dict[str, Image]:
@@ -309,14 +309,14 @@ def test_pacing_to_target_fps_and_parameter_validation(graph):
     for bad in (
         Parameter("device", value="cuda"),
         Parameter("shadow_share", value=1.5),
-        Parameter("safe_configuration", value="FFF"),
+        Parameter("fallback_configuration", value="FFF"),
         Parameter("device_profile", value="no_such_board"),
     ):
         res = _set_params(pr.node, [bad])[0]
         assert not res.successful and res.reason, bad.name
-    res = _set_params(pr.node, [Parameter("safe_configuration", value="222222222/0.5/local")])[0]
+    res = _set_params(pr.node, [Parameter("fallback_configuration", value="222222222/0.5/local")])[0]
     assert res.successful, res.reason
-    assert wait_for(lambda: rec.diag.get("safe_configuration") == "222222222/0.5/local", 5)
+    assert wait_for(lambda: rec.diag.get("fallback_configuration") == "222222222/0.5/local", 5)
 
 
 def test_target_fps_outside_the_bounds_is_counted_logged_and_ignored(graph):

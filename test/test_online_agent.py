@@ -118,7 +118,7 @@ def test_interval_without_recent_feedback_is_not_scored():
     assert agent.decide(5.0).reward is None  # feedback older than feedback_max_age_s
 
 
-def test_safety_forces_the_coarsest_configuration_with_hysteresis():
+def test_safety_forces_the_safety_override_configuration_with_hysteresis():
     agent = _agent(critical_temp_c=90.0, recover_margin_c=5.0)
     agent.set_frame(_frame(0))
     d_vec = agent.ref.default_device_vector()

@@ -3,7 +3,7 @@
 Runs camera_source, perception and policy as separate processes (as in the real graph) and records perception's
 agra/feedback rate with ``feedback_probe``, in three cases: no policy node, the policy deciding with learning
 off, and the policy learning (PPO updates in its learner process, ``rollout_steps`` small so updates are frequent:
-the worst case). The policy's commands are remapped away from perception, so perception runs the same (safe)
+the worst case). The policy's commands are remapped away from perception, so perception runs the same (fallback)
 configuration in every case and the FPS difference is CPU interference alone. Perception is not paced (no target
 is published), so it uses all the CPU it can get. The policy's decision latency p50/p99 and its learner updates
 come from its own /diagnostics status. Run: ``python -m agra_ros.bench.learner_bench``.

@@ -5,7 +5,7 @@ For each granularity configuration:
 1. *raw*: this process loads the detector, sets the configuration and the thread count, and calls
    ``detector.detect`` on camera frames in a loop (the same frames the camera publishes);
 2. *node*: camera_source publishes those frames from an image folder at a high rate (so the node never waits for a
-   frame), perception_node runs the configuration as its safe configuration with pacing off, shadow runs off and
+   frame), perception_node runs the configuration as its fallback configuration with pacing off, shadow runs off and
    annotation off, and a feedback_probe process counts agra/feedback vectors (one per processed frame);
 3. *raw* again, and the two raw figures are averaged (the machine's load drifts; bracketing halves its effect).
 
@@ -124,7 +124,7 @@ def node_fps(
         "reliability": "best_effort",
     }
     perception = {
-        "safe_configuration": config.short(),
+        "fallback_configuration": config.short(),
         "fallback_timeout_s": 3600.0,
         "pace_to_target": False,
         "max_fps": 0.0,

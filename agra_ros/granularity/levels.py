@@ -15,8 +15,8 @@ A *granularity configuration* is one level per switchable layer plus the global 
 scale and the execution target (``local`` or ``remote``, AutoScale's choice).
 
 The integer form of a configuration (the policy's action, the agra/granularity command) is decoded here too,
-with a typed error per kind of malformed command, and so are the safe and the full (reference) configurations:
-one definition each for the simulator, the policy and the perception runtime.
+with a typed error per kind of malformed command, and so are perception's fallback configuration and the full
+(reference) configuration: one definition each for the simulator, the policy and the perception runtime.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ EXECUTION_TARGETS: tuple[str, ...] = ("local", "remote")
 """Where the frame is processed: this device, or a remote perception node reached over the network."""
 
 COARSEST_LEVEL = "neuron-25"
-SAFE_LEVEL = "neuron-50"
+"""The level of every layer in the policy's safety override configuration (agra_ros.online.safety)."""
+FALLBACK_LEVEL = "neuron-50"
+"""The level of every layer in perception's fallback configuration for a detector that names none of its own."""
 
 
 class GranularityError(ValueError):
@@ -193,16 +195,21 @@ def full_configuration(n_layers: int) -> GranularityConfig:
     return GranularityConfig.uniform("full", n_layers)
 
 
-def parse_safe_configuration(text: str, n_layers: int, default: str = "") -> GranularityConfig:
-    """The safe configuration from its short form; empty means the detector's ``default`` (its measured safe
-    configuration), else every layer at SAFE_LEVEL, scale 1.0, local."""
+def fallback_configuration(text: str, n_layers: int, default: str = "") -> GranularityConfig:
+    """Perception's *fallback configuration*: what it runs while no valid command is in force (before the first,
+    and when the policy falls silent for ``fallback_timeout_s``). From its short form (perception's
+    ``fallback_configuration`` parameter); empty means the detector's ``default`` (its registry entry's, chosen
+    from the measured tables: every layer ``full`` for the real SSD), else every layer at :data:`FALLBACK_LEVEL`,
+    scale 1.0, local. Not the policy's safety override configuration (agra_ros.online.safety)."""
     if not text.strip():
         if default:
-            return parse_safe_configuration(default, n_layers)
-        return GranularityConfig.uniform(SAFE_LEVEL, n_layers)
+            return fallback_configuration(default, n_layers)
+        return GranularityConfig.uniform(FALLBACK_LEVEL, n_layers)
     cfg = GranularityConfig.from_short(text)
     if cfg.n_layers != n_layers:
-        raise GranularityError(f"safe configuration {text!r} has {cfg.n_layers} layers, the detector has {n_layers}")
+        raise GranularityError(
+            f"fallback configuration {text!r} has {cfg.n_layers} layers, the detector has {n_layers}"
+        )
     return cfg
 
 

@@ -37,7 +37,7 @@ from agra_ros.granularity.levels import (
     GranularityCommandError,
     GranularityConfig,
     GranularityError,
-    parse_safe_configuration,
+    fallback_configuration,
 )
 from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, InputRejected, parse_target_fps
 from agra_ros.perception.annotate import annotate
@@ -89,14 +89,14 @@ SPECS = [
     ros_params.ParamSpec(
         "fallback_timeout_s",
         2.0,
-        "Run the safe configuration when no valid agra/granularity command arrived for this long.",
+        "Run the fallback configuration when no valid agra/granularity command arrived for this long.",
         range=(0.1, 3600.0, 0.0),
     ),
     ros_params.ParamSpec(
-        "safe_configuration",
+        "fallback_configuration",
         "",
-        "Safe granularity configuration in short form (e.g. 555555555/1/local); empty: the detector's measured "
-        "safe configuration.",
+        "What runs while no valid command is in force, in short form (e.g. 555555555/1/local); empty: the "
+        "detector's measured fallback configuration.",
     ),
     ros_params.ParamSpec(
         "device_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."
@@ -181,13 +181,15 @@ class PerceptionNode(Node):
         (self.get_logger().info if detector.registry_name == p["detector"] else self.get_logger().warning)(why)
         n_layers = len(detector.switchable_layer_names())
         try:
-            safe = parse_safe_configuration(p["safe_configuration"], n_layers, self._detector_entry.safe_configuration)
+            fallback = fallback_configuration(
+                p["fallback_configuration"], n_layers, self._detector_entry.fallback_configuration
+            )
             energy = make_energy_meter(p["device_profile"])
         except (GranularityError, EnergyModelError) as exc:
             raise StartupError(str(exc)) from None
         self.runtime = PerceptionRuntime(
             detector,
-            safe,
+            fallback,
             score_threshold=p["score_threshold"],
             shadow_share=p["shadow_share"],
             fallback_timeout_s=p["fallback_timeout_s"],
@@ -241,7 +243,7 @@ class PerceptionNode(Node):
         self._diag.add("perception", self._check)
         self.get_logger().info(
             f"{detector_name} on {p['device']} ({p['threads']} thread(s)), {n_layers} switchable layers, "
-            f"safe configuration {safe.short()}, energy source {energy.source}; "
+            f"fallback configuration {fallback.short()}, energy source {energy.source}; "
             f"listening on {self.resolve_topic_name('image_raw')}"
         )
 
@@ -250,11 +252,13 @@ class PerceptionNode(Node):
         for prm in params:
             if prm.name == "device" and prm.value == "cuda" and cuda_problem():
                 return SetParametersResult(successful=False, reason=f"device=cuda rejected: {cuda_problem()}")
-            if prm.name == "safe_configuration":
+            if prm.name == "fallback_configuration":
                 try:
-                    parse_safe_configuration(prm.value, self.runtime.n_layers, self._detector_entry.safe_configuration)
+                    fallback_configuration(
+                        prm.value, self.runtime.n_layers, self._detector_entry.fallback_configuration
+                    )
                 except GranularityError as exc:
-                    return SetParametersResult(successful=False, reason=f"safe_configuration: {exc}")
+                    return SetParametersResult(successful=False, reason=f"fallback_configuration: {exc}")
             if prm.name == "device_profile":
                 try:
                     make_energy_meter(prm.value)
@@ -274,9 +278,9 @@ class PerceptionNode(Node):
                 rt.shadow.set_share(value)
             elif name == "fallback_timeout_s":
                 rt.set_fallback_timeout(value)
-            elif name == "safe_configuration":
-                rt.set_safe_config(
-                    parse_safe_configuration(value, rt.n_layers, self._detector_entry.safe_configuration)
+            elif name == "fallback_configuration":
+                rt.set_fallback_config(
+                    fallback_configuration(value, rt.n_layers, self._detector_entry.fallback_configuration)
                 )
                 self._publish_catalogue()
             elif name == "device_profile":
@@ -326,7 +330,9 @@ class PerceptionNode(Node):
             return
         self._command = msg
         if transition == CommandWatchdog.RECOVERED:
-            self.get_logger().info(f"granularity commands resumed: leaving the safe configuration for {config.short()}")
+            self.get_logger().info(
+                f"granularity commands resumed: leaving the fallback configuration for {config.short()}"
+            )
         if config.execution_target != "local":
             self._bad_input(
                 "remote_unavailable",
@@ -377,7 +383,7 @@ class PerceptionNode(Node):
         if self.runtime.check_fallback() == CommandWatchdog.ENTERED:
             self.get_logger().warning(
                 f"no valid granularity command for {self.runtime.watchdog.timeout_s:.1f} s: "
-                f"running the safe configuration {self.runtime.safe_config.short()}"
+                f"running the fallback configuration {self.runtime.fallback_config.short()}"
             )
 
     # ------------------------------------------------------------------ work
@@ -438,7 +444,7 @@ class PerceptionNode(Node):
                 self._processed_since_annotation = 0
                 lines = [
                     f"{res.fps:.1f} FPS  {res.latency_ms:.1f} ms  {res.objects} objects",
-                    f"config {res.config.short()}" + ("  [safe fallback]" if self.runtime.in_fallback else ""),
+                    f"config {res.config.short()}" + ("  [fallback]" if self.runtime.in_fallback else ""),
                 ]
                 out = annotate(image, d.boxes, d.scores, d.labels, self.runtime.class_names, lines)
                 self._pub_annotated.publish(rgb_to_msg(out, msg.header))
@@ -475,7 +481,7 @@ class PerceptionNode(Node):
         status.add("shadow_frames", rt.stats.shadow_frames)
         status.add("configuration", rt.active_config().short())
         status.add("requested_configuration", rt.requested_config().short())
-        status.add("safe_configuration", rt.safe_config.short())
+        status.add("fallback_configuration", rt.fallback_config.short())
         status.add("fallback", rt.in_fallback)
         status.add("fallbacks", rt.watchdog.fallbacks)
         status.add("command_age_s", rt.watchdog.age(now))
@@ -488,7 +494,7 @@ class PerceptionNode(Node):
         status.add("device", self.get_parameter("device").value)
         status.add("threads", torch.get_num_threads())
         if rt.in_fallback:
-            status.summary(WARN, f"no granularity command: safe configuration {rt.safe_config.short()}")
+            status.summary(WARN, f"no granularity command: fallback configuration {rt.fallback_config.short()}")
         lost0, received0 = self._lost_reported
         self._lost_reported = (self._lost, self._received)
         if self._lost - lost0 > self._received - received0:

@@ -112,9 +112,9 @@ SPECS = [
     ros_params.ParamSpec(
         "critical_temp_c",
         CRITICAL_TEMP_C,
-        "Temperature at which the coarsest configuration is forced. The device's own critical level wins whenever "
-        "it is reported (device_monitor's temp_critical_c: a thermal zone's trip point, else its device profile's), "
-        "so this is the fallback for a device state without one (e.g. D from a jtop node alone).",
+        "Temperature at which the safety override configuration (the coarsest) is forced. The device's own critical "
+        "level wins whenever it is reported (device_monitor's temp_critical_c: a thermal zone's trip point, else its "
+        "device profile's), so this applies only to a device state without one (e.g. D from a jtop node alone).",
         range=(*CRITICAL_TEMP_RANGE_C, 0.0),
     ),
     ros_params.ParamSpec(
@@ -402,7 +402,7 @@ class PolicyNode(Node):
         if d.safety is not None:
             log = self.get_logger()
             if d.safety.engaged:
-                log.warning(f"safety override: {d.safety.reason}; commanding the coarsest configuration")
+                log.warning(f"safety override: {d.safety.reason}; commanding the safety override configuration")
             else:
                 log.info(f"safety override ended: {d.safety.reason}; the policy decides again")
         header = Header(stamp=self.get_clock().now().to_msg())

@@ -19,7 +19,7 @@ from agra_ros.online.inputs import Feedback, parse_feedback
 from agra_ros.online.learner import OnlineLearner
 from agra_ros.online.learner_process import LearnerSupervisor
 from agra_ros.online.learner_settings import LearnerSettings, LearnerState
-from agra_ros.online.safety import SafetyGuard, coarsest_configuration
+from agra_ros.online.safety import SafetyGuard, safety_override_configuration
 
 __all__ = [
     "CheckpointError",
@@ -34,10 +34,10 @@ __all__ = [
     "LearnerSupervisor",
     "OnlineLearner",
     "SafetyGuard",
-    "coarsest_configuration",
     "load_checkpoint",
     "load_or_quarantine",
     "parse_feedback",
     "parse_target_fps",
+    "safety_override_configuration",
     "save_checkpoint",
 ]

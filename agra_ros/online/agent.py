@@ -38,7 +38,7 @@ from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner_settings import LearnerSettings, LearnerState, online_ppo_settings
-from agra_ros.online.safety import SafetyGuard, SafetyTransition, coarsest_configuration
+from agra_ros.online.safety import SafetyGuard, SafetyTransition, safety_override_configuration
 from agra_ros.online.serialise import ewc_to_numpy, gpn_state_to_numpy, load_numpy_state
 from agra_ros.workload.features import WorkloadTracker
 
@@ -264,7 +264,7 @@ class OnlineAgent:
         self._record(terms, reward, obs)
         transition = self.guard.update(self._temp_c, self._throttling, self._device_critical_c)
         if self.guard.engaged:
-            config = coarsest_configuration(self.n_layers)
+            config = safety_override_configuration(self.n_layers)
             self._pending = _Pending(obs, np.asarray(config.to_indices()), 0.0, self.target_fps, learnable=False)
             source = "safety"
         else:

@@ -1,10 +1,11 @@
-"""Thermal and throttling safety: when the device is hot or throttling, command the coarsest configuration.
+"""Thermal and throttling safety: when the device is hot or throttling, command the safety override configuration.
 
 A learned policy may not know a device state it never saw; a Jetson at its critical temperature must shed load now,
 not after PPO has learned that it should. :class:`SafetyGuard` is a small state machine with hysteresis: it engages
 when any temperature reaches the critical level or the device reports throttling, and releases only when the
 temperature has fallen ``recover_margin_c`` below the critical level and throttling has stopped, so it does not
-chatter around the threshold. While engaged, the agent commands :func:`coarsest_configuration`.
+chatter around the threshold. While engaged, the agent commands :func:`safety_override_configuration` (the
+coarsest configuration; not perception's fallback configuration, which runs when the policy falls silent).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from agra_ros.granularity.levels import COARSEST_LEVEL, RESOLUTION_SCALES, Granu
 from agra_ros.limits import CRITICAL_TEMP_C, RECOVER_MARGIN_C
 
 
-def coarsest_configuration(n_layers: int) -> GranularityConfig:
-    """Every layer at neuron-25, the lowest resolution scale, executed locally (no network dependence)."""
+def safety_override_configuration(n_layers: int) -> GranularityConfig:
+    """The policy's *safety override configuration*, the coarsest there is: every layer at
+    :data:`~agra_ros.granularity.levels.COARSEST_LEVEL` (neuron-25), the lowest resolution scale, executed locally (no
+    network dependence)."""
     return GranularityConfig.uniform(COARSEST_LEVEL, n_layers, min(RESOLUTION_SCALES), "local")
 
 

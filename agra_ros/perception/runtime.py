@@ -4,8 +4,8 @@ A ROS node is a thin adapter (docs/architecture.md); everything that decides *ho
 :class:`PerceptionRuntime` so it can be tested without spinning anything. It composes the parts that live in
 modules of their own:
 
-- the command watchdog (perception/watchdog.py): when no valid command arrived for ``fallback_timeout_s`` the safe
-  configuration runs, and the transition in and out of that state is reported once each (so the node logs it once);
+- the command watchdog (perception/watchdog.py): when no valid command arrived for ``fallback_timeout_s`` the
+  fallback configuration runs, and the transition in and out of that state is reported once each (so the node logs it once);
 - the measured rate and the shadow schedule (perception/pacing.py; the node paces with its RatePacer);
 - the shadow accuracy proxy: on a share of frames the full configuration also runs, and the active configuration's
   detections are scored against it (perception/agreement.py: F1 of class-aware IoU >= 0.5 matches);
@@ -110,7 +110,7 @@ class PerceptionRuntime:
     def __init__(
         self,
         detector: Detector,
-        safe_config: GranularityConfig,
+        fallback_config: GranularityConfig,
         *,
         score_threshold: float = 0.3,
         shadow_share: float = 0.1,
@@ -130,7 +130,7 @@ class PerceptionRuntime:
         self.score_threshold = 0.0
         self.set_score_threshold(score_threshold)
         self.shadow = ShadowScheduler(shadow_share)
-        self.safe_config = self._check_layers(safe_config)
+        self.fallback_config = self._check_layers(fallback_config)
         self.full_config = full_configuration(self.n_layers)
         self.watchdog = CommandWatchdog(fallback_timeout_s, clock())
         self.commanded: GranularityConfig | None = None
@@ -153,8 +153,8 @@ class PerceptionRuntime:
             raise ValueError(f"score threshold must be in [0, 1], got {value}")
         self.score_threshold = float(value)
 
-    def set_safe_config(self, config: GranularityConfig) -> None:
-        self.safe_config = self._check_layers(config)
+    def set_fallback_config(self, config: GranularityConfig) -> None:
+        self.fallback_config = self._check_layers(config)
 
     def set_fallback_timeout(self, timeout_s: float) -> None:
         if not timeout_s > 0:
@@ -177,9 +177,10 @@ class PerceptionRuntime:
         return self.watchdog.in_fallback
 
     def requested_config(self) -> GranularityConfig:
-        """What should run now: the commanded configuration, or the safe one (fallback, or no command yet)."""
+        """What should run now: the commanded configuration, or the fallback configuration (the policy fell
+        silent, or no command yet)."""
         if self.watchdog.in_fallback or self.commanded is None:
-            return self.safe_config
+            return self.fallback_config
         return self.commanded
 
     def active_config(self) -> GranularityConfig:
@@ -236,7 +237,7 @@ class PerceptionRuntime:
 
     # ------------------------------------------------------------------ views
     def catalogue(self) -> dict:
-        """The latched agra/granularity_catalogue content: layer and level names, knobs, safe configuration."""
+        """The latched agra/granularity_catalogue content: layer and level names, knobs, fallback configuration."""
         return {
             "format": CATALOGUE_FORMAT,
             "version": CATALOGUE_VERSION,
@@ -246,7 +247,7 @@ class PerceptionRuntime:
             "execution_targets": list(EXECUTION_TARGETS),
             "detector": self.detector_name,
             "classes": list(self.class_names),
-            "safe": self.safe_config.short(),
+            "fallback_configuration": self.fallback_config.short(),
         }
 
     def latency_percentile(self, q: float) -> float:

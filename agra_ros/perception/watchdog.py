@@ -1,4 +1,4 @@
-"""The command watchdog: when the policy falls silent, perception falls back to the safe configuration.
+"""The command watchdog: when the policy falls silent, perception runs its fallback configuration.
 
 Apart from the runtime because it is the one safety rule of perception's command input, with its own states
 (commanded, in fallback) and transitions that the node logs once each; it knows only a clock and a timeout.

@@ -42,7 +42,7 @@ __all__ = [
 
 # ---------------------------------------------------------------------- GranularityCommand
 def command_to_msg(config: GranularityConfig, decision: int = 0, header: Header | None = None) -> GranularityCommand:
-    """The command of ``config``; ``decision`` numbers the policy's decision (0: not a policy's, e.g. the safe one)."""
+    """The command of ``config``; ``decision`` numbers the policy's decision (0: not a policy's, e.g. the fallback configuration)."""
     idx = config.to_indices()
     return GranularityCommand(
         header=header if header is not None else Header(),
@@ -88,7 +88,7 @@ def feedback_to_msg(
     command_header: Header | None = None,
 ) -> PerceptionFeedback:
     """The feedback of one processed frame; ``header`` is the camera frame's, ``decision`` and ``command_header``
-    those of the command in force (0 and an empty header for the safe configuration)."""
+    those of the command in force (0 and an empty header for the fallback configuration)."""
     return PerceptionFeedback(
         header=header,
         fps=float(res.fps),
@@ -114,7 +114,7 @@ def feedback_from_msg(msg: PerceptionFeedback) -> Feedback:
 # ---------------------------------------------------------------------- GranularityCatalogue
 def catalogue_to_msg(catalogue: Mapping, header: Header | None = None) -> GranularityCatalogue:
     """The message of :meth:`~agra_ros.perception.runtime.PerceptionRuntime.catalogue`'s content."""
-    safe = GranularityConfig.from_short(catalogue["safe"])
+    fallback = GranularityConfig.from_short(catalogue["fallback_configuration"])
     return GranularityCatalogue(
         header=header if header is not None else Header(),
         detector=str(catalogue["detector"]),
@@ -123,7 +123,7 @@ def catalogue_to_msg(catalogue: Mapping, header: Header | None = None) -> Granul
         level_names=[str(n) for n in catalogue["levels"]],
         resolution_scales=[float(s) for s in catalogue["resolution_scales"]],
         execution_targets=[str(t) for t in catalogue.get("execution_targets", EXECUTION_TARGETS)],
-        safe_configuration=command_to_msg(safe, 0, header),
+        safe_configuration=command_to_msg(fallback, 0, header),  # the message's name of the fallback configuration
     )
 
 
