@@ -31,7 +31,11 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (
+            f"share/{PACKAGE}/config",
+            glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz") + glob("config/*.json")
+            + glob("config/*.perspective"),
+        ),
         (f"share/{PACKAGE}/config/traces", glob("config/traces/*.yaml")),
         (f"share/{PACKAGE}/config/devices", glob("config/devices/*.yaml")),
     ],
@@ -50,12 +54,13 @@ setup(
         "torchmetrics",
         "pycocotools",
         "rosbags",  # recordings: rosbag2 folders with MCAP storage, written and read without a ROS install
+        "foxglove-sdk",  # `agra-ros view`: the live Foxglove WebSocket server (no ROS distro needed)
         "tflite",  # flatbuffer reader for `agra-ros import-detector` (no TFLite runtime needed for inference)
     ],
     extras_require={
         "jetson": ["jetson-stats"],  # the jtop power/temperature backend (needs jtop.service on the Jetson)
         "nvidia": ["nvidia-ml-py"],  # the NVML backend on machines with an NVIDIA driver
-        "test": ["pytest", "pytest-timeout", "ai-edge-litert", "mcap-ros2-support"],
+        "test": ["pytest", "pytest-timeout", "ai-edge-litert", "mcap-ros2-support", "websockets"],
         "dev": [
             "pytest",
             "pytest-xdist",
@@ -64,6 +69,7 @@ setup(
             "stable-baselines3",
             "colcon-common-extensions",
             "mcap-ros2-support",
+            "websockets",  # the Foxglove client of the viewer test
             "ai-edge-litert",  # the TFLite reference interpreter: converter parity test only
         ],
     },
@@ -78,6 +84,7 @@ setup(
             "camera_source_node = agra_ros.nodes.camera_source:main",
             "device_monitor_node = agra_ros.nodes.device_monitor:main",
             "perception_node = agra_ros.nodes.perception:main",
+            "viewer_node = agra_ros.nodes.viewer:main",
             "policy_node = agra_ros.nodes.policy:main",
             "recorder_node = agra_ros.nodes.recorder:main",
         ],

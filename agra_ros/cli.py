@@ -125,6 +125,18 @@ def _parser() -> argparse.ArgumentParser:
     la.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds (default: run)")
     la.add_argument("--log-dir", type=Path, default=None, help="write each node's output to a file here")
 
+    v = sub.add_parser(
+        "view",
+        help="serve the running graph to the Foxglove app (WebSocket; image, detections, FPS/power/energy series)",
+        description="Start the viewer node: it subscribes to image_annotated, detections, perception's feedback, "
+        "the policy's target and /diagnostics of the graph in this ROS domain and namespace, and serves them on a "
+        "Foxglove WebSocket. In the Foxglove app: Open connection -> Foxglove WebSocket -> ws://HOST:PORT, then "
+        "import the layout config/foxglove_layout.json.",
+    )
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: reachable from other machines)")
+    v.add_argument("--port", type=int, default=8765, help="WebSocket port (default 8765, Foxglove's default)")
+    v.add_argument("--namespace", default="", help="the graph's namespace, e.g. /robot1 (default: none)")
+
     b = sub.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHES))
     b.add_argument("name", choices=sorted(BENCHES), help="; ".join(f"{k}: {v[1]}" for k, v in BENCHES.items()))
     b.add_argument("args", nargs=argparse.REMAINDER, help="options passed to the benchmark (see its --help)")
@@ -177,6 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown node(s) {sorted(unknown)}; known: {', '.join(GRAPH)}")
         return launch(nodes, args.params_file, duration=args.duration, log_dir=args.log_dir)
+    if args.command == "view":
+        if not 0 <= args.port <= 65535:
+            parser.error(f"--port {args.port} is outside [0, 65535]")
+        from agra_ros.nodes.viewer import main as viewer_main
+
+        ros_args = ["--ros-args", "-p", f"host:={args.host}", "-p", f"port:={args.port}"]
+        if args.namespace:
+            ros_args += ["-r", f"__ns:={args.namespace}"]
+        viewer_main(ros_args)
+        return 0
     if args.command == "fetch-media":
         return _fetch_media(args.force)
     if args.command == "demo":

@@ -123,7 +123,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("msg",),  # generated interfaces, imported by ros/ and nodes/ only (test_core_has_no_ros_imports_in_source)
     ("paths",),
     ("limits", "feedback", "bad_inputs", "runtime_env", "assets"),
-    ("granularity", "workload"),
+    ("granularity", "workload", "viewer"),
     ("tables",),
     ("device",),
     ("perception",),

@@ -1,0 +1,1 @@
+"""agra_ros.viewer: looking at a running graph without a ROS distro (a Foxglove WebSocket server)."""
