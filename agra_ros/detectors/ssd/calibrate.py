@@ -23,13 +23,15 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from agra_ros.detectors import registry
 from agra_ros.detectors.pseudo_eval import PREDICTION_SCORE, detect_all, map50, pseudo_labels
 from agra_ros.detectors.ssd.evaluate import uniform_configs
 from agra_ros.paths import data_dir, run_dir
 from agra_ros.perception.agreement import detection_agreement
 from agra_ros.tables.files import write_json_atomic
 
-CALIBRATION_FILE = "agreement_calibration_ssd.json"
+CALIBRATION_FILE = registry.entry("ssd").calibration_file
+"""The file name the registry entry names, so the writer here and the reader in core.reward cannot disagree."""
 RUNTIME_SCORE = 0.3
 """Perception's default score threshold: the shadow agreement compares detections above it."""
 
@@ -69,7 +71,6 @@ def fit(rows: Sequence[dict]) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
-    from agra_ros.detectors import registry
     from agra_ros.detectors.ssd.distill import split_frames
     from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
 
