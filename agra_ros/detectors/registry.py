@@ -40,7 +40,7 @@ class DetectorEntry:
     description: str
     fallback_configuration: str = ""
     """Perception's fallback configuration for this detector (short form), chosen from the measured tables; empty:
-    every layer at agra_ros.granularity.levels.FALLBACK_LEVEL (:func:`~agra_ros.granularity.levels.fallback_configuration`)."""
+    every layer at FALLBACK_LEVEL (:func:`~agra_ros.granularity.levels.fallback_configuration`)."""
     measurements_file: str = ""
     """The measured accuracy table the shipped accuracy model was fitted on, relative to the package data folder."""
     calibration_file: str = ""

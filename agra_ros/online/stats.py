@@ -6,6 +6,8 @@ from collections import deque
 
 import numpy as np
 
+from agra_ros.core.reward import target_met
+
 
 class LatencyWindow:
     """The last ``size`` durations (seconds), reported as p50/p99 in milliseconds."""
@@ -28,14 +30,14 @@ class LatencyWindow:
 
 
 class AttainmentWindow:
-    """Share of the last ``size`` decisions whose measured FPS reached ``tolerance`` x the target."""
+    """Share of the last ``size`` decisions whose measured FPS met the target
+    (:func:`~agra_ros.core.reward.target_met`)."""
 
-    def __init__(self, size: int = 100, tolerance: float = 0.95) -> None:
+    def __init__(self, size: int = 100) -> None:
         self._met: deque[bool] = deque(maxlen=int(size))
-        self.tolerance = float(tolerance)
 
     def add(self, fps: float, target_fps: float) -> None:
-        self._met.append(fps >= self.tolerance * target_fps)
+        self._met.append(bool(target_met(fps, target_fps)))
 
     def share(self) -> float:
         """NaN before the first decision with feedback."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from agra_ros.core.reward import FPS_MET_SHORTFALL, RewardWeights
+from agra_ros.core.reward import RewardWeights, target_met
 
 
 @dataclass
@@ -16,7 +16,7 @@ class EvalResult:
     mean_return: float
     returns: list[float]
     target_met: float
-    """Share of decisions whose FPS reached the target (within 1 %)."""
+    """Share of decisions that met the target FPS (:func:`agra_ros.core.reward.target_met`)."""
     energy_per_frame_j: float
     accuracy_ratio: float
     mean_fps_shortfall: float
@@ -24,8 +24,8 @@ class EvalResult:
 
 
 def met_target(info: dict[str, Any]) -> bool:
-    """Whether a decision's FPS reached the target (the attainment rule of every simulated benchmark)."""
-    return bool(info["fps_shortfall"] <= FPS_MET_SHORTFALL)
+    """Whether a decision met the target FPS (:func:`agra_ros.core.reward.target_met`, the rule of every benchmark)."""
+    return bool(target_met(info["fps"], info["target_fps"]))
 
 
 def rollout(

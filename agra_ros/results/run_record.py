@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agra_ros.core.reward import TARGET_MET_SHARE, target_met
+
 # series name -> (label, unit); the order is the order of the summary table
 SERIES: dict[str, tuple[str, str]] = {
     "camera_hz": ("camera rate", "Hz"),
@@ -58,11 +60,12 @@ class RunRecord:
     def series(self, name: str) -> np.ndarray:
         return np.asarray(self.values[name], dtype=float)
 
-    def target_attainment(self, tolerance: float = 0.95) -> float:
-        """Share of samples where perception FPS reached ``tolerance`` x target (NaN when unknown)."""
+    def target_attainment(self) -> float:
+        """Share of samples where perception FPS met the target (:func:`~agra_ros.core.reward.target_met`; NaN when
+        unknown)."""
         fps, tgt = self.series("fps"), self.series("target_fps")
         ok = ~np.isnan(fps) & ~np.isnan(tgt) & (tgt > 0)
-        return float(np.mean(fps[ok] >= tolerance * tgt[ok])) if ok.any() else float("nan")
+        return float(np.mean(target_met(fps[ok], tgt[ok]))) if ok.any() else float("nan")
 
     def summary_rows(self) -> list[tuple[str, str, str, str, str, str]]:
         """(quantity, unit, median, p5, p95, source) for every series that has data."""
@@ -76,7 +79,8 @@ class RunRecord:
             rows.append((label, unit, f"{med:.3g}", f"{p5:.3g}", f"{p95:.3g}", self.sources.get(k, "")))
         att = self.target_attainment()
         if not math.isnan(att):
-            rows.append(("target attainment (FPS >= 95% of target)", "", f"{100 * att:.1f} %", "", "", ""))
+            rule = f"FPS >= {100 * TARGET_MET_SHARE:g}% of target"
+            rows.append((f"target attainment ({rule})", "", f"{100 * att:.1f} %", "", "", ""))
         configs = [c for c in self.configuration if c]
         if configs:
             uniq, counts = np.unique(configs, return_counts=True)
