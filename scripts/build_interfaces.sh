@@ -8,8 +8,16 @@
 # (agra_ros.msg and its extension modules) in VENV/lib/agra_ros/python/agra_ros, which agra_ros/__init__.py joins
 # to the editable package (one package name, two folders: see README "Package layout").
 #
+# vision_msgs (the type of `detections`, vision_msgs/msg/Detection2DArray) is on no package registry: without a
+# sourced ROS 2 distro, and only when `import vision_msgs.msg` fails (or it was generated here and its definitions
+# changed), the small interface package interfaces/vision_msgs (Jazzy's fields, unchanged) is generated first, with
+# the same toolchain and prefix; its Python package goes into the venv's site-packages, where the ROS wheels put
+# theirs, so it imports with nothing to join. With a distro, rosdep installs the distro's vision_msgs.
+#
 # Idempotent: a stamp of the inputs (msg/, CMakeLists.txt, package.xml, this script, the Python version) skips the
-# build when nothing changed and the types import. Fails with one line naming what is missing or what broke.
+# build when nothing changed and the types import; vision_msgs has a stamp of its own (interfaces/vision_msgs, this
+# script, the Python version; present only where this script generated it). Fails with one line naming what is
+# missing or what broke.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,10 +39,31 @@ check_import() {
 GranularityCommand(); PerceptionFeedback(); GranularityCatalogue()" >/dev/null 2>&1
 }
 
+check_vision_import() {
+  "$PY" -c "from vision_msgs.msg import Detection2DArray; Detection2DArray()" >/dev/null 2>&1
+}
+
+VISION="$ROOT/interfaces/vision_msgs"
+VISION_FILES=(interfaces/vision_msgs/package.xml interfaces/vision_msgs/CMakeLists.txt interfaces/vision_msgs/msg/*.msg)
 STAMP="$VENV/.agra_interfaces_stamp"
+VISION_STAMP="$VENV/.agra_vision_msgs_stamp"
 want="$( (cd "$ROOT" && cat msg/*.msg CMakeLists.txt package.xml scripts/build_interfaces.sh; "$PY" --version) 2>&1 \
          | sha256sum | cut -d' ' -f1)"
+vision_want="$( (cd "$ROOT" && cat "${VISION_FILES[@]}" scripts/build_interfaces.sh; "$PY" --version) 2>&1 \
+                | sha256sum | cut -d' ' -f1)"
+build_own=1
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && check_import; then
+  build_own=0
+fi
+build_vision=0
+if [[ -z "${ROS_DISTRO:-}" ]]; then
+  if [[ -f "$VISION_STAMP" ]]; then  # generated here before: again when its definitions (or this script) changed
+    [[ "$(cat "$VISION_STAMP")" == "$vision_want" ]] && check_vision_import || build_vision=1
+  else  # someone else's vision_msgs (e.g. a distro's on PYTHONPATH) is used as it is
+    check_vision_import || build_vision=1
+  fi
+fi
+if [[ $build_own == 0 && $build_vision == 0 ]]; then
   exit 0
 fi
 
@@ -63,19 +92,50 @@ if [[ -z "${ROS_DISTRO:-}" ]]; then
   export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 fi
 
-say "generating the interfaces in msg/ into $VENV"
 BUILD="$(mktemp -d -t agra-interfaces.XXXXXX)"
 trap 'rm -rf "$BUILD"' EXIT
-if ! (
-  export PATH="$VENV/bin:$PATH"
-  cmake -S "$ROOT" -B "$BUILD" -DAGRA_ROS_INTERFACES_ONLY=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_INSTALL_PREFIX="$VENV" -DPYTHON_INSTALL_DIR=lib/agra_ros/python \
-    -DPython3_EXECUTABLE="$PY" -DPYTHON_EXECUTABLE="$PY"
-  cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)"
-  cmake --install "$BUILD"
-) >>"$LOG" 2>&1; then
-  fail "the build failed: $(grep -m1 -E 'CMake Error|Error|error:' "$LOG" | cut -c1-200) (log: $LOG)"
+# configure, build and install one CMake package into the venv: cmake_install SOURCE BUILD_DIR [CMAKE_ARGS...]
+# (steps joined with &&: `set -e` does not apply inside an `if` condition, where this is called)
+cmake_install() {
+  local src="$1" build="$2"
+  shift 2
+  (
+    export PATH="$VENV/bin:$PATH"
+    cmake -S "$src" -B "$build" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$VENV" \
+      -DPython3_EXECUTABLE="$PY" -DPYTHON_EXECUTABLE="$PY" "$@" \
+      && cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
+      && cmake --install "$build"
+  ) >>"$LOG" 2>&1
+}
+first_error() { grep -m1 -E 'CMake Error|Error|error:' "$LOG" | cut -c1-200; }
+
+if [[ $build_vision == 1 ]]; then
+  say "generating vision_msgs (interfaces/vision_msgs; no ROS 2 distro sourced) into $VENV"
+  SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')"
+  rm -f "$VISION_STAMP"
+  if ! cmake_install "$VISION" "$BUILD/vision_msgs" -DPYTHON_INSTALL_DIR="${SITE#"$VENV"/}"; then
+    echo "[setup] cannot generate vision_msgs (interfaces/vision_msgs): the build failed: $(first_error)" \
+      "(log: $LOG)" >&2
+    exit 1
+  fi
+  if ! check_vision_import; then
+    echo "[setup] cannot generate vision_msgs: built, but 'from vision_msgs.msg import Detection2DArray' fails in" \
+      "$VENV (log: $LOG)" >&2
+    exit 1
+  fi
+  echo "$vision_want" >"$VISION_STAMP"
+elif [[ -n "${ROS_DISTRO:-}" ]] && ! check_vision_import; then
+  say "WARNING: the sourced ROS 2 distro has no vision_msgs (the type of detections): install it with rosdep" \
+    "(README 'On a robot') or apt (ros-$ROS_DISTRO-vision-msgs)"
 fi
-check_import || fail "built, but 'from agra_ros.msg import ...' fails in $VENV (log: $LOG)"
-echo "$want" >"$STAMP"
+
+if [[ $build_own == 1 ]]; then
+  say "generating the interfaces in msg/ into $VENV"
+  if ! cmake_install "$ROOT" "$BUILD/agra_ros" -DAGRA_ROS_INTERFACES_ONLY=ON -DPYTHON_INSTALL_DIR=lib/agra_ros/python
+  then
+    fail "the build failed: $(first_error) (log: $LOG)"
+  fi
+  check_import || fail "built, but 'from agra_ros.msg import ...' fails in $VENV (log: $LOG)"
+  echo "$want" >"$STAMP"
+fi
 say "interfaces generated in $((SECONDS - T0)) s"

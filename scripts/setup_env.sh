@@ -6,7 +6,7 @@
 #   (--system-site-packages) and no ROS wheels are installed over them.
 # - Without one, the ROS 2 Jazzy wheels from PyPI are installed into the venv (rclpy + Fast DDS rmw + messages).
 # - Either way the interfaces in msg/ are generated into the venv (scripts/build_interfaces.sh; needs cmake, a C/C++
-#   compiler and the Python headers).
+#   compiler and the Python headers), and without a distro vision_msgs too (interfaces/vision_msgs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,9 +22,10 @@ if [[ -n "${ROS_DISTRO:-}" ]] && "$PY" -c "import rclpy" >/dev/null 2>&1; then
 fi
 
 stamp_inputs() {
-  # msg/ and the interface build are inputs too: a changed message regenerates the interfaces
+  # msg/, interfaces/vision_msgs and the interface build are inputs too: a changed message regenerates the interfaces
   cat "$ROOT/setup.py" "$ROOT/scripts/setup_env.sh" "$ROOT/scripts/build_interfaces.sh" "$ROOT/CMakeLists.txt" \
-    "$ROOT/package.xml" "$ROOT"/msg/*.msg 2>/dev/null
+    "$ROOT/package.xml" "$ROOT"/msg/*.msg "$ROOT"/interfaces/vision_msgs/{package.xml,CMakeLists.txt,msg/*.msg} \
+    2>/dev/null
   "$PY" --version 2>&1
   uname -m
   echo "system_ros=$use_system_ros"

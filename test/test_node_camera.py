@@ -14,10 +14,9 @@ from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32
-from visualization_msgs.msg import MarkerArray
 
 from agra_ros.assets import AssetError
-from agra_ros.ros.detections import parse_detections
+from agra_ros.ros.detections import detection_msg_type, parse_detections
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.workload.real_media import fetch_real_media
 from agra_ros.workload.scene import SceneGenerator
@@ -90,11 +89,11 @@ def test_ground_truth_matches_drawn_frames(tmp_path):
     params = {"fps": 10.0, "width": 320, "height": 240, "trace": "", "seed": seed, "reliability": "reliable"}
     with node_process("camera_source", params, tmp_path) as proc, probe("gt_probe") as pr:
         rec = ImageRecorder(pr.node)
-        gts: dict[tuple[int, int], MarkerArray] = {}
+        gts: dict[tuple[int, int], object] = {}
         pr.node.create_subscription(
-            MarkerArray,
+            detection_msg_type(),
             "image_raw/ground_truth",
-            lambda m: gts.__setitem__((m.markers[0].header.stamp.sec, m.markers[0].header.stamp.nanosec), m),
+            lambda m: gts.__setitem__((m.header.stamp.sec, m.header.stamp.nanosec), m),
             command_qos(50),
         )
         assert wait_for(lambda: len(rec.msgs) >= 12, 40), "no frames arrived:\n" + read_log(proc)

@@ -18,7 +18,6 @@ from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32
-from visualization_msgs.msg import MarkerArray
 
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.perception.agreement import detection_agreement
@@ -61,7 +60,7 @@ class Recorder:
         node.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, q)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 20)
         node.create_subscription(detection_msg_type(), "detections", self._on_dets, q)
-        node.create_subscription(MarkerArray, "image_raw/ground_truth", self._on_truth, q)
+        node.create_subscription(detection_msg_type(), "image_raw/ground_truth", self._on_truth, q)
         node.create_subscription(Image, "image_annotated", self.annotated.append, image_qos("best_effort"))
         self.cmd_pub = node.create_publisher(GranularityCommand, "agra/granularity", command_qos(10))
         self.image_pub = node.create_publisher(Image, "image_raw", image_qos("reliable"))
@@ -84,10 +83,10 @@ class Recorder:
             self.diag = st
 
     def _on_dets(self, msg) -> None:
-        self.detections[self._key(msg.markers[0].header if isinstance(msg, MarkerArray) else msg.header)] = msg
+        self.detections[self._key(msg.header)] = msg
 
-    def _on_truth(self, msg: MarkerArray) -> None:
-        self.truth[self._key(msg.markers[0].header)] = msg
+    def _on_truth(self, msg) -> None:
+        self.truth[self._key(msg.header)] = msg
 
     def _send_command(self) -> None:
         if self.command is not None:

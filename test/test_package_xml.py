@@ -23,6 +23,7 @@ ROSDEP_KEYS = {
     "sensor_msgs": "sensor_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
     "visualization_msgs": "visualization_msgs",
+    "vision_msgs": "vision_msgs",
     "geometry_msgs": "geometry_msgs",
     "rcl_interfaces": "rcl_interfaces",
     "ament_index_python": "ament_index_python",
@@ -45,7 +46,6 @@ ROSDEP_KEYS = {
 OPTIONAL = {
     "jtop": "jetson-stats: the Jetson rails backend, tried first where installed",
     "pynvml": "nvidia-ml-py: the NVML backend on machines with an NVIDIA driver",
-    "vision_msgs": "Detection2DArray where installed, MarkerArray otherwise",
     "cv_bridge": "used where a ROS distro provides it; numpy conversion otherwise",
     "stable_baselines3": "the PPO-vs-SB3 benchmark only (dev extra)",
     "tflite": "flatbuffer reader for converting the TFLite SSD into torch weights (detectors/ssd/tflite_import.py); "

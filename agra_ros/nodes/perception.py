@@ -409,7 +409,7 @@ class PerceptionNode(Node):
 
     def _publish(self, msg: Image, image, res: FrameResult) -> None:
         d = res.detections
-        # a MarkerArray of 20 boxes takes ~3.5 ms to build in Python: only for someone who listens
+        # a Detection2DArray of 20 boxes takes ~1 ms to build in Python: only for someone who listens
         if self.count_subscribers(self._dets_topic) > 0:
             self._pub_dets.publish(msg.header, d.boxes, d.scores, d.labels)
         for name, value in (

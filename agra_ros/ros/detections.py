@@ -1,13 +1,17 @@
-"""Detections on a standard message type: vision_msgs/Detection2DArray where importable, else a MarkerArray.
+"""Detections on one standard message type everywhere: vision_msgs/msg/Detection2DArray.
 
-vision_msgs is not among the ROS 2 wheels on PyPI. Without it, detections go out as
-visualization_msgs/MarkerArray, which every ROS install has and rviz draws:
+A distro install gets vision_msgs from rosdep (package.xml); the pip venv has it generated from
+interfaces/vision_msgs (scripts/build_interfaces.sh: Jazzy's definitions, the same type on the wire), so rviz,
+foxglove_bridge and any other node read ``detections`` the same way on both.
 
-- the first marker is a DELETEALL carrying the header (so an empty frame still says which image it belongs to);
-- then one LINE_STRIP marker per detection: ``ns`` = class name, ``id`` = index, five ``points`` tracing the box
-  in image pixels (x right, y down, z 0), ``text`` = ``"<class> <score>"``, ``color.a`` = score.
+One message per image, ``header`` = the image's header (an empty frame still says which image it belongs to), then
+one Detection2D per box, in image pixels (x right, y down):
 
-:func:`parse_detections` reads either form back into arrays, for tests and for the policy node.
+- ``bbox.center.position`` = the box centre, ``bbox.size_x`` / ``size_y`` = its width / height, ``theta`` 0;
+- one ``results`` entry: ``hypothesis.class_id`` = the class *name*, ``hypothesis.score`` = the score (1 when the
+  source has none, e.g. ground truth); ``pose`` is left empty.
+
+:func:`parse_detections` reads it back into arrays, for tests and for the nodes.
 """
 
 from __future__ import annotations
@@ -16,19 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from geometry_msgs.msg import Point
 from rclpy.node import Node
-from std_msgs.msg import ColorRGBA, Header
-from visualization_msgs.msg import Marker, MarkerArray
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from agra_ros.ros.qos import command_qos
-
-try:  # pragma: no cover - depends on the ROS install
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-
-    HAVE_VISION_MSGS = True
-except ImportError:
-    HAVE_VISION_MSGS = False
 
 
 @dataclass
@@ -40,36 +36,9 @@ class ParsedDetections:
     class_names: list[str]
 
 
-def _palette(label: int) -> tuple[float, float, float]:
-    rng = np.random.default_rng(label + 7)
-    r, g, b = rng.uniform(0.2, 1.0, 3)
-    return float(r), float(g), float(b)
-
-
-def to_marker_array(
+def to_detection2d_array(
     header: Header, boxes: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, class_names: Sequence[str]
-) -> MarkerArray:
-    out = MarkerArray()
-    clear = Marker(header=header, action=Marker.DELETEALL)
-    out.markers.append(clear)
-    for i, (box, lab) in enumerate(zip(np.asarray(boxes, dtype=float), np.asarray(labels, dtype=int))):
-        score = 1.0 if scores is None else float(scores[i])
-        name = class_names[lab] if 0 <= lab < len(class_names) else str(lab)
-        x1, y1, x2, y2 = (float(v) for v in box)
-        r, g, b = _palette(int(lab))
-        m = Marker(header=header, ns=name, id=i, type=Marker.LINE_STRIP, action=Marker.ADD)
-        m.points = [Point(x=x, y=y, z=0.0) for x, y in ((x1, y1), (x2, y1), (x2, y2), (x1, y2), (x1, y1))]
-        m.scale.x = 2.0  # line width, pixels
-        m.color = ColorRGBA(r=r, g=g, b=b, a=score)
-        m.pose.orientation.w = 1.0
-        m.text = f"{name} {score:.3f}"
-        out.markers.append(m)
-    return out
-
-
-def to_detection2d_array(  # pragma: no cover - exercised only where vision_msgs exists
-    header: Header, boxes: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, class_names: Sequence[str]
-):
+) -> Detection2DArray:
     out = Detection2DArray(header=header)
     for i, (box, lab) in enumerate(zip(np.asarray(boxes, dtype=float), np.asarray(labels, dtype=int))):
         d = Detection2D(header=header)
@@ -84,53 +53,35 @@ def to_detection2d_array(  # pragma: no cover - exercised only where vision_msgs
     return out
 
 
-def detection_msg_type():
-    return Detection2DArray if HAVE_VISION_MSGS else MarkerArray
+def detection_msg_type() -> type[Detection2DArray]:
+    """The type of ``detections`` (and ``image_raw/ground_truth``), for subscribers."""
+    return Detection2DArray
 
 
 class DetectionPublisher:
-    """Publishes detections on ``topic`` in whichever standard form this install supports."""
+    """Publishes detections on ``topic`` as vision_msgs/msg/Detection2DArray."""
 
     def __init__(self, node: Node, topic: str, class_names: Sequence[str]) -> None:
         self.class_names = list(class_names)
-        self.msg_type = detection_msg_type()
-        self._pub = node.create_publisher(self.msg_type, topic, command_qos())
+        self.msg_type = Detection2DArray
+        self._pub = node.create_publisher(Detection2DArray, topic, command_qos())
 
     def publish(self, header: Header, boxes: np.ndarray, scores: np.ndarray | None, labels: np.ndarray) -> None:
-        if HAVE_VISION_MSGS:  # pragma: no cover
-            msg = to_detection2d_array(header, boxes, scores, labels, self.class_names)
-        else:
-            msg = to_marker_array(header, boxes, scores, labels, self.class_names)
-        self._pub.publish(msg)
+        self._pub.publish(to_detection2d_array(header, boxes, scores, labels, self.class_names))
 
 
-def parse_detections(msg, class_names: Sequence[str]) -> ParsedDetections:
-    """Arrays from a Detection2DArray or a MarkerArray of the form above; unknown class names map to -1."""
+def parse_detections(msg: Detection2DArray, class_names: Sequence[str]) -> ParsedDetections:
+    """Arrays from a Detection2DArray (the first hypothesis of each detection); unknown class names map to -1."""
     index = {n: i for i, n in enumerate(class_names)}
     boxes, scores, labels = [], [], []
-    if isinstance(msg, MarkerArray):
-        header = msg.markers[0].header if msg.markers else Header()
-        for m in msg.markers:
-            if m.action != Marker.ADD or len(m.points) < 4:
-                continue
-            xs = [p.x for p in m.points]
-            ys = [p.y for p in m.points]
-            boxes.append([min(xs), min(ys), max(xs), max(ys)])
-            try:
-                scores.append(float(m.text.rsplit(" ", 1)[1]))
-            except (IndexError, ValueError):
-                scores.append(float(m.color.a))
-            labels.append(index.get(m.ns, -1))
-    else:  # pragma: no cover - vision_msgs
-        header = msg.header
-        for d in msg.detections:
-            cx, cy, w, h = d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y
-            boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-            hyp = d.results[0].hypothesis if d.results else None
-            scores.append(float(hyp.score) if hyp else 0.0)
-            labels.append(index.get(hyp.class_id, -1) if hyp else -1)
+    for d in msg.detections:
+        cx, cy, w, h = d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y
+        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+        hyp = d.results[0].hypothesis if d.results else None
+        scores.append(float(hyp.score) if hyp else 0.0)
+        labels.append(index.get(hyp.class_id, -1) if hyp else -1)
     return ParsedDetections(
-        header,
+        msg.header,
         np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
         np.asarray(scores, dtype=np.float32),
         np.asarray(labels, dtype=np.int64),
