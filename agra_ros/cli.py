@@ -78,6 +78,12 @@ def _positive(text: str) -> float:
     return value
 
 
+def _launch_arguments() -> tuple[tuple[str, str, str], ...]:
+    from agra_ros.launcher import ARGUMENTS
+
+    return ARGUMENTS
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="agra-ros",
@@ -119,7 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     fm.add_argument("--force", action="store_true", help="lay the media out again even when they are complete")
 
-    la = sub.add_parser("launch", help="start the graph, each node in its own process (Ctrl-C stops all)")
+    la = sub.add_parser(
+        "launch",
+        help="start the graph, each node in its own process (Ctrl-C stops all): the same graph as ros2 launch",
+        description="Start the graph that `ros2 launch agra_ros agra.launch.py` starts, with the same name:=value "
+        "arguments and defaults, for installs without launch_ros (pip). Arguments: "
+        + "; ".join(f"{name} (default {default!r}): {text}" for name, default, text in _launch_arguments()),
+    )
+    la.add_argument("arguments", nargs="*", metavar="name:=value", help="launch arguments, as ros2 launch takes them")
     la.add_argument("--params-file", type=Path, default=None, help="ROS parameters YAML (default config/agra.yaml)")
     la.add_argument("--nodes", default=None, help="comma-separated subset of nodes to start")
     la.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds (default: run)")
@@ -182,13 +195,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         return _run_module(BENCHES[args.name][0], args.args)
     if args.command == "launch":
-        from agra_ros.launcher import GRAPH, launch
+        from agra_ros.launcher import GRAPH, launch, parse_launch_arguments
 
-        nodes = tuple(args.nodes.split(",")) if args.nodes else GRAPH
-        unknown = set(nodes) - set(GRAPH)
+        nodes = tuple(args.nodes.split(",")) if args.nodes else None
+        unknown = set(nodes or ()) - {*GRAPH, "recorder"}
         if unknown:
             parser.error(f"unknown node(s) {sorted(unknown)}; known: {', '.join(GRAPH)}")
-        return launch(nodes, args.params_file, duration=args.duration, log_dir=args.log_dir)
+        try:
+            arguments = parse_launch_arguments(args.arguments)
+            return launch(arguments, nodes, args.params_file, duration=args.duration, log_dir=args.log_dir)
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.command == "view":
         if not 0 <= args.port <= 65535:
             parser.error(f"--port {args.port} is outside [0, 65535]")

@@ -26,6 +26,76 @@ GRAPH: tuple[str, ...] = ("camera_source", "device_monitor", "perception", "poli
 """Nodes of the full graph, in start order (the ROS node name equals the module name under agra_ros.nodes)."""
 
 
+CAMERAS = ("synthetic", "video", "none")
+ARGUMENTS = (
+    (
+        "camera",
+        "video",
+        "video | synthetic | none (video: real clips, the synthetic scene where none are fetched; none: the robot's own camera driver publishes image_topic)",
+    ),
+    ("image_topic", "image_raw", "image topic perception and policy subscribe to (camera_source publishes on it)"),
+    ("namespace", "", "ROS namespace of every node (/diagnostics stays global)"),
+    ("device_profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
+    ("algorithm", "agra", "agra | a2c | bandit | rule | static"),
+    ("target_fps", "", "policy target FPS, which then wins over the trace's; empty: config/agra.yaml's, trace-driven"),
+    (
+        "trace",
+        "auto",
+        "workload trace of the camera (config/traces); auto: video for camera video, default for synthetic; empty: none",
+    ),
+    (
+        "localhost_only",
+        "false",
+        "true: DDS on this host only, with the project's Fast DDS profile; false: DDS as the shell set it",
+    ),
+    (
+        "record",
+        "false",
+        "true: record the graph's topics (rosbag2, MCAP) into runs/recordings/agra_<date>_<time>; or a folder path "
+        "for the recording (it must not exist); 'agra-ros report <folder>' makes its table and plot",
+    ),
+)
+FALSE = ("false", "0", "no", "off", "")
+TRUE = ("true", "1", "yes", "on")
+
+
+def camera_trace(camera: str, trace: str) -> str:
+    """The trace a camera plays: ``auto`` is the demo's, ``video`` for real clips and ``default`` for the scene."""
+    if trace.strip().lower() != "auto":
+        return trace
+    return "video" if camera == "video" else "default"
+
+
+def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tuple[str, str]]]]]:
+    """For the launch arguments' values: (localhost_only, [(node, parameter overrides, remappings), ...])."""
+    arg = {name: str(arg.get(name, default)).strip() for name, default, _ in ARGUMENTS}
+    camera = arg["camera"].lower()
+    if camera not in CAMERAS:
+        raise ValueError(f"camera:={arg['camera']} is not one of {' | '.join(CAMERAS)}")
+    overrides = {
+        "camera_source": {"source": camera, "trace": camera_trace(camera, arg["trace"])},
+        "device_monitor": {"device_profile": arg["device_profile"]},
+        "perception": {"device_profile": arg["device_profile"]},
+        "policy": {"algorithm": arg["algorithm"], "device_profile": arg["device_profile"]},
+    }
+    if arg["target_fps"]:
+        try:
+            overrides["policy"]["target_fps"] = float(arg["target_fps"])
+        except ValueError:
+            raise ValueError(f"target_fps:={arg['target_fps']} is not a number") from None
+        overrides["policy"]["follow_trace"] = False  # the user's target wins over the trace's
+    remap = [("image_raw", arg["image_topic"])] if arg["image_topic"] not in ("", "image_raw") else []
+    spec = [
+        (name, overrides[name], remap if name != "device_monitor" else [])
+        for name in GRAPH
+        if not (name == "camera_source" and camera == "none")
+    ]
+    record = arg["record"]
+    if record.lower() not in FALSE:
+        spec.append(("recorder", {"out": "" if record.lower() in TRUE else record}, []))
+    return arg["localhost_only"].lower() in TRUE, spec
+
+
 @dataclass
 class NodeProcess:
     name: str
@@ -44,10 +114,15 @@ def _ros_value(v: Any) -> str:
 
 
 def node_command(
-    name: str, params_file: Path | None = None, overrides: Mapping[str, Any] | None = None, module: str | None = None
+    name: str,
+    params_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    module: str | None = None,
+    ros_args: Sequence[str] = (),
 ) -> list[str]:
-    """The command line that runs node ``name`` (module ``agra_ros.nodes.<module or name>``)."""
-    cmd = [sys.executable, "-m", f"agra_ros.nodes.{module or name}", "--ros-args"]
+    """The command line that runs node ``name`` (module ``agra_ros.nodes.<module or name>``); ``ros_args`` (e.g.
+    remappings ``-r a:=b``) go before the parameters."""
+    cmd = [sys.executable, "-m", f"agra_ros.nodes.{module or name}", "--ros-args", *ros_args]
     if params_file is not None:
         cmd += ["--params-file", str(params_file)]
     for k, v in (overrides or {}).items():
@@ -58,9 +133,15 @@ def node_command(
 class Supervisor:
     """Starts node processes and keeps watch; one dying stops the rest."""
 
-    def __init__(self, log_dir: Path | None = None, domain_id: int | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        log_dir: Path | None = None,
+        domain_id: int | None = None,
+        quiet: bool = False,
+        localhost_only: bool = True,
+    ) -> None:
         self.procs: list[NodeProcess] = []
-        self.env = ros_environment(domain_id)
+        self.env = ros_environment(domain_id, localhost_only=localhost_only)
         self.log_dir = log_dir
         self.quiet = quiet
         self.failed: str | None = None
@@ -139,17 +220,41 @@ class Supervisor:
         return 0
 
 
+def parse_launch_arguments(items: Sequence[str]) -> dict[str, str]:
+    """``name:=value`` words (as ``ros2 launch`` takes them) -> {name: value}; unknown names are a ValueError."""
+    known = {name for name, _, _ in ARGUMENTS}
+    out = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep:
+            raise ValueError(f"{item!r} is not name:=value")
+        if name not in known:
+            raise ValueError(f"unknown launch argument {name!r}; known: {', '.join(sorted(known))}")
+        out[name] = value
+    return out
+
+
 def launch(
-    nodes: Sequence[str] = GRAPH,
+    arguments: Mapping[str, str] | None = None,
+    nodes: Sequence[str] | None = None,
     params_file: Path | None = None,
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
     duration: float | None = None,
     log_dir: Path | None = None,
     domain_id: int | None = None,
 ) -> int:
-    """Run the graph; see :class:`Supervisor`. ``overrides`` maps node name -> {parameter: value}."""
+    """Run the graph ``ros2 launch agra_ros agra.launch.py`` runs for the same ``arguments`` (:func:`graph_spec`:
+    same nodes, parameters, namespace, remappings and DDS set-up); ``nodes`` keeps a subset. See
+    :class:`Supervisor`."""
+    args = dict(arguments or {})
+    localhost_only, spec = graph_spec(args)
     params_file = params_file or config_file("agra.yaml")
-    sup = Supervisor(log_dir=log_dir, domain_id=domain_id)
-    for name in nodes:
-        sup.start(name, node_command(name, params_file, (overrides or {}).get(name)))
+    namespace = args.get("namespace", "").strip().strip("/")
+    sup = Supervisor(log_dir=log_dir, domain_id=domain_id, localhost_only=localhost_only)
+    for name, overrides, remaps in spec:
+        if nodes is not None and name not in nodes:
+            continue
+        ros_args = ["-r", f"__ns:=/{namespace}"] if namespace else []
+        for src, dst in remaps:
+            ros_args += ["-r", f"{src}:={dst}"]
+        sup.start(name, node_command(name, params_file, overrides, ros_args=ros_args))
     return sup.run(duration)

@@ -14,16 +14,22 @@ from agra_ros.paths import config_file
 FASTDDS_PROFILE = "fastdds.xml"
 
 
-def ros_environment(domain_id: int | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def ros_environment(
+    domain_id: int | None = None, base: Mapping[str, str] | None = None, localhost_only: bool = True
+) -> dict[str, str]:
     """A copy of ``base`` (default ``os.environ``) with the DDS settings agra_ros relies on.
 
-    Values the user already set win, except ``domain_id`` when given explicitly (tests use one per worker).
+    ``localhost_only`` (the demo, the benches, the tests) keeps discovery on this host and loads the project's
+    Fast DDS profile; without it (``agra-ros launch`` by default, like ``ros2 launch``) DDS stays as the shell set
+    it, so viewers on other machines see the graph. Values the user already set win, except ``domain_id`` when
+    given explicitly (tests use one per worker).
     """
     env = dict(os.environ if base is None else base)
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     profile = config_file(FASTDDS_PROFILE)
-    if profile.is_file():
+    if localhost_only:
+        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if localhost_only and profile.is_file():
         # Fast DDS 3 (Kilted and later) reads FASTDDS_..., Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_...
         env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
         env.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", env["FASTDDS_DEFAULT_PROFILES_FILE"])

@@ -36,9 +36,9 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from agra_ros.launcher import ARGUMENTS, graph_spec
 from launch import LaunchDescription
 
-NODES = ("camera_source", "device_monitor", "perception", "policy")
 EXECUTABLES = {
     "camera_source": "camera_source_node",
     "device_monitor": "device_monitor_node",
@@ -46,25 +46,6 @@ EXECUTABLES = {
     "policy": "policy_node",
     "recorder": "recorder_node",
 }
-CAMERAS = ("synthetic", "video", "none")
-ARGUMENTS = (
-    ("camera", "synthetic", "synthetic | video | none (none: the robot's own camera driver publishes image_topic)"),
-    ("image_topic", "image_raw", "image topic perception and policy subscribe to (camera_source publishes on it)"),
-    ("namespace", "", "ROS namespace of every node (/diagnostics stays global)"),
-    ("device_profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
-    ("algorithm", "agra", "agra | a2c | bandit | rule | static"),
-    ("target_fps", "", "policy target FPS, which then wins over the trace's; empty: config/agra.yaml's, trace-driven"),
-    ("trace", "default", "workload trace of the synthetic/video camera (config/traces); empty: none"),
-    ("localhost_only", "false", "true: DDS on this host only, with the project's Fast DDS profile"),
-    (
-        "record",
-        "false",
-        "true: record the graph's topics (rosbag2, MCAP) into runs/recordings/agra_<date>_<time>; or a folder path "
-        "for the recording (it must not exist); 'agra-ros report <folder>' makes its table and plot",
-    ),
-)
-FALSE = ("false", "0", "no", "off", "")
-TRUE = ("true", "1", "yes", "on")
 
 
 def _environment(share: str) -> list:
@@ -80,36 +61,6 @@ def _environment(share: str) -> list:
     for var in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):
         env.append(SetEnvironmentVariable(var, os.environ.get(var, profile)))
     return env
-
-
-def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tuple[str, str]]]]]:
-    """For the launch arguments' values: (localhost_only, [(node, parameter overrides, remappings), ...])."""
-    arg = {name: str(arg.get(name, default)).strip() for name, default, _ in ARGUMENTS}
-    camera = arg["camera"].lower()
-    if camera not in CAMERAS:
-        raise ValueError(f"camera:={arg['camera']} is not one of {' | '.join(CAMERAS)}")
-    overrides = {
-        "camera_source": {"source": camera, "trace": arg["trace"]},
-        "device_monitor": {"device_profile": arg["device_profile"]},
-        "perception": {"device_profile": arg["device_profile"]},
-        "policy": {"algorithm": arg["algorithm"], "device_profile": arg["device_profile"]},
-    }
-    if arg["target_fps"]:
-        try:
-            overrides["policy"]["target_fps"] = float(arg["target_fps"])
-        except ValueError:
-            raise ValueError(f"target_fps:={arg['target_fps']} is not a number") from None
-        overrides["policy"]["follow_trace"] = False  # the user's target wins over the trace's
-    remap = [("image_raw", arg["image_topic"])] if arg["image_topic"] not in ("", "image_raw") else []
-    spec = [
-        (name, overrides[name], remap if name != "device_monitor" else [])
-        for name in NODES
-        if not (name == "camera_source" and camera == "none")
-    ]
-    record = arg["record"]
-    if record.lower() not in FALSE:
-        spec.append(("recorder", {"out": "" if record.lower() in TRUE else record}, []))
-    return arg["localhost_only"].lower() in TRUE, spec
 
 
 def _graph(context, share: str) -> list:

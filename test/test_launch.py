@@ -51,7 +51,8 @@ def test_arguments_and_their_defaults():
     assert [n for n, _, _ in spec] == ["camera_source", "device_monitor", "perception", "policy"]
     over = {n: o for n, o, _ in spec}
     assert over["device_monitor"]["device_profile"] == "auto" and over["perception"]["device_profile"] == "auto"
-    assert "target_fps" not in over["policy"] and over["camera_source"]["source"] == "synthetic"
+    assert "target_fps" not in over["policy"] and over["camera_source"]["source"] == "video"
+    assert over["camera_source"]["trace"] == "video", "camera:=video plays the demo's trace"
     assert all(r == [] for _, _, r in spec)
 
     localhost_only, spec = mod.graph_spec(
@@ -68,6 +69,10 @@ def test_arguments_and_their_defaults():
     over = {n: o for n, o, _ in spec}
     assert over["camera_source"]["source"] == "video" and over["policy"]["follow_trace"] is False
     assert {n: r for n, _, r in spec}["camera_source"] == [("image_raw", "cam")]
+    _, spec = mod.graph_spec({"camera": "synthetic"})
+    assert {n: o for n, o, _ in spec}["camera_source"] == {"source": "synthetic", "trace": "default"}
+    _, spec = mod.graph_spec({"camera": "video", "trace": "video_night"})
+    assert {n: o for n, o, _ in spec}["camera_source"]["trace"] == "video_night"  # a named trace as given
     _, spec = mod.graph_spec({"record": "true"})
     assert spec[-1] == ("recorder", {"out": ""}, []), "record:=true adds the recorder (default folder)"
     _, spec = mod.graph_spec({"record": "/tmp/run1"})
@@ -207,3 +212,47 @@ def _assert_checkpoint_loads(path: Path) -> None:
     spec = CheckpointSpec(header["algorithm"], header["obs_dim"], tuple(header["action_nvec"]))
     assert spec.algorithm == "agra"
     load_checkpoint(path, spec)
+
+
+def test_agra_ros_launch_starts_the_graph_ros2_launch_starts(monkeypatch):
+    """`agra-ros launch name:=value ...` (pip installs) builds its processes from the same graph_spec."""
+    from agra_ros import launcher
+
+    started: list[tuple[str, list[str]]] = []
+    envs: list[dict] = []
+
+    def fake_start(self, name, cmd, foreground=False):
+        started.append((name, cmd))
+        envs.append(self.env)
+
+    monkeypatch.setattr(launcher.Supervisor, "start", fake_start)
+    monkeypatch.setattr(launcher.Supervisor, "run", lambda self, duration=None, watch=None: 0)
+    monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)
+    args = launcher.parse_launch_arguments(
+        ["camera:=none", "namespace:=robot1", "image_topic:=/cam/image", "target_fps:=20"]
+    )
+    assert launcher.launch(args) == 0
+    _, spec = _launch_module().graph_spec(args)
+    assert [n for n, _ in started] == [n for n, _, _ in spec] == ["device_monitor", "perception", "policy"]
+    policy = dict(started)["policy"]
+    assert ["-r", "__ns:=/robot1"] == policy[policy.index("-r") : policy.index("-r") + 2]
+    assert "image_raw:=/cam/image" in policy and "target_fps:=20.0" in policy
+    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in envs[0], "like ros2 launch: DDS as the shell set it by default"
+    started.clear()
+    envs.clear()
+    launcher.launch(launcher.parse_launch_arguments(["localhost_only:=true"]))
+    assert envs[0]["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    for bad in (["camera=video"], ["cammera:=video"]):
+        with pytest.raises(ValueError):
+            launcher.parse_launch_arguments(bad)
+
+
+def test_the_video_camera_without_media_runs_the_synthetic_scene(monkeypatch):
+    from agra_ros.workload import real_media, sources
+
+    monkeypatch.setattr(real_media, "media_available", lambda root=None: False)
+    assert sources.camera_fallback("video", "", "video")[:2] == ("synthetic", "default")
+    assert sources.camera_fallback("video", "/data/my.mp4", "video") == ("video", "video", None)
+    assert sources.camera_fallback("synthetic", "", "default") == ("synthetic", "default", None)
+    monkeypatch.setattr(real_media, "media_available", lambda root=None: True)
+    assert sources.camera_fallback("video", "", "video") == ("video", "video", None)

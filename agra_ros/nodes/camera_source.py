@@ -27,12 +27,23 @@ from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.qos import image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 from agra_ros.workload.scene_types import CLASS_NAMES, SceneParams
-from agra_ros.workload.sources import ClipSource, ImageFolderSource, SourceError, SyntheticSource, open_source
+from agra_ros.workload.sources import (
+    ClipSource,
+    ImageFolderSource,
+    SourceError,
+    SyntheticSource,
+    camera_fallback,
+    open_source,
+)
 from agra_ros.workload.trace import Trace, TraceError
 
 SPECS = [
     ros_params.ParamSpec(
-        "source", "synthetic", "Where frames come from.", choices=("synthetic", "video", "folder"), read_only=True
+        "source",
+        "video",
+        "Where frames come from (video with no path and no fetched clips runs the synthetic scene, with a warning).",
+        choices=("synthetic", "video", "folder"),
+        read_only=True,
     ),
     ros_params.ParamSpec(
         "path",
@@ -111,6 +122,10 @@ class CameraSourceNode(Node):
 
     # ------------------------------------------------------------------ set-up
     def _open_source(self, p: dict):
+        source, trace_name, why = camera_fallback(p["source"], p["path"], p["trace"])
+        if why:
+            self.get_logger().warning(f"source video: {why}; running the synthetic scene with trace {trace_name!r}")
+            p.update(source=source, trace=trace_name)
         trace = load_trace(p["trace"]) if p["trace"] and p["source"] != "folder" else None
         scene = SceneParams(width=int(p["width"]), height=int(p["height"]))
         return open_source(p["source"], int(p["seed"]), p["path"], scene, trace)

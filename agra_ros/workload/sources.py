@@ -315,6 +315,16 @@ class ImageFolderSource:
         """Nothing held open between reads."""
 
 
+def camera_fallback(kind: str, path: str, trace: str) -> tuple[str, str, str | None]:
+    """(source, trace, why) a camera should run: ``video`` with no clip named and no fetched media falls back to
+    the synthetic scene (trace ``video`` becoming ``default``), with the reason to log once; anything else as
+    given, with ``why`` None. One rule for the camera node and the demo, so the default camera works everywhere."""
+    if kind != "video" or str(path).strip() or real_media.media_available():
+        return kind, trace, None
+    why = "no real video fetched (agra-ros fetch-media)"
+    return "synthetic", ("default" if trace in ("", "video") else trace), why
+
+
 def open_source(
     kind: str,
     seed: int = 0,
