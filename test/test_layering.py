@@ -136,9 +136,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("launcher",),
     ("demo",),
     ("bench",),
-    ("cli",),
     ("ros",),
     ("nodes",),
+    ("cli",),  # the command line on top: it starts demos, benches and nodes (agra-ros view)
 )
 """The package's layers, bottom first (docs/architecture.md draws the same stack). Every import points down."""
 

@@ -41,6 +41,7 @@ ROSDEP_KEYS = {
     "torchmetrics": "python3-torchmetrics-pip",
     "rich": "python3-rich",
     "rosbags": "python3-rosbags-pip",
+    "foxglove": "python3-foxglove-sdk-pip",
 }
 # Imported only inside a guard or a function that is not on a node's path: the package runs without them.
 OPTIONAL = {
