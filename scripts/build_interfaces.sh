@@ -68,11 +68,37 @@ if [[ $build_own == 0 && $build_vision == 0 ]]; then
 fi
 
 # What the build needs from the machine: checked first, so a missing tool is one line, not a CMake trace.
-command -v cmake >/dev/null || fail "cmake not found (Debian/Ubuntu: apt-get install cmake; or pip install cmake)"
-command -v cc >/dev/null || fail "no C compiler 'cc' (Debian/Ubuntu: apt-get install build-essential)"
-command -v c++ >/dev/null || fail "no C++ compiler 'c++' (Debian/Ubuntu: apt-get install build-essential)"
+# On a bare Debian/Ubuntu machine they are installed with apt-get when that is allowed without asking (root, or
+# sudo without a password; AGRA_NO_APT=1 forbids it); otherwise the one line says what to install.
 PYINC="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
-[[ -f "$PYINC/Python.h" ]] || fail "no Python headers ($PYINC/Python.h; Debian/Ubuntu: apt-get install python3-dev)"
+missing_tools() {
+  local pkgs=()
+  command -v cmake >/dev/null || pkgs+=(cmake)
+  { command -v cc >/dev/null && command -v c++ >/dev/null; } || pkgs+=(build-essential)
+  [[ -f "$PYINC/Python.h" ]] || pkgs+=(python3-dev)
+  echo "${pkgs[@]}"
+}
+apt_prefix() {
+  [[ -n "${AGRA_NO_APT:-}" ]] && return 1
+  command -v apt-get >/dev/null || return 1
+  if [[ "$(id -u)" == 0 ]]; then echo ""; return 0; fi
+  command -v sudo >/dev/null && sudo -n true 2>/dev/null && { echo "sudo -n"; return 0; }
+  return 1
+}
+need="$(missing_tools)"
+if [[ -n "$need" ]] && pre="$(apt_prefix)"; then
+  say "installing the build tools the interfaces need with apt-get: $need"
+  # shellcheck disable=SC2086  # $pre is empty or "sudo -n"; $need is a list of package names
+  { $pre apt-get update -qq && DEBIAN_FRONTEND=noninteractive $pre apt-get install -y -qq $need; } >&2 \
+    || fail "apt-get could not install $need"
+  need="$(missing_tools)"
+fi
+if [[ -n "$need" ]]; then
+  command -v cmake >/dev/null || fail "cmake not found (Debian/Ubuntu: apt-get install cmake; or pip install cmake)"
+  command -v cc >/dev/null || fail "no C compiler 'cc' (Debian/Ubuntu: apt-get install build-essential)"
+  command -v c++ >/dev/null || fail "no C++ compiler 'c++' (Debian/Ubuntu: apt-get install build-essential)"
+  fail "no Python headers ($PYINC/Python.h; Debian/Ubuntu: apt-get install python3-dev)"
+fi
 
 T0=$SECONDS
 LOG="$VENV/agra_interfaces_build.log"
