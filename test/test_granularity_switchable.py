@@ -141,3 +141,19 @@ def test_weights_without_input_aware_statistics_still_load() -> None:
     other.pair_count.fill_(3.0)
     other.load_state_dict(state, strict=True)
     assert float(other.pair_count.sum()) == 0.0
+
+
+def test_the_short_form_carries_the_keyframe_interval():
+    """Temporal granularity's fourth field: ``/k3``; three-field strings still parse, as interval 1."""
+    from agra_ros.granularity.levels import KEYFRAME_INTERVALS, GranularityConfig, GranularityError
+
+    cfg = GranularityConfig.from_short("FFP55/0.75/local/k3")
+    assert cfg.keyframe_interval == 3 and cfg.short() == "FFP55/0.75/local/k3"
+    assert GranularityConfig.from_short("FFP55/0.75/local").keyframe_interval == 1
+    assert GranularityConfig.from_short("FFP55/0.75/local").short() == "FFP55/0.75/local"  # k1 is left out
+    assert cfg.detector_config() == GranularityConfig.from_short("FFP55/0.75/local")
+    assert cfg.with_levels(("full",) * 5).keyframe_interval == 3
+    for bad in ("FFP55/0.75/local/k5", "FFP55/0.75/local/kx", "FFP55/0.75/local/k2/x"):
+        with pytest.raises(GranularityError):
+            GranularityConfig.from_short(bad)
+    assert 1 in KEYFRAME_INTERVALS and 5 not in KEYFRAME_INTERVALS

@@ -12,7 +12,8 @@ A *granularity level* says how one switchable layer runs:
   (slimmable layer with a switchable batch-norm per width).
 
 A *granularity configuration* is one level per switchable layer plus the global knobs: the input resolution
-scale and the execution target (``local`` or ``remote``, AutoScale's choice).
+scale, the execution target (``local`` or ``remote``, AutoScale's choice) and the keyframe interval (temporal
+granularity: detect every k-th frame, track in between).
 
 The integer form of a configuration (the policy's action, the agra/granularity command) is decoded here too,
 with a typed error per kind of malformed command, and so are perception's fallback configuration and the full
@@ -50,6 +51,10 @@ LEVEL_SHORT: dict[str, str] = {
 
 RESOLUTION_SCALES: tuple[float, ...] = (1.0, 0.75, 0.5)
 """Input resolution scales the global knob can pick, relative to the detector's native input size."""
+
+KEYFRAME_INTERVALS: tuple[int, ...] = (1, 2, 3, 4, 6)
+"""Temporal granularity: the detector runs on every k-th frame and a tracker moves its boxes in between (1: detect
+every frame). The short form names it as a fourth field, ``/k3``, left out for 1."""
 
 EXECUTION_TARGETS: tuple[str, ...] = ("local", "remote")
 """Where the frame is processed: this device, or a remote perception node reached over the network."""
@@ -91,6 +96,7 @@ class GranularityConfig:
     levels: tuple[str, ...]
     resolution_scale: float = 1.0
     execution_target: str = "local"
+    keyframe_interval: int = 1
     _checked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +109,8 @@ class GranularityConfig:
             raise GranularityError(f"resolution scale {self.resolution_scale!r} not in {RESOLUTION_SCALES}")
         if self.execution_target not in EXECUTION_TARGETS:
             raise GranularityError(f"execution target {self.execution_target!r} not in {EXECUTION_TARGETS}")
+        if self.keyframe_interval not in KEYFRAME_INTERVALS:
+            raise GranularityError(f"keyframe interval {self.keyframe_interval!r} not in {KEYFRAME_INTERVALS}")
 
     # ----------------------------------------------------------------- constructors
     @classmethod
@@ -151,16 +159,22 @@ class GranularityConfig:
 
     @classmethod
     def from_short(cls, text: str) -> GranularityConfig:
-        """Parse :meth:`short` (``FFP55/0.75/local``)."""
+        """Parse :meth:`short` (``FFP55/0.75/local/k3``; without the fourth field the interval is 1)."""
         parts = text.strip().split("/")
         inverse = {v: k for k, v in LEVEL_SHORT.items()}
         try:
             levels = tuple(inverse[c] for c in parts[0])
         except KeyError as exc:
             raise GranularityError(f"unknown level code {exc.args[0]!r} in {text!r}") from None
-        scale = float(parts[1]) if len(parts) > 1 else 1.0
+        try:
+            scale = float(parts[1]) if len(parts) > 1 else 1.0
+            interval = int(parts[3].removeprefix("k")) if len(parts) > 3 else 1
+        except ValueError:
+            raise GranularityError(f"malformed configuration {text!r} (expected e.g. FFP55/0.75/local/k3)") from None
+        if len(parts) > 4:
+            raise GranularityError(f"malformed configuration {text!r}: at most four fields")
         target = parts[2] if len(parts) > 2 else "local"
-        return cls(levels, scale, target)
+        return cls(levels, scale, target, interval)
 
     # ----------------------------------------------------------------- views
     @property
@@ -179,11 +193,20 @@ class GranularityConfig:
         ]
 
     def short(self) -> str:
-        """Compact human form, e.g. ``FFP5522/0.75/local``."""
-        return "".join(LEVEL_SHORT[lv] for lv in self.levels) + f"/{self.resolution_scale:g}/{self.execution_target}"
+        """Compact human form, e.g. ``FFP5522/0.75/local``, or ``FFP5522/0.75/local/k3`` at keyframe interval 3."""
+        text = "".join(LEVEL_SHORT[lv] for lv in self.levels) + f"/{self.resolution_scale:g}/{self.execution_target}"
+        return text + (f"/k{self.keyframe_interval}" if self.keyframe_interval != 1 else "")
 
     def with_levels(self, levels: Sequence[str]) -> GranularityConfig:
-        return GranularityConfig(tuple(levels), self.resolution_scale, self.execution_target)
+        return GranularityConfig(tuple(levels), self.resolution_scale, self.execution_target, self.keyframe_interval)
+
+    def with_keyframe_interval(self, interval: int) -> GranularityConfig:
+        return GranularityConfig(self.levels, self.resolution_scale, self.execution_target, int(interval))
+
+    def detector_config(self) -> GranularityConfig:
+        """What the detector itself runs on a keyframe: this configuration at interval 1 (cost tables and the
+        detector key on the network's knobs; the interval is the runtime's)."""
+        return self.with_keyframe_interval(1) if self.keyframe_interval != 1 else self
 
     def __str__(self) -> str:
         return self.short()
