@@ -7,7 +7,7 @@ disagree on the order of the values.
 FEEDBACK_FIELDS: tuple[str, ...] = (
     "fps",
     "latency_ms",
-    "energy_per_frame_j",
+    "detector_energy_per_frame_j",
     "power_w",
     "accuracy_proxy",
     "objects",

@@ -71,8 +71,8 @@ def test_robot_and_simulator_build_the_same_state_and_reward_terms(tables):
 def test_both_sides_import_the_one_reward_function():
     assert sim_env.reward_terms is core_reward.reward_terms
     assert online_agent.reward_terms is core_reward.reward_terms
-    assert sim_env.energy_per_frame_j is core_reward.energy_per_frame_j
-    assert online_agent.energy_per_frame_j is core_reward.energy_per_frame_j
+    assert sim_env.system_energy_per_frame_j is core_reward.system_energy_per_frame_j
+    assert online_agent.system_energy_per_frame_j is core_reward.system_energy_per_frame_j
 
 
 def test_randomised_devices_are_valid_vary_and_never_the_held_out_one(tables):

@@ -76,11 +76,11 @@ class Clock:
 class LinearPower:
     """E = 2 J per busy second + 1e-9 J per MAC; P = 1 W + E * fps."""
 
-    def frame_energy_j(self, busy_s, macs=0.0, bytes=0.0):
+    def detector_energy_per_frame_j(self, busy_s, macs=0.0, bytes=0.0):
         return 2.0 * busy_s + 1e-9 * macs
 
-    def power_w(self, frame_energy_j, fps):
-        return 1.0 + frame_energy_j * fps
+    def power_w(self, detector_energy_j, fps):
+        return 1.0 + detector_energy_j * fps
 
 
 def make_runtime(**kw) -> tuple[PerceptionRuntime, FakeDetector, Clock]:
@@ -258,14 +258,14 @@ def test_energy_from_busy_time_and_cost_and_feedback_vector():
     clock.t += 0.1
     r2 = rt.process(IMG)
     assert r2.busy_s == pytest.approx(0.01)
-    assert r2.energy_j == pytest.approx(2.0 * 0.01 + 0.1)
+    assert r2.detector_energy_per_frame_j == pytest.approx(2.0 * 0.01 + 0.1)
     assert r2.fps == pytest.approx(10.0)
-    assert r2.power_w == pytest.approx(1.0 + r2.energy_j * 10.0)
+    assert r2.power_w == pytest.approx(1.0 + r2.detector_energy_per_frame_j * 10.0)
     assert r1.fps == 0.0
     assert math.isnan(r2.accuracy_proxy) and r2.objects == 1
     assert r2.mean_confidence == pytest.approx(0.8)
     no_energy, _, _ = make_runtime(shadow_share=0.0)
-    assert math.isnan(no_energy.process(IMG).energy_j)
+    assert math.isnan(no_energy.process(IMG).detector_energy_per_frame_j)
 
 
 def test_catalogue_names_layers_levels_and_fallback_configuration():

@@ -43,7 +43,7 @@ def test_bad_profiles_are_clear_errors(tmp_path):
 def test_power_model_is_linear_and_capped():
     p = load_profile("jetson_nano_5w")
     m = PowerModel(p)
-    e = m.frame_energy_j(0.1, macs=2e9, bytes=5e6)
+    e = m.detector_energy_per_frame_j(0.1, macs=2e9, bytes=5e6)
     assert e == pytest.approx(p.j_per_busy_s * 0.1 + p.j_per_gmac * 2 + p.j_per_mb * 5)
     assert m.power_w(e, 10) == pytest.approx(min(p.p_idle_w + 10 * e, p.p_max_w))
     assert m.power_w(1.0, 1000) == p.p_max_w

@@ -153,7 +153,8 @@ def test_detections_feedback_annotation_and_diagnostics(graph):
 
     # one PerceptionFeedback per processed frame, naming the frame, the configuration and its decision
     fb = rec.feedback[-1][1]
-    assert 3.0 < fb.fps < 30.0 and 0.0 < fb.latency_ms < 1000.0 and fb.energy_per_frame_j > 0.0 and fb.power_w > 0.0
+    assert 3.0 < fb.fps < 30.0 and 0.0 < fb.latency_ms < 1000.0 and fb.detector_energy_per_frame_j > 0.0
+    assert fb.power_w > 0.0 and fb.system_energy_per_frame_j == pytest.approx(fb.power_w / fb.fps, rel=1e-5)
     assert fb.energy_source == "model:x86_generic" and not fb.fallback
     assert fb.header.frame_id == "camera" and (fb.header.stamp.sec, fb.header.stamp.nanosec) != (0, 0)
     assert configuration_short(fb.configuration) == "FFFFFFFFF/1/local" and fb.configuration.decision >= 1
@@ -170,8 +171,8 @@ def test_detections_feedback_annotation_and_diagnostics(graph):
     img = rec.annotated[-1]
     assert (img.width, img.height, img.encoding) == (640, 480, "rgb8") and len(img.data) == 640 * 480 * 3
 
-    assert wait_for(lambda: rec.diag.get("energy_per_frame_j.source", "").startswith("model:"), 5), rec.diag
-    assert rec.diag["energy_per_frame_j.source"] == "model:x86_generic"
+    assert wait_for(lambda: rec.diag.get("detector_energy_per_frame_j.source", "").startswith("model:"), 5), rec.diag
+    assert rec.diag["detector_energy_per_frame_j.source"] == "model:x86_generic"
     # the full configuration is its own shadow reference (the last shadow frame may predate the switch: wait)
     assert wait_for(lambda: float(rec.diag.get("accuracy_proxy", "nan")) == 1.0, 20), rec.diag
     assert proc.poll() is None

@@ -112,9 +112,9 @@ def test_colcon_list_build_and_test(tmp_path: Path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "[1, 2]" in out.stdout, out.stdout
     if ros2:
-        assert "float32 energy_per_frame_j" in out.stdout and "GranularityCommand configuration" in out.stdout, (
-            out.stdout
-        )
+        assert (
+            "float32 detector_energy_per_frame_j" in out.stdout and "GranularityCommand configuration" in out.stdout
+        ), out.stdout
     # one ctest per test file; run one
     out = run_colcon(["test", "--base-paths", "src", "--ctest-args", "-R", "test_layering"], tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr

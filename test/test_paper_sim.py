@@ -33,7 +33,11 @@ def test_writes_the_table_of_every_algorithm_and_the_summary(run):
     assert [r["algorithm"] for r in rows] == list(ALGORITHMS)
     for r in rows:
         assert int(r["samples"]) == 40 and r["power_source"] == f"model:{PROFILE}"
-        assert 0.0 <= float(r["attainment"]) <= 1.0 and float(r["power_w"]) > 0 and float(r["energy_per_frame_j"]) > 0
+        assert (
+            0.0 <= float(r["attainment"]) <= 1.0
+            and float(r["power_w"]) > 0
+            and float(r["system_energy_per_frame_j"]) > 0
+        )
         assert float(r["power_p5"]) <= float(r["power_w"]) <= float(r["power_p95"])
     static = next(r for r in rows if r["algorithm"] == "static")
     assert float(static["accuracy"]) == pytest.approx(1.0)  # full everywhere is the accuracy reference

@@ -26,7 +26,7 @@ CFG = "/agra/configuration"
 
 def _feedback(fps: float, acc: float) -> PerceptionFeedback:
     return PerceptionFeedback(
-        header=Header(frame_id="camera"), fps=fps, latency_ms=20.0, energy_per_frame_j=0.1, power_w=2.0,
+        header=Header(frame_id="camera"), fps=fps, latency_ms=20.0, detector_energy_per_frame_j=0.1, power_w=2.0,
         energy_source="model:test", accuracy_proxy=acc, objects=3, mean_confidence=0.6,
     )  # fmt: skip
 
@@ -105,17 +105,33 @@ def test_report_rows_from_recordings(tmp_path):
     row = algorithm_row(agra)
     assert row.algorithm == "agra" and row.power_source == "model:test"
     assert row.power_w == pytest.approx(3.0) and row.fps == pytest.approx(12.0)
-    assert row.energy_per_frame_j == pytest.approx(0.25) and row.attainment == pytest.approx(1.0)
+    assert row.system_energy_per_frame_j == pytest.approx(0.25) and row.attainment == pytest.approx(1.0)
+    assert row.detector_energy_per_frame_j == pytest.approx(0.1)
     assert row.accuracy == pytest.approx(0.8)  # NaN (no shadow run) frames do not count
     assert 50 <= row.samples <= 60  # 28 s after warm-up at 0.5 s
     r = ratios([algorithm_row(static), row])
-    assert r["static"]["energy_per_frame"] == pytest.approx(0.25 / 0.4)
+    assert r["static"]["system_energy_per_frame"] == pytest.approx(0.25 / 0.4)
     md, csv_path, png = write_report([agra, static], tmp_path / "out", "test")
     text = md.read_text()
     assert text.index("| static |") < text.index("| agra |")  # the paper's order
-    assert "energy per frame vs static" in text and png.stat().st_size > 10_000
+    assert "system energy per frame vs static" in text and png.stat().st_size > 10_000
     assert (tmp_path / "out" / "agra" / "summary.md").is_file() and csv_path.read_text().count("\n") == 3
     assert isinstance(row, AlgorithmRow)
+
+
+def test_recordings_made_before_the_rename_still_report_the_detector_energy():
+    """Recordings from before PerceptionFeedback's field became detector_energy_per_frame_j carry energy_per_frame_j."""
+    from types import SimpleNamespace
+
+    from agra_ros.record.sampler import GraphSampler
+
+    old = SimpleNamespace(
+        fps=10.0, latency_ms=20.0, energy_per_frame_j=0.1, accuracy_proxy=0.5, energy_source="model:x"
+    )
+    s = GraphSampler()
+    s.feed("/agra/feedback", old)
+    assert s.latest["detector_energy_per_frame_j"] == pytest.approx(0.1)
+    assert s.record.sources["detector_energy_per_frame_j"] == "model:x"
 
 
 def test_a_benchmarks_measurement_span_is_kept(tmp_path):

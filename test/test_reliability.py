@@ -117,7 +117,8 @@ def _fuzz_messages(rng: random.Random) -> list[tuple[str, object]]:
 
     def feedback() -> PerceptionFeedback:
         msg = PerceptionFeedback(energy_source=text()[:100], objects=rng.choice([0, 3, 2**32 - 1]))
-        for name in ("fps", "latency_ms", "energy_per_frame_j", "power_w", "accuracy_proxy", "mean_confidence"):
+        names = ("fps", "latency_ms", "detector_energy_per_frame_j", "system_energy_per_frame_j", "power_w")
+        for name in (*names, "accuracy_proxy", "mean_confidence"):
             setattr(msg, name, number())
         msg.configuration = command()
         return msg

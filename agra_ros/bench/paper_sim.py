@@ -5,7 +5,7 @@ learned baselines a2c and bandit; :data:`agra_ros.results.paper_table.ALGORITHMS
 goal where the device cannot reach 95 %) acts greedily in the simulator for exactly ``--inputs`` sampled inputs:
 consecutive decisions over episodes of ``--trace``, local execution (the shipped setting), every episode started
 from a seed derived from ``--seed``, the same episodes for every algorithm and profile. Per decision it keeps
-power, FPS, energy per frame, the accuracy model's ratio and whether the target was met (the rule of
+power, FPS, system energy per frame, the accuracy model's ratio and whether the target was met (the rule of
 :func:`agra_ros.policy.evaluate.met_target`), and summarises them as the paper's table (mean with p5/p95; power
 from the profile's power model, ``model:<profile>``).
 
@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from agra_ros.bench.policy_compare import BENCH_PROFILES
+from agra_ros.core.reward import system_energy_per_frame_j
 from agra_ros.device.profiles import ProfileError, load_profile
 from agra_ros.paths import PACKAGE_DIR, docs_dir, run_dir
 from agra_ros.policy.evaluate import met_target, rollout
@@ -78,7 +79,7 @@ class Samples:
 
     power_w: np.ndarray
     fps: np.ndarray
-    energy_j: np.ndarray
+    system_energy_j: np.ndarray
     accuracy: np.ndarray
     met: np.ndarray
 
@@ -91,7 +92,7 @@ def episode_seeds(seed: int, inputs: int, per_episode: int) -> list[int]:
 def sample(policy: Policy, env: AgraEnv, seeds: list[int], inputs: int) -> Samples:
     """Exactly ``inputs`` greedy decisions of ``policy`` over the episodes ``seeds``."""
     rows = [
-        (info["power_w"], info["fps"], info["energy_j"], info["accuracy_ratio"], met_target(info))
+        (info["power_w"], info["fps"], info["system_energy_per_frame_j"], info["accuracy_ratio"], met_target(info))
         for _, _, info in rollout(policy, env, seeds, decisions=inputs)
     ]
     if len(rows) != inputs:
@@ -107,7 +108,7 @@ def algorithm_row(name: str, s: Samples, profile: str, dt_s: float, notes: list[
         name,
         s.power_w,
         s.fps,
-        s.energy_j,
+        s.system_energy_j,
         s.accuracy,
         float(s.met.mean()),
         samples=len(s.fps),
@@ -177,7 +178,7 @@ def run_profile(
 
 # ------------------------------------------------------------------------------------------------- summary
 RATIO_QUANTITIES: tuple[tuple[str, str], ...] = (
-    ("energy_per_frame", "energy/frame"),
+    ("system_energy_per_frame", "system energy/frame"),
     ("fps_per_w", "FPS per W"),
     ("power", "power"),
     ("fps", "FPS"),
@@ -233,7 +234,7 @@ def summary_markdown(
 
 
 def plot(tables: dict[str, tuple[list[AlgorithmRow], AlgorithmRow]], path: Path, title: str) -> None:
-    """Per profile and algorithm: energy per frame and FPS per W as multiples of static's (the paper's agra and rule
+    """Per profile and algorithm: system energy per frame and FPS per W as multiples of static's (the paper's agra and rule
     marked), target attainment (the oracle's marked) and the accuracy proxy (what the savings cost)."""
     import matplotlib
 
@@ -242,7 +243,10 @@ def plot(tables: dict[str, tuple[list[AlgorithmRow], AlgorithmRow]], path: Path,
 
     profs = list(tables)
     panels = (
-        ("energy per frame / static's (lower is better)", lambda r, st: r.energy_per_frame_j / st.energy_per_frame_j),
+        (
+            "system energy per frame / static's (lower is better)",
+            lambda r, st: r.system_energy_per_frame_j / st.system_energy_per_frame_j,
+        ),
         ("FPS per W / static's (higher is better)", lambda r, st: r.fps_per_w / st.fps_per_w),
         ("target attainment %", lambda r, st: 100 * r.attainment),
         ("accuracy proxy (share of full's)", lambda r, st: r.accuracy),
@@ -263,10 +267,10 @@ def plot(tables: dict[str, tuple[list[AlgorithmRow], AlgorithmRow]], path: Path,
     pap = paper_ratios()["static"]
     st, ru = PAPER_TABLE["static"], PAPER_TABLE["rule"]
     paper_rule = (
-        (ru["power_mw"] / ru["fps"]) / (st["power_mw"] / st["fps"]),
+        system_energy_per_frame_j(ru["power_mw"], ru["fps"]) / system_energy_per_frame_j(st["power_mw"], st["fps"]),
         ru["fps_per_mw"] / st["fps_per_mw"],
     )
-    for ax, agra_v, rule_v in zip(axes, (pap["energy_per_frame"], pap["fps_per_w"]), paper_rule):
+    for ax, agra_v, rule_v in zip(axes, (pap["system_energy_per_frame"], pap["fps_per_w"]), paper_rule):
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.axhline(agra_v, color="tab:green", linestyle="--", linewidth=1, label=f"paper agra / static {agra_v:.2f}x")
         ax.axhline(rule_v, color="tab:orange", linestyle=":", linewidth=1, label=f"paper rule / static {rule_v:.2f}x")

@@ -39,7 +39,7 @@ def tuned_static(env: AgraEnv, episodes: int, seed: int, fps_met: float = 0.95) 
             pol = UniformPolicy(env.n_layers, level, scale)
             r = evaluate(pol, env, episodes=episodes, seed=seed)
             ok = r.target_met >= fps_met and r.accuracy_ratio >= env.settings.accuracy_floor
-            if ok and (best is None or r.energy_per_frame_j < best[1].energy_per_frame_j):
+            if ok and (best is None or r.system_energy_per_frame_j < best[1].system_energy_per_frame_j):
                 best = (pol.name, r)
     return best
 
@@ -127,7 +127,7 @@ def print_table(results: dict[str, dict[str, EvalResult | None]], tuned_names: d
                 print(f"| {prof:17s} | {name:12s} | {'-':>7s} | {'-':>7s} | {'-':>9s} | {'-':>8s} | {'-':>8s} |")
                 continue
             print(
-                f"| {prof:17s} | {name:12s} | {r.target_met:7.3f} | {r.energy_per_frame_j:7.4f} | "
+                f"| {prof:17s} | {name:12s} | {r.target_met:7.3f} | {r.system_energy_per_frame_j:7.4f} | "
                 f"{r.accuracy_ratio:9.3f} | {r.mean_return:8.2f} | {_ratio(r_or, r.mean_return):8.3f} |"
             )
     print("\ntuned static (hindsight): " + "; ".join(f"{k}: {v}" for k, v in tuned_names.items()))
@@ -137,13 +137,13 @@ def print_table(results: dict[str, dict[str, EvalResult | None]], tuned_names: d
     )
     for prof, res in results.items():
         ag, st, ru, tu, orc = res["agra"], res["static"], res["rule"], res["tuned static"], res["oracle"]
-        e = ag.energy_per_frame_j
-        vs_static = f"{e / st.energy_per_frame_j:.3f}" if st.target_met >= 0.95 else "(static misses)"
-        vs_tuned = f"{e / tu.energy_per_frame_j:.3f}" if tu is not None else "(none)"
+        e = ag.system_energy_per_frame_j
+        vs_static = f"{e / st.system_energy_per_frame_j:.3f}" if st.target_met >= 0.95 else "(static misses)"
+        vs_tuned = f"{e / tu.system_energy_per_frame_j:.3f}" if tu is not None else "(none)"
         beats = ag.mean_return >= res["a2c"].mean_return and ag.mean_return >= res["bandit"].mean_return
         print(
             f"| {prof:17s} | {ag.target_met:.3f} / {orc.target_met:.3f} | {_ratio(orc.mean_return, ag.mean_return):.3f}"
-            f" | {vs_static} | {e / ru.energy_per_frame_j:.3f} ({ru.target_met:.3f}) | {vs_tuned} | "
+            f" | {vs_static} | {e / ru.system_energy_per_frame_j:.3f} ({ru.target_met:.3f}) | {vs_tuned} | "
             f"{'yes' if beats else 'no'} |"
         )
 
@@ -162,7 +162,7 @@ def plot_compare(results: dict[str, dict[str, EvalResult | None]], path: Path) -
         x = np.arange(len(profs)) + k * width
         met = [results[p][name].target_met if results[p][name] else np.nan for p in profs]
         energy = [
-            results[p][name].energy_per_frame_j / results[p]["oracle"].energy_per_frame_j
+            results[p][name].system_energy_per_frame_j / results[p]["oracle"].system_energy_per_frame_j
             if results[p][name]
             else np.nan
             for p in profs
@@ -174,7 +174,7 @@ def plot_compare(results: dict[str, dict[str, EvalResult | None]], path: Path) -
         axes[0].bar(x, met, width, label=name)
         axes[1].bar(x, energy, width, label=name)
         axes[2].bar(x, ret, width, label=name)
-    for ax, title in zip(axes, ("FPS met", "energy per frame / oracle's", "oracle return / return")):
+    for ax, title in zip(axes, ("FPS met", "system energy per frame / oracle's", "oracle return / return")):
         ax.set_xticks(np.arange(len(profs)) + 0.4 - width / 2, profs, rotation=20, fontsize=8)
         ax.set_title(title)
     axes[0].legend(fontsize=7)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agra_ros.core.reward import energy_per_frame_j
+from agra_ros.core.reward import system_energy_per_frame_j
 from agra_ros.device.keys import DEVICE_DIM, DEVICE_KEYS, DeviceState
 from agra_ros.device.power_model import PowerModel
 from agra_ros.device.profiles import DeviceProfile, ProfileError, load_profile
@@ -78,17 +78,17 @@ class DeviceSim:
         """Dynamic energy per operation scales with V^2, and V roughly with the clock: ratio^2 (at most 1)."""
         return self.clock_ratio**2
 
-    def frame_energy_j(self, busy_s, macs, bytes_moved):
-        """Dynamic energy of one frame (the profile's power model; works on numpy arrays)."""
-        return self.power.frame_energy_j(busy_s, macs, bytes_moved)
+    def detector_energy_per_frame_j(self, busy_s, macs, bytes_moved):
+        """Detector energy per frame, the dynamic joules alone (the profile's power model; works on numpy arrays)."""
+        return self.power.detector_energy_per_frame_j(busy_s, macs, bytes_moved)
 
     def reference_energy_j(self, full: tuple[float, ...], target_fps: float) -> float:
         """e_ref: joules per frame of the full configuration (``full`` = latency_s, MACs, bytes) on the nominal device
         at ``target_fps``; the energy term of the reward is normalised by it, in simulation and on the robot alike."""
         lat_f, macs_f, bytes_f = full[0], full[1], full[2]
-        e_dyn = float(self.frame_energy_j(lat_f * self.nominal_mult, macs_f, bytes_f))
+        e_dyn = float(self.detector_energy_per_frame_j(lat_f * self.nominal_mult, macs_f, bytes_f))
         fps = float(target_fps)
-        return float(energy_per_frame_j(self.power.power_w(e_dyn, fps), fps))
+        return float(system_energy_per_frame_j(self.power.power_w(e_dyn, fps), fps))
 
     def transmit_energy_j(self, tx_bytes):
         return self.power.transmit_energy_j(tx_bytes)

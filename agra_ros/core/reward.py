@@ -5,8 +5,11 @@ The three terms (:func:`reward_terms`) are defined from the same quantities on b
 
 - energy per frame is the *system* energy per frame, idle share included: power / achieved FPS, with the power
   model's P = min(P_idle + E_dyn * FPS, P_max) in simulation and perception's reported power (the same model, or
-  a sensor) on the robot (:func:`energy_per_frame_j`). Normalised by the full configuration's energy per frame on
-  the same device at the same target (``e_ref``), so one price fits a 5 W Nano and a 45 W laptop;
+  a sensor) on the robot (:func:`system_energy_per_frame_j`). Not perception's *detector* energy per frame E_dyn
+  (``detector_energy_per_frame_j``: the detector's dynamic joules alone, from
+  :meth:`agra_ros.device.power_model.PowerModel.detector_energy_per_frame_j`). Normalised by the full
+  configuration's system energy per frame on the same device at the same target (``e_ref``), so one price fits a
+  5 W Nano and a 45 W laptop;
 - FPS shortfall is (target - achieved) / target, at least 0;
 - accuracy loss is max(0, floor - accuracy ratio), where the accuracy ratio is agreement with the full
   configuration as a share of the full configuration's own (1.0): the simulator reads it from the accuracy table
@@ -62,8 +65,10 @@ def agra_reward(energy_norm, fps_shortfall, accuracy_loss, weights: RewardWeight
     return -weights.alpha * energy_norm - weights.beta * fps_shortfall - weights.gamma * accuracy_loss
 
 
-def energy_per_frame_j(power_w, fps):
-    """System energy per frame (idle share included): power over achieved FPS (scalars or numpy arrays)."""
+def system_energy_per_frame_j(power_w, fps):
+    """*System* energy per frame, idle share included: device power over achieved FPS (scalars or numpy arrays): the
+    reward's energy term, the simulator's, the benchmarks' and the run reports' energy per frame. An FPS of 0 counts
+    as 1e-6 (a report that wants NaN for a sample without frames masks it)."""
     return power_w / np.maximum(fps, 1e-6)
 
 
@@ -77,9 +82,9 @@ class RewardTerms:
 
 
 def reward_terms(energy_j, e_ref_j, fps, target_fps, accuracy_ratio, accuracy_floor) -> RewardTerms:
-    """The reward terms from energy per frame (:func:`energy_per_frame_j`) and its reference ``e_ref_j``, achieved
-    and target FPS, and the accuracy ratio against its floor: the one definition the simulator and the robot
-    share (scalars or numpy arrays)."""
+    """The reward terms from system energy per frame (:func:`system_energy_per_frame_j`) and its reference
+    ``e_ref_j``, achieved and target FPS, and the accuracy ratio against its floor: the one definition the simulator
+    and the robot share (scalars or numpy arrays)."""
     return RewardTerms(
         energy_norm=energy_j / e_ref_j,
         fps_shortfall=np.maximum(0.0, (target_fps - fps) / target_fps),

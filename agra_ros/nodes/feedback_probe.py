@@ -22,7 +22,7 @@ from agra_ros.ros.interfaces import PerceptionFeedback, configuration_short
 from agra_ros.ros.qos import command_qos, image_qos
 from agra_ros.ros.spin import spin_probe
 
-FIELDS = ("fps", "latency_ms", "energy_per_frame_j", "power_w", "objects", "accuracy_proxy")
+FIELDS = ("fps", "latency_ms", "detector_energy_per_frame_j", "power_w", "objects", "accuracy_proxy")
 """PerceptionFeedback fields the statistics summarise."""
 
 SPECS = [
@@ -109,7 +109,7 @@ class FeedbackProbe(Node):
             "node_fps_mean": col("fps", np.mean),
             "latency_ms_p50": col("latency_ms", np.median),
             "latency_ms_mean": col("latency_ms", np.mean),
-            "energy_per_frame_j_mean": col("energy_per_frame_j", np.mean),
+            "detector_energy_per_frame_j_mean": col("detector_energy_per_frame_j", np.mean),
             "power_w_mean": col("power_w", np.mean),
             "objects_mean": col("objects", np.mean),
             "accuracy_proxy_mean": col("accuracy_proxy", np.mean),

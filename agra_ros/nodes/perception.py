@@ -99,7 +99,9 @@ SPECS = [
         "detector's measured fallback configuration.",
     ),
     ros_params.ParamSpec(
-        "device_profile", "x86_generic", "Device profile of the power model behind energy_per_frame_j."
+        "device_profile",
+        "x86_generic",
+        "Device profile of the power model behind detector_energy_per_frame_j and power_w.",
     ),
     ros_params.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
     ros_params.ParamSpec(
@@ -223,7 +225,7 @@ class PerceptionNode(Node):
         q = command_qos()
         self._pub_scalar = {
             name: self.create_publisher(Float32, f"agra/{name}", q)
-            for name in ("fps", "latency_ms", "energy_per_frame_j", "power_w", "accuracy_proxy")
+            for name in ("fps", "latency_ms", "detector_energy_per_frame_j", "power_w", "accuracy_proxy")
         }
         self._pub_config = self.create_publisher(String, "agra/configuration", q)
         self._pub_feedback = self.create_publisher(PerceptionFeedback, "agra/feedback", q)
@@ -415,7 +417,7 @@ class PerceptionNode(Node):
         for name, value in (
             ("fps", res.fps),
             ("latency_ms", res.latency_ms),
-            ("energy_per_frame_j", res.energy_j),
+            ("detector_energy_per_frame_j", res.detector_energy_per_frame_j),
             ("power_w", res.power_w),
         ):
             self._pub_scalar[name].publish(Float32(data=float(value)))
@@ -473,8 +475,8 @@ class PerceptionNode(Node):
         status.add(
             "node_overhead_ms", sum(self._overhead_ms) / len(self._overhead_ms) if self._overhead_ms else math.nan
         )
-        status.add("energy_per_frame_j", self._last.energy_j if self._last else math.nan)
-        status.add("energy_per_frame_j.source", rt.energy.source if rt.energy else "none")
+        status.add("detector_energy_per_frame_j", self._last.detector_energy_per_frame_j if self._last else math.nan)
+        status.add("detector_energy_per_frame_j.source", rt.energy.source if rt.energy else "none")
         status.add("power_w", self._last.power_w if self._last else math.nan)
         status.add("power_w.source", rt.energy.source if rt.energy else "none")
         status.add("accuracy_proxy", rt.stats.last_accuracy_proxy)

@@ -29,8 +29,8 @@ from agra_ros.core.reward import (
     LagrangeMultipliers,
     RewardWeights,
     calibrated_accuracy_ratio,
-    energy_per_frame_j,
     reward_terms,
+    system_energy_per_frame_j,
 )
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
 from agra_ros.limits import CRITICAL_TEMP_C, RECOVER_MARGIN_C
@@ -209,7 +209,7 @@ class OnlineAgent:
             fbs = [self._last_fb]
         target = self._pending.target_fps if self._pending is not None else self.target_fps
         fps = float(np.mean([f.fps for f in fbs]))
-        energy = float(energy_per_frame_j(float(np.mean([f.power_w for f in fbs])), fps))
+        energy = float(system_energy_per_frame_j(float(np.mean([f.power_w for f in fbs])), fps))
         acc = [f.accuracy_proxy for f in fbs if f.has_accuracy]
         acc_ratio = calibrated_accuracy_ratio(float(np.mean(acc))) if acc else self._last_accuracy
         floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor

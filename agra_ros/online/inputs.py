@@ -29,7 +29,8 @@ class Feedback:
 
     fps: float
     latency_ms: float
-    energy_per_frame_j: float
+    detector_energy_per_frame_j: float
+    """Perception's detector energy per frame (dynamic joules, idle excluded); the reward uses the system's."""
     power_w: float
     accuracy_proxy: float
     """Agreement with the full configuration in 0..1, NaN when not measured on this frame."""
@@ -56,7 +57,7 @@ def parse_feedback(values: Sequence[float]) -> Feedback:
     return Feedback(
         fps=bounded(kind, "fps", v[0], 0.0, MAX_FPS),
         latency_ms=bounded(kind, "latency_ms", v[1], 0.0, MAX_LATENCY_MS),
-        energy_per_frame_j=bounded(kind, "energy_per_frame_j", v[2], 0.0, MAX_ENERGY_J),
+        detector_energy_per_frame_j=bounded(kind, "detector_energy_per_frame_j", v[2], 0.0, MAX_ENERGY_J),
         power_w=bounded(kind, "power_w", v[3], 0.0, MAX_POWER_W),
         accuracy_proxy=accuracy,
         objects=int(round(objects)),

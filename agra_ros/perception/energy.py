@@ -1,4 +1,4 @@
-"""Energy metering of the perception runtime: joules per frame and power from a device power model.
+"""Energy metering of the perception runtime: detector energy per frame and power from a device power model.
 
 Apart from the runtime because it binds two other layers (a device profile's power model and a detector's cost
 table) into one per-frame figure with its source named; the runtime only asks it for joules and watts. The
@@ -19,16 +19,17 @@ __all__ = ["EnergyMeter", "EnergyModelError", "PowerModelLike", "make_energy_met
 
 
 class PowerModelLike(Protocol):
-    """A device power model: joules of one frame from its busy time and work, and the power at a frame rate."""
+    """A device power model: the detector energy per frame from its busy time and work, and the power at a frame
+    rate (:class:`agra_ros.device.power_model.PowerModel`)."""
 
-    def frame_energy_j(self, busy_s: float, macs: float = 0.0, bytes: float = 0.0) -> float: ...
+    def detector_energy_per_frame_j(self, busy_s: float, macs: float = 0.0, bytes: float = 0.0) -> float: ...
 
-    def power_w(self, frame_energy_j: float, fps: float) -> float: ...
+    def power_w(self, detector_energy_j: float, fps: float) -> float: ...
 
 
 @dataclass
 class EnergyMeter:
-    """Joules per frame and power from a device power model; ``source`` says where the figures come from."""
+    """Detector energy per frame and power from a device power model; ``source`` says where the figures come from."""
 
     model: PowerModelLike
     source: str
@@ -36,12 +37,12 @@ class EnergyMeter:
     cost_of: Callable[[GranularityConfig], tuple[float, float]] | None = None
     """(MACs, bytes) of a configuration, from a cost table; None: busy time only."""
 
-    def frame_energy_j(self, busy_s: float, config: GranularityConfig) -> float:
+    def detector_energy_per_frame_j(self, busy_s: float, config: GranularityConfig) -> float:
         macs, nbytes = self.cost_of(config) if self.cost_of is not None else (0.0, 0.0)
-        return float(self.model.frame_energy_j(busy_s, macs=macs, bytes=nbytes))
+        return float(self.model.detector_energy_per_frame_j(busy_s, macs=macs, bytes=nbytes))
 
-    def power_w(self, frame_energy_j: float, fps: float) -> float:
-        return float(self.model.power_w(frame_energy_j, fps))
+    def power_w(self, detector_energy_j: float, fps: float) -> float:
+        return float(self.model.power_w(detector_energy_j, fps))
 
 
 class EnergyModelError(ValueError):

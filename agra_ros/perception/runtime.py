@@ -5,12 +5,13 @@ A ROS node is a thin adapter (docs/architecture.md); everything that decides *ho
 modules of their own:
 
 - the command watchdog (perception/watchdog.py): when no valid command arrived for ``fallback_timeout_s`` the
-  fallback configuration runs, and the transition in and out of that state is reported once each (so the node logs it once);
+  fallback configuration runs, and the transition in and out of that state is reported once each (so the node
+  logs it once);
 - the measured rate and the shadow schedule (perception/pacing.py; the node paces with its RatePacer);
 - the shadow accuracy proxy: on a share of frames the full configuration also runs, and the active configuration's
   detections are scored against it (perception/agreement.py: F1 of class-aware IoU >= 0.5 matches);
 - energy accounting (perception/energy.py): measured CPU busy time of the frame (plus MACs/bytes from a cost table
-  when one fits) turned into joules by a device power model, with the figure's source named.
+  when one fits) turned into the detector energy per frame by a device power model, with the figure's source named.
 
 Commands are decoded by GranularityConfig.from_indices (granularity/levels.py).
 """
@@ -66,7 +67,8 @@ class FrameResult:
     """The configuration that actually ran (remote requests run locally: target ``local``)."""
     latency_ms: float
     busy_s: float
-    energy_j: float
+    detector_energy_per_frame_j: float
+    """The detector's dynamic joules of this frame (the device power model's E_dyn), idle power excluded."""
     power_w: float
     fps: float
     accuracy_proxy: float
@@ -228,12 +230,13 @@ class PerceptionRuntime:
                 self.stats.shadow_busy_s_total += shadow_busy
             self.stats.shadow_frames += 1
             self.stats.last_accuracy_proxy = accuracy
-        energy_j = self.energy.frame_energy_j(busy_s, config) if self.energy is not None else math.nan
-        power_w = self.energy.power_w(energy_j, fps) if self.energy is not None else math.nan
+        energy = self.energy
+        detector_j = energy.detector_energy_per_frame_j(busy_s, config) if energy is not None else math.nan
+        power_w = energy.power_w(detector_j, fps) if energy is not None else math.nan
         self.stats.frames += 1
         self.stats.busy_s_total += busy_s
         self.stats.latencies_ms.append(wall_s * 1e3)
-        return FrameResult(dets, config, wall_s * 1e3, busy_s, energy_j, power_w, fps, accuracy, shadow_ms)
+        return FrameResult(dets, config, wall_s * 1e3, busy_s, detector_j, power_w, fps, accuracy, shadow_ms)
 
     # ------------------------------------------------------------------ views
     def catalogue(self) -> dict:

@@ -1,4 +1,5 @@
-"""Run a policy through simulator episodes and summarise what it did (return, FPS attainment, energy per frame)."""
+"""Run a policy through simulator episodes and summarise what it did (return, FPS attainment, system energy per
+frame)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class EvalResult:
     returns: list[float]
     target_met: float
     """Share of decisions that met the target FPS (:func:`agra_ros.core.reward.target_met`)."""
-    energy_per_frame_j: float
+    system_energy_per_frame_j: float
+    """Mean system energy per frame (:func:`agra_ros.core.reward.system_energy_per_frame_j`)."""
     accuracy_ratio: float
     mean_fps_shortfall: float
     remote_share: float
@@ -65,7 +67,7 @@ def evaluate(policy, env, episodes: int = 3, seed: int = 1000, weights: RewardWe
             )
         rets[ep] += float(r)
         met.append(met_target(info))
-        energy.append(info["energy_j"])
+        energy.append(info["system_energy_per_frame_j"])
         acc.append(info["accuracy_ratio"])
         short.append(info["fps_shortfall"])
         remote.append(info["remote"])

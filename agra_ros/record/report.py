@@ -5,12 +5,14 @@ this package, no ROS needed: for each recording the same summary, series and plo
 several (one per algorithm) the paper's table with ratios to static and rule, and one PNG comparing them over time.
 
 What a row holds (see :func:`algorithm_row`): the device's power as the device monitor reported it (its source is
-named: jtop, NVML, RAPL, or ``model:<profile>``), perception's FPS, the share of samples at >= 95 % of the target,
-energy per frame as device power / FPS (the paper's FPS per mW, inverted: idle power included), and perception's
-accuracy proxy (agreement of shadow-run frames with the full configuration). Samples are taken every
-``--sample-period`` seconds of recording time, after ``--warmup`` seconds from perception's first feedback, for
-the recording's planned measurement span where its metadata names one (``measure``, set by ``agra-ros bench paper``),
-so that the report of a benchmark's recordings is the benchmark's table.
+named: jtop, NVML, RAPL, or ``model:<profile>``), perception's FPS, the share of samples that met the target
+(:func:`agra_ros.core.reward.target_met`), the system energy per frame as device power / FPS
+(:func:`agra_ros.core.reward.system_energy_per_frame_j`: the paper's FPS per mW, inverted, idle power included),
+perception's detector energy per frame beside it, and perception's accuracy proxy (agreement of shadow-run frames
+with the full configuration). Samples are taken every ``--sample-period`` seconds of recording time, after
+``--warmup`` seconds from perception's first feedback, for the recording's planned measurement span where its
+metadata names one (``measure``, set by ``agra-ros bench paper``), so that the report of a benchmark's recordings is
+the benchmark's table.
 
 Errors name the file: missing, truncated or corrupt recordings, recordings without the needed topics, and runs cut
 short (perception's feedback stops before the end, or the recording is shorter than its planned duration). A table
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agra_ros.core.reward import system_energy_per_frame_j
 from agra_ros.paths import run_dir
 from agra_ros.record.bag import RecordingError
 from agra_ros.record.replay import Recording, find_recordings, messages, open_recording
@@ -96,30 +99,36 @@ def replay(path: Path | str, sample_period: float = 0.5, warmup_s: float = 10.0)
     return ReplayedRun(rec, sampler, algorithm)
 
 
+def system_energy_per_sample_j(record: RunRecord) -> np.ndarray:
+    """The system energy per frame of every sample (:func:`~agra_ros.core.reward.system_energy_per_frame_j` of the
+    device power and perception FPS); NaN for a sample without frames."""
+    power, fps = record.series("power_w"), record.series("fps")
+    with np.errstate(invalid="ignore"):
+        return np.where(fps > 0, system_energy_per_frame_j(power, fps), np.nan)
+
+
 def algorithm_row(run: ReplayedRun) -> AlgorithmRow:
-    """The paper's quantities for one run (:func:`~agra_ros.results.paper_table.row_from_samples` over the time samples;
-    energy per sample = device power / FPS), with perception's own modelled energy per frame beside them."""
+    """The paper's quantities for one run (:func:`~agra_ros.results.paper_table.row_from_samples` over the time samples,
+    :func:`system_energy_per_sample_j`), with perception's detector energy per frame beside them."""
     r = run.record
     power, fps = r.series("power_w"), r.series("fps")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_sample = np.where(fps > 0, power / fps, np.nan)
-    det, d5, d95 = mean_p5_p95(r.series("energy_per_frame_j"))
+    det, d5, d95 = mean_p5_p95(r.series("detector_energy_per_frame_j"))
     notes = []
     if math.isfinite(det):
-        src = r.sources.get("energy_per_frame_j", "?")
-        notes.append(f"detector-only energy per frame {1e3 * det:.3g} mJ [{1e3 * d5:.3g}, {1e3 * d95:.3g}] ({src})")
+        src = r.sources.get("detector_energy_per_frame_j", "?")
+        notes.append(f"detector energy per frame {1e3 * det:.3g} mJ [{1e3 * d5:.3g}, {1e3 * d95:.3g}] ({src})")
     notes += [f"configurations used: {row[2]}, {row[5]}" for row in r.summary_rows() if row[0] == "configurations used"]
     return row_from_samples(
         run.algorithm,
         power,
         fps,
-        per_sample,
+        system_energy_per_sample_j(r),
         r.series("accuracy_proxy"),
         r.target_attainment(),
         samples=len(r.t),
         duration_s=r.t[-1] - r.t[0],
         power_source=r.sources.get("power_w", ""),
-        detector_energy_j=det,
+        detector_energy_per_frame_j=det,
         notes=notes,
     )
 
@@ -131,7 +140,7 @@ def order_runs(runs: Sequence[ReplayedRun]) -> list[ReplayedRun]:
 
 
 def plot_comparison(runs: Sequence[ReplayedRun], path: Path, title: str) -> Path:
-    """FPS against the target, device power and energy per frame over time, one line per algorithm."""
+    """FPS against the target, device power and system energy per frame over time, one line per algorithm."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,12 +156,11 @@ def plot_comparison(runs: Sequence[ReplayedRun], path: Path, title: str) -> Path
         if i == 0:
             axes[0].step(t, r.series("target_fps"), where="post", color="k", ls="--", lw=1, label="target")
         axes[1].plot(t, 1e3 * power, color=color, label=run.algorithm, lw=1.2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            axes[2].plot(t, 1e3 * np.where(fps > 0, power / fps, np.nan), color=color, label=run.algorithm, lw=1.2)
+        axes[2].plot(t, 1e3 * system_energy_per_sample_j(r), color=color, label=run.algorithm, lw=1.2)
     src = runs[0].record.sources.get("power_w", "?") if runs else "?"
     axes[0].set_ylabel("perception FPS")
     axes[1].set_ylabel(f"device power mW\n({src})")
-    axes[2].set_ylabel("energy / frame mJ\n(power / FPS)")
+    axes[2].set_ylabel("system energy / frame mJ\n(power / FPS)")
     axes[2].set_xlabel("time after warm-up (s)")
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -176,7 +184,7 @@ def write_report(
     rows = [algorithm_row(r) for r in runs]
     pre = [
         f"Recordings: {', '.join(str(r.recording.path) for r in runs)}.",
-        "Power: the device monitor's (source per row); energy per frame = device power / perception FPS.",
+        "Power: the device monitor's (source per row); system energy per frame = device power / perception FPS.",
         *preamble,
     ]
     md, csv_path = write_tables(rows, out, title, pre)

@@ -3,7 +3,8 @@
 Core code: messages are read by field name only (duck typing), so the same code takes rclpy messages on the robot
 and rosbags' decoded messages from a recording on a laptop with no ROS. What a run is summarised from:
 
-- ``agra/feedback`` (PerceptionFeedback): perception FPS, latency, detector energy per frame, accuracy proxy;
+- ``agra/feedback`` (PerceptionFeedback): perception FPS, latency, detector energy per frame, accuracy proxy
+  (recordings made before the field was named ``detector_energy_per_frame_j`` carry it as ``energy_per_frame_j``);
 - ``agra/target_fps`` and ``agra/reward`` (Float32, from the policy);
 - ``agra/configuration`` (String, short form such as ``FF7755522/1/local``, from perception);
 - ``/diagnostics``: the device monitor's power, temperature and CPU use with their sources, the camera's rate,
@@ -21,8 +22,10 @@ from agra_ros.results.run_record import SERIES, RunRecord, mean_width_of
 
 SCALAR_TOPICS: dict[str, str] = {"agra/target_fps": "target_fps", "agra/reward": "reward"}
 """Float32 topics of the policy -> series."""
-FEEDBACK_SERIES: tuple[str, ...] = ("fps", "latency_ms", "energy_per_frame_j", "accuracy_proxy")
+FEEDBACK_SERIES: tuple[str, ...] = ("fps", "latency_ms", "detector_energy_per_frame_j", "accuracy_proxy")
 """PerceptionFeedback fields that are series of their own (same names)."""
+LEGACY_NAMES: dict[str, str] = {"detector_energy_per_frame_j": "energy_per_frame_j"}
+"""Feedback fields and perception status keys under the names older recordings carry."""
 DEVICE_KEYS: dict[str, str] = {"power_w": "power_w", "temp_c": "temperature_c", "cpu_util": "cpu_util"}
 """Keys of the device monitor's status -> series."""
 FEEDBACK_TOPIC = "agra/feedback"
@@ -82,11 +85,11 @@ class GraphSampler:
 
     def feedback(self, msg: Any) -> None:
         for key in FEEDBACK_SERIES:
-            v = float(getattr(msg, key))
+            v = float(getattr(msg, key) if hasattr(msg, key) else getattr(msg, LEGACY_NAMES[key]))
             if math.isfinite(v):  # accuracy_proxy is NaN on frames without a shadow run
                 self.latest[key] = v
         if msg.energy_source:
-            self.record.sources["energy_per_frame_j"] = msg.energy_source
+            self.record.sources["detector_energy_per_frame_j"] = msg.energy_source
 
     def set_configuration(self, short: str) -> None:
         if short:
@@ -105,8 +108,9 @@ class GraphSampler:
                             self.record.sources[series] = src
             if "rate_hz" in kv and "camera" in s.name:
                 self.latest["camera_hz"] = number(kv["rate_hz"])
-            if "energy_per_frame_j.source" in kv:
-                self.record.sources["energy_per_frame_j"] = kv["energy_per_frame_j.source"]
+            for key in ("detector_energy_per_frame_j", LEGACY_NAMES["detector_energy_per_frame_j"]):
+                if f"{key}.source" in kv:
+                    self.record.sources["detector_energy_per_frame_j"] = kv[f"{key}.source"]
             hw = str(getattr(s, "hardware_id", ""))
             if hw.startswith(POLICY_HARDWARE_PREFIX):
                 self.algorithm = hw[len(POLICY_HARDWARE_PREFIX) :]

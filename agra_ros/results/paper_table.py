@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agra_ros.core.reward import system_energy_per_frame_j
 from agra_ros.limits import ACCURACY_FLOOR
 
 PAPER_DEVICE = "Jetson Nano, object detection, 500 sampled inputs, 10-minute runs"
@@ -55,24 +56,26 @@ class AlgorithmRow:
     power_w: float
     fps: float
     attainment: float
-    """Share of samples (live) or decisions (simulated) whose FPS reached the target."""
-    energy_per_frame_j: float
+    """Share of samples (live) or decisions (simulated) that met the target FPS (core.reward.target_met)."""
+    system_energy_per_frame_j: float
+    """Mean power / mean FPS (:func:`agra_ros.core.reward.system_energy_per_frame_j`): the paper's FPS per mW,
+    inverted, idle power included."""
     accuracy: float
     """Accuracy proxy (live: agreement with the full configuration; simulated: the accuracy model's ratio)."""
     power_p5: float = math.nan
     power_p95: float = math.nan
     fps_p5: float = math.nan
     fps_p95: float = math.nan
-    energy_p5: float = math.nan
-    energy_p95: float = math.nan
+    system_energy_p5: float = math.nan
+    system_energy_p95: float = math.nan
     samples: int = 0
     duration_s: float = math.nan
     power_source: str = ""
     """Where the power figures come from: a sensor (jtop, NVML, RAPL) or ``model:<profile>``."""
-    detector_energy_j: float = math.nan
-    """Perception's own modelled energy per frame (busy time and MACs of the configuration that ran), without the
-    rest of the device: on a machine whose CPU the whole graph saturates, device power sits at its peak for every
-    algorithm and only this shows what the granularity saved."""
+    detector_energy_per_frame_j: float = math.nan
+    """Perception's detector energy per frame (its modelled dynamic joules: busy time and MACs of the configuration
+    that ran), without the rest of the device: on a machine whose CPU the whole graph saturates, device power sits
+    at its peak for every algorithm and only this shows what the granularity saved."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -94,30 +97,31 @@ def row_from_samples(
     algorithm: str,
     power_w: np.ndarray,
     fps: np.ndarray,
-    energy_j: np.ndarray,
+    system_energy_j: np.ndarray,
     accuracy: np.ndarray,
     attainment: float,
     **extra,
 ) -> AlgorithmRow:
     """The row of one run from its samples (live: time samples; simulated: decisions), one definition for both:
-    means with p5/p95 of power and FPS, energy per frame = mean power / mean FPS (the paper's FPS per mW, inverted)
-    with the p5/p95 of the per-sample ``energy_j``, the mean accuracy proxy. ``extra``: the other fields."""
+    means with p5/p95 of power and FPS, system energy per frame = mean power / mean FPS (the paper's FPS per mW,
+    inverted) with the p5/p95 of the per-sample ``system_energy_j``, the mean accuracy proxy. ``extra``: the other
+    fields."""
     p, p5, p95 = mean_p5_p95(power_w)
     f, f5, f95 = mean_p5_p95(fps)
-    _, e5, e95 = mean_p5_p95(energy_j)
+    _, e5, e95 = mean_p5_p95(system_energy_j)
     return AlgorithmRow(
         algorithm=algorithm,
         power_w=p,
         fps=f,
         attainment=attainment,
-        energy_per_frame_j=p / f if f > 0 else math.nan,
+        system_energy_per_frame_j=float(system_energy_per_frame_j(p, f)) if f > 0 else math.nan,
         accuracy=mean_p5_p95(accuracy)[0],
         power_p5=p5,
         power_p95=p95,
         fps_p5=f5,
         fps_p95=f95,
-        energy_p5=e5,
-        energy_p95=e95,
+        system_energy_p5=e5,
+        system_energy_p95=e95,
         **extra,
     )
 
@@ -143,11 +147,12 @@ def _range(lo: float, hi: float, scale: float = 1.0) -> str:
 
 
 def table_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
-    """Per algorithm: mean power, FPS, attainment, energy per frame (each with p5/p95), FPS per W, accuracy, source;
-    the detector-only energy column only where a row has it (live runs)."""
-    det = any(math.isfinite(r.detector_energy_j) for r in rows)
-    head = ["algorithm", "power mW [p5, p95]", "FPS [p5, p95]", "target attainment", "energy / frame mJ [p5, p95]"]
-    head += ["FPS per W", "accuracy proxy", *(["detector-only mJ / frame"] if det else []), "samples", "power source"]
+    """Per algorithm: mean power, FPS, attainment, system energy per frame (each with p5/p95), FPS per W, accuracy,
+    source; the detector energy column only where a row has it (live runs)."""
+    det = any(math.isfinite(r.detector_energy_per_frame_j) for r in rows)
+    head = ["algorithm", "power mW [p5, p95]", "FPS [p5, p95]", "target attainment"]
+    head += ["system energy / frame mJ [p5, p95]", "FPS per W", "accuracy proxy"]
+    head += [*(["detector energy / frame mJ"] if det else []), "samples", "power source"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
@@ -155,10 +160,10 @@ def table_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
             f"{_num(1e3 * r.power_w)}{_range(r.power_p5, r.power_p95, 1e3)}",
             f"{_f(r.fps)}{_range(r.fps_p5, r.fps_p95)}",
             f"{_f(100 * r.attainment, '.1f')} %",
-            f"{_num(1e3 * r.energy_per_frame_j)}{_range(r.energy_p5, r.energy_p95, 1e3)}",
+            f"{_num(1e3 * r.system_energy_per_frame_j)}{_range(r.system_energy_p5, r.system_energy_p95, 1e3)}",
             _f(r.fps_per_w),
             _f(r.accuracy),
-            *([_f(1e3 * r.detector_energy_j)] if det else []),
+            *([_f(1e3 * r.detector_energy_per_frame_j)] if det else []),
             str(r.samples),
             r.power_source or "n/a",
         ]
@@ -184,15 +189,15 @@ def ratios(rows: Sequence[AlgorithmRow], of: str = "agra") -> dict[str, dict[str
         out[base] = {
             "power": _ratio(a.power_w, b.power_w),
             "fps": _ratio(a.fps, b.fps),
-            "energy_per_frame": _ratio(a.energy_per_frame_j, b.energy_per_frame_j),
+            "system_energy_per_frame": _ratio(a.system_energy_per_frame_j, b.system_energy_per_frame_j),
             "fps_per_w": _ratio(a.fps_per_w, b.fps_per_w),
-            "detector_energy": _ratio(a.detector_energy_j, b.detector_energy_j),
+            "detector_energy_per_frame": _ratio(a.detector_energy_per_frame_j, b.detector_energy_per_frame_j),
         }
     return out
 
 
 def paper_ratios() -> dict[str, dict[str, float]]:
-    """The same ratios from the paper's table (energy per frame = power / FPS)."""
+    """The same ratios from the paper's table (system energy per frame = power / FPS)."""
     p = PAPER_TABLE
     out = {}
     for base in ("static", "rule"):
@@ -200,7 +205,8 @@ def paper_ratios() -> dict[str, dict[str, float]]:
         out[base] = {
             "power": a["power_mw"] / b["power_mw"],
             "fps": a["fps"] / b["fps"],
-            "energy_per_frame": (a["power_mw"] / a["fps"]) / (b["power_mw"] / b["fps"]),
+            "system_energy_per_frame": system_energy_per_frame_j(a["power_mw"], a["fps"])
+            / system_energy_per_frame_j(b["power_mw"], b["fps"]),
             "fps_per_w": a["fps_per_mw"] / b["fps_per_mw"],
         }
     return out
@@ -210,19 +216,19 @@ def ratio_markdown(rows: Sequence[AlgorithmRow]) -> list[str]:
     """agra / static and agra / rule here, side by side with the paper's (lower is better for power and energy)."""
     ours, paper = ratios(rows), paper_ratios()
     out = [
-        "| agra / baseline | power (ours) | power (paper) | FPS (ours) | FPS (paper) | energy/frame (ours) "
-        "| energy/frame (paper) | FPS per W (ours) | FPS per W (paper) |",
+        "| agra / baseline | power (ours) | power (paper) | FPS (ours) | FPS (paper) | system energy/frame (ours) "
+        "| system energy/frame (paper) | FPS per W (ours) | FPS per W (paper) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for base in ("static", "rule"):
         o, p = ours.get(base, {}), paper[base]
         cells = []
-        for q in ("power", "fps", "energy_per_frame", "fps_per_w"):
+        for q in ("power", "fps", "system_energy_per_frame", "fps_per_w"):
             cells += [ratio_text(o.get(q, math.nan)), ratio_text(p[q])]
         out.append(f"| agra / {base} | " + " | ".join(cells) + " |")
-    det = [f"agra / {b} {ratio_text(ours[b]['detector_energy'])}" for b in ("static", "rule") if b in ours]
+    det = [f"agra / {b} {ratio_text(ours[b]['detector_energy_per_frame'])}" for b in ("static", "rule") if b in ours]
     if det and any("n/a" not in d for d in det):
-        out += ["", "Detector-only energy per frame (perception's model): " + ", ".join(det) + "."]
+        out += ["", "Detector energy per frame (perception's model): " + ", ".join(det) + "."]
     return out
 
 
@@ -246,10 +252,10 @@ def goal_rows(
         else:
             out.append((name, need, f"{value:{fmt}}{suffix}", ok))
 
-    e_s = rat.get("static", {}).get("energy_per_frame", math.nan)
-    e_r = rat.get("rule", {}).get("energy_per_frame", math.nan)
-    check("energy per frame vs static", f"<= {goals.energy_vs_static}x", e_s, e_s <= goals.energy_vs_static)
-    check("energy per frame vs rule", f"<= {goals.energy_vs_rule}x", e_r, e_r <= goals.energy_vs_rule)
+    e_s = rat.get("static", {}).get("system_energy_per_frame", math.nan)
+    e_r = rat.get("rule", {}).get("system_energy_per_frame", math.nan)
+    check("system energy per frame vs static", f"<= {goals.energy_vs_static}x", e_s, e_s <= goals.energy_vs_static)
+    check("system energy per frame vs rule", f"<= {goals.energy_vs_rule}x", e_r, e_r <= goals.energy_vs_rule)
     need_att = goals.attainment
     need_txt = f">= {100 * goals.attainment:.0f} %"
     if oracle_attainment is not None and math.isfinite(oracle_attainment) and oracle_attainment < goals.attainment:

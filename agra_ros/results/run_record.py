@@ -23,7 +23,7 @@ SERIES: dict[str, tuple[str, str]] = {
     "fps": ("perception FPS", "fps"),
     "latency_ms": ("latency", "ms"),
     "power_w": ("power", "W"),
-    "energy_per_frame_j": ("energy / frame", "J"),
+    "detector_energy_per_frame_j": ("detector energy / frame", "J"),
     "accuracy_proxy": ("accuracy proxy", ""),
     "reward": ("reward", ""),
     "temperature_c": ("temperature", "C"),
@@ -130,7 +130,13 @@ class RunRecord:
         ax.plot(t, self.series("power_w"), label=f"power ({self.sources.get('power_w', '?')})", color="tab:orange")
         ax.set_ylabel("W")
         ax2 = ax.twinx()
-        ax2.plot(t, 1e3 * self.series("energy_per_frame_j"), label="energy / frame", color="tab:green", alpha=0.7)
+        ax2.plot(
+            t,
+            1e3 * self.series("detector_energy_per_frame_j"),
+            label="detector energy / frame",
+            color="tab:green",
+            alpha=0.7,
+        )
         ax2.set_ylabel("mJ / frame")
         ax.legend(loc="upper left")
         ax2.legend(loc="upper right")

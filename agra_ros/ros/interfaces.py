@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from std_msgs.msg import Header
 
+from agra_ros.core.reward import system_energy_per_frame_j
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import EXECUTION_TARGETS, RESOLUTION_SCALES, GranularityCommandError, GranularityConfig
 from agra_ros.limits import InputRejected
@@ -42,7 +43,8 @@ __all__ = [
 
 # ---------------------------------------------------------------------- GranularityCommand
 def command_to_msg(config: GranularityConfig, decision: int = 0, header: Header | None = None) -> GranularityCommand:
-    """The command of ``config``; ``decision`` numbers the policy's decision (0: not a policy's, e.g. the fallback configuration)."""
+    """The command of ``config``; ``decision`` numbers the policy's decision (0: not a policy's, e.g. the fallback
+    configuration)."""
     idx = config.to_indices()
     return GranularityCommand(
         header=header if header is not None else Header(),
@@ -88,12 +90,16 @@ def feedback_to_msg(
     command_header: Header | None = None,
 ) -> PerceptionFeedback:
     """The feedback of one processed frame; ``header`` is the camera frame's, ``decision`` and ``command_header``
-    those of the command in force (0 and an empty header for the fallback configuration)."""
+    those of the command in force (0 and an empty header for the fallback configuration). The system energy per
+    frame is :func:`~agra_ros.core.reward.system_energy_per_frame_j` of the frame's power and FPS (NaN at 0 FPS)."""
+    fps = float(res.fps)
+    system_j = float(system_energy_per_frame_j(res.power_w, fps)) if fps > 0 else math.nan
     return PerceptionFeedback(
         header=header,
-        fps=float(res.fps),
+        fps=fps,
         latency_ms=float(res.latency_ms),
-        energy_per_frame_j=float(res.energy_j),
+        detector_energy_per_frame_j=float(res.detector_energy_per_frame_j),
+        system_energy_per_frame_j=system_j,
         power_w=float(res.power_w),
         energy_source=energy_source,
         accuracy_proxy=float(res.accuracy_proxy),

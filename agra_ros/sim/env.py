@@ -20,7 +20,7 @@ from agra_ros.core.contract import (
 )
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DeviceSim
 from agra_ros.core.observation import OwnSpeed
-from agra_ros.core.reward import RewardWeights, agra_reward, energy_per_frame_j, reward_terms
+from agra_ros.core.reward import RewardWeights, agra_reward, reward_terms, system_energy_per_frame_j
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
 from agra_ros.limits import ACCURACY_FLOOR
@@ -144,7 +144,8 @@ class AgraEnv(gym.Env):
     ## Episode end
     Never terminates; truncated after ``max_steps`` decisions. ``info`` carries ``energy_norm``,
     ``fps_shortfall``, ``accuracy_loss`` (the constraint terms for dual ascent), ``fps``, ``target_fps``,
-    ``latency_s``, ``power_w``, ``energy_j``, ``accuracy_ratio``, ``temperature_c``, ``clock_ratio``, ``remote``.
+    ``latency_s``, ``power_w``, ``system_energy_per_frame_j``, ``accuracy_ratio``, ``temperature_c``,
+    ``clock_ratio``, ``remote``.
     """
 
     metadata = {"render_modes": []}
@@ -294,9 +295,9 @@ class AgraEnv(gym.Env):
 
         ``latency_s``, ``macs``, ``bytes_moved``, ``accuracy``: the additive-model values of the configurations
         (:class:`agra_ros.tables.search.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
-        0/1. Returns latency_s, fps, power_w, energy_j, energy_norm, fps_shortfall, accuracy_ratio, accuracy_loss,
-        busy_s and reward (with ``weights``, default the env's). :meth:`step` uses exactly this code, so the
-        oracle's search over it is exact for the env's reward.
+        0/1. Returns latency_s, fps, power_w, system_energy_per_frame_j, energy_norm, fps_shortfall, accuracy_ratio,
+        accuracy_loss, busy_s and reward (with ``weights``, default the env's). :meth:`step` uses exactly this code, so
+        the oracle's search over it is exact for the env's reward.
         """
         ctx, dev, s = self.ctx, self.device, self.settings
         w = weights or s.weights
@@ -307,7 +308,7 @@ class AgraEnv(gym.Env):
         lat_remote = latency_s * ctx["remote_mult"] + ctx["rtt_s"] + tx_bytes / s.link_bandwidth_bps
         latency = np.where(remote, lat_remote, lat_local)
         fps = np.minimum(target, 1.0 / latency)
-        e_local = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
+        e_local = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
         e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local)
         acc_ratio = np.clip(1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"], 0.0, 1.0)
         return self._outcome(latency, fps, e_dyn, acc_ratio, np.where(remote, 0.0, lat_local), w)
@@ -326,7 +327,7 @@ class AgraEnv(gym.Env):
             busy = 0.0
         else:
             latency = lat_local
-            e_dyn = dev.frame_energy_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
+            e_dyn = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
             busy = lat_local
         fps = min(target, 1.0 / latency)
         # agreement with the full configuration: between 0 (nothing matches) and 1 (the full configuration itself)
@@ -338,13 +339,13 @@ class AgraEnv(gym.Env):
         accuracy (plain arithmetic: floats and numpy arrays alike), so both evaluation paths share one reward."""
         ctx = self.ctx
         power = self.device.power.power_w(e_dyn, fps)
-        energy = energy_per_frame_j(power, fps)
+        energy = system_energy_per_frame_j(power, fps)
         t = reward_terms(energy, ctx["e_ref"], fps, ctx["target_fps"], acc_ratio, self.accuracy_floor)
         return {
             "latency_s": latency,
             "fps": fps,
             "power_w": power,
-            "energy_j": energy,
+            "system_energy_per_frame_j": energy,
             "energy_norm": t.energy_norm,
             "fps_shortfall": t.fps_shortfall,
             "accuracy_ratio": acc_ratio,
