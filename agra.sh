@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two README commands. Both set up the venv first (idempotent; fast the second time).
-#   ./agra.sh demo [agra-ros demo options]   the live closed-loop demo (synthetic camera, shipped weights)
+#   ./agra.sh demo [agra-ros demo options]   the live closed-loop demo (real video camera, shipped weights)
 #   ./agra.sh test [pytest options]          the whole test suite
 # Anything else is passed to the agra-ros CLI inside the venv:  ./agra.sh bench ..., ./agra.sh launch ...
 set -euo pipefail

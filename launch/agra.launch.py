@@ -1,12 +1,15 @@
-"""ros2 launch agra_ros agra.launch.py [camera:=synthetic|video|none] [image_topic:=/camera/image_raw]
-[namespace:=robot1] [device_profile:=auto] [algorithm:=agra] [target_fps:=20.0] [trace:=default] [localhost_only:=false]
+"""ros2 launch agra_ros agra.launch.py [camera:=video|synthetic|none] [image_topic:=/camera/image_raw]
+[namespace:=robot1] [device_profile:=auto] [algorithm:=agra] [target_fps:=20.0] [trace:=auto] [localhost_only:=false]
 
-The same graph as `agra-ros launch` / `agra-ros demo`: each node in its own process, parameters from
+The same graph as `agra-ros launch` (both build it from agra_ros.launcher.graph_spec, the arguments' one
+definition): each node in its own process, parameters from
 config/agra.yaml (its `/**/<node>` keys apply under any namespace), the launch arguments on top. Any node exiting
 ends the launch (non-zero exit), and Ctrl-C stops every node.
 
-- ``camera``: ``synthetic`` (the project's scene generator) or ``video`` (config/agra.yaml's clips) start
-  camera_source; ``none`` starts none, for a robot whose own camera driver publishes the images.
+- ``camera``: ``video`` (the real clips of the trace; the synthetic scene, with a warning, where none are
+  fetched) or ``synthetic`` (the project's scene generator) start camera_source; ``none`` starts none, for a robot
+  whose own camera driver publishes the images. ``trace:=auto`` plays ``video`` for the video camera and
+  ``default`` for the synthetic one.
 - ``image_topic``: the topic perception and policy read images from (and the one camera_source publishes on),
   e.g. ``/camera/color/image_raw``; default ``image_raw`` in the launch namespace.
 - ``namespace``: pushed onto every node (``/diagnostics`` stays global).

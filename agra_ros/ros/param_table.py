@@ -1,6 +1,6 @@
 """Print the README's parameter tables from the nodes' own ParamSpecs, so the README cannot drift from the code.
 
-.venv/bin/python -m agra_ros.ros.param_table --write README.md   # replaces the tables in place
+.venv/bin/python -m agra_ros.ros.param_table --write docs/robot.md   # replaces the tables in place
 """
 
 from __future__ import annotations
