@@ -122,7 +122,7 @@ def test_the_robot_side_does_not_load_gymnasium_or_the_simulator():
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("msg",),  # generated interfaces, imported by ros/ and nodes/ only (test_core_has_no_ros_imports_in_source)
     ("paths",),
-    ("limits", "feedback", "bad_inputs", "runtime_env", "assets"),
+    ("limits", "feedback", "bad_inputs", "runtime_env", "assets", "progress"),
     ("granularity", "workload", "viewer"),
     ("tables",),
     ("device",),

@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from agra_ros.paths import config_file, run_dir
+from agra_ros.progress import clock, progress
 from agra_ros.results.paper_table import ALGORITHMS
 
 log = logging.getLogger("agra_ros.results.paper_table")
@@ -115,6 +117,8 @@ def live_main(argv: Sequence[str]) -> int:
     args = ap.parse_args(argv)
     if not (args.duration > 0 and args.warmup >= 0 and args.image_rate >= 0 and args.startup >= 0):
         ap.error("--duration must be > 0; --warmup, --startup and --image-rate >= 0")
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from agra_ros.demo import camera_settings
     from agra_ros.record.bag import RecordingError
     from agra_ros.record.report import replay, write_report
@@ -130,29 +134,35 @@ def live_main(argv: Sequence[str]) -> int:
         out,
     )
     recordings = []
-    for i, alg in enumerate(args.algorithms):
-        t0 = time.monotonic()
-        log.info("[%d/%d] %s ...", i + 1, len(args.algorithms), alg)
-        try:
-            recordings.append(
-                run_live_algorithm(
-                    alg,
-                    out,
-                    args.duration,
-                    args.warmup,
-                    camera,
-                    args.device_profile,
-                    args.seed,
-                    args.image_rate,
-                    args.domain_id,
-                    args.startup,
-                    args.learning,
-                )
-            )
-        except RuntimeError as exc:
-            log.error("%s", exc)
-            return 1
-        log.info("[%d/%d] %s done in %.0f s", i + 1, len(args.algorithms), alg, time.monotonic() - t0)
+    # the bar counts seconds of the runs: each is planned to last start-up + warm-up + measurement
+    per_run = math.ceil(args.startup + args.warmup + args.duration)
+    bar = progress(total=per_run * len(args.algorithms), desc="bench paper live", unit="s")
+    with bar, logging_redirect_tqdm():
+        for i, alg in enumerate(args.algorithms):
+            t0 = time.monotonic()
+            log.info("[%d/%d] %s ...", i + 1, len(args.algorithms), alg)
+            bar.set_postfix_str(alg)
+            try:
+                with clock(bar, per_run):
+                    recordings.append(
+                        run_live_algorithm(
+                            alg,
+                            out,
+                            args.duration,
+                            args.warmup,
+                            camera,
+                            args.device_profile,
+                            args.seed,
+                            args.image_rate,
+                            args.domain_id,
+                            args.startup,
+                            args.learning,
+                        )
+                    )
+            except RuntimeError as exc:
+                log.error("%s", exc)
+                return 1
+            log.info("[%d/%d] %s done in %.0f s", i + 1, len(args.algorithms), alg, time.monotonic() - t0)
     try:
         runs = [replay(r, warmup_s=args.warmup) for r in recordings]
     except RecordingError as exc:

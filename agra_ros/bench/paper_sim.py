@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from agra_ros.bench.policy_compare import BENCH_PROFILES
 from agra_ros.core.reward import system_energy_per_frame_j
@@ -37,6 +36,7 @@ from agra_ros.device.profiles import ProfileError, load_profile
 from agra_ros.paths import PACKAGE_DIR, docs_dir, run_dir
 from agra_ros.policy.evaluate import met_target, rollout
 from agra_ros.policy.registry import Policy, load_policy, make_policy, shipped_policy_path
+from agra_ros.progress import progress
 from agra_ros.results.paper_table import (
     ALGORITHMS,
     PAPER_DEVICE,
@@ -163,7 +163,7 @@ def learned_policies(env: AgraEnv, seed: int) -> tuple[dict[str, Policy], dict[s
 def run_profile(
     profile: str, trace: str, inputs: int, seed: int, learned: dict[str, Policy], notes: dict[str, list[str]], bar
 ) -> tuple[list[AlgorithmRow], AlgorithmRow]:
-    """The table's rows on one profile, and the oracle's row."""
+    """The table's rows on one profile, and the oracle's row; ``bar`` counts the decisions (simulator steps)."""
     env = AgraEnv(trace=trace, device=profile, allow_remote=False)
     seeds = episode_seeds(seed, inputs, env.settings.max_steps)
     rows: dict[str, AlgorithmRow] = {}
@@ -171,7 +171,7 @@ def run_profile(
         bar.set_postfix_str(f"{profile}: {name}")
         pol = learned[name] if name in learned else make_policy(name, env=env)
         rows[name] = algorithm_row(name, sample(pol, env, seeds, inputs), profile, env.settings.dt_s, notes.get(name))
-        bar.update()
+        bar.update(inputs)
     oracle = rows.pop("oracle")
     return [rows[a] for a in ALGORITHMS], oracle
 
@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     learned, notes = learned_policies(AgraEnv(trace=args.trace, allow_remote=False), args.seed)
     tables: dict[str, tuple[list[AlgorithmRow], AlgorithmRow]] = {}
-    with tqdm(total=len(args.profiles) * len(SIM_ALGORITHMS), desc="paper sim", unit="run", file=sys.stderr) as bar:
+    runs = len(args.profiles) * len(SIM_ALGORITHMS)
+    with progress(total=runs * args.inputs, desc="paper sim", unit="step") as bar:
         for prof in args.profiles:
             rows, oracle = run_profile(prof, args.trace, args.inputs, args.seed, learned, notes, bar)
             tables[prof] = (rows, oracle)

@@ -1,18 +1,29 @@
-"""What the policy benchmarks share: the random policy (the floor of "share of the achievable improvement") and the
-plot of learning curves. Its own module so that each bench (speed, learning, compare, online) imports only these,
+"""What the policy benchmarks share: the random policy (the floor of "share of the achievable improvement"), the
+plot of learning curves and a progress bar that follows a trainer. Its own module so that each bench (speed, learning, compare, online) imports only these,
 not the others."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agra_ros.paths import run_dir
+from agra_ros.progress import advance_to
 from agra_ros.sim.env import AgraEnv
+
+if TYPE_CHECKING:
+    from agra_ros.policy.trainer import PPOTrainer
 
 PLOTS = run_dir("policy_bench")
 """Where the policy benches draw their PNGs by default (``policy_bench --ship`` passes docs/ instead)."""
+
+
+def follow(bar, trainer: PPOTrainer, base: int) -> None:
+    """Let ``bar`` (counting steps) follow ``trainer``: after each of its updates it stands at ``base`` + the
+    trainer's steps (through the trainer's log hook, which changes nothing it computes)."""
+    trainer.log = lambda _msg: advance_to(bar, base + trainer.global_step)
 
 
 class RandomPolicy:

@@ -14,6 +14,7 @@ from agra_ros.bench.policy_common import RandomPolicy
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES
 from agra_ros.policy.evaluate import EvalResult, evaluate
 from agra_ros.policy.registry import load_policy, make_policy, shipped_policy_path
+from agra_ros.progress import advance_to, echo, progress
 from agra_ros.sim.env import AgraEnv
 from agra_ros.sim.randomise import HELDOUT_PROFILE, TRAINING_PROFILES
 
@@ -71,11 +72,13 @@ def bench_compare(
         raise SystemExit(f"no policy at {path}: run agra-ros train-policy")
     agra = load_policy(path)
     t0 = time.time()
-    a2c, _ = train_a2c(baseline_steps, **sim)
+    with progress(total=baseline_steps, desc="bench compare: a2c", unit="step") as bar:
+        a2c, _ = train_a2c(baseline_steps, on_step=lambda n: advance_to(bar, n), **sim)
     print(f"a2c: {baseline_steps} steps across randomised devices in {time.time() - t0:.0f} s")
     results: dict[str, dict[str, EvalResult | None]] = {}
     tuned_names: dict[str, str] = {}
-    for prof in profiles:
+    # then one profile at a time (the bandit's training and every evaluation): each costs about the same
+    for prof in progress(profiles, desc="bench compare: profiles", unit="profile"):
         world = {"device": prof, "allow_remote": allow_remote}
         env = AgraEnv(trace=trace, **world)
         bandit, _ = train_bandit(baseline_steps // 2, **world)
@@ -95,7 +98,7 @@ def bench_compare(
         res["tuned static"] = tuned[1] if tuned else None
         tuned_names[prof] = tuned[0] if tuned else "none meets target and floor"
         results[prof] = res
-        print(f"  {prof}: done ({time.time() - t0:.0f} s)", flush=True)
+        echo(f"  {prof}: done ({time.time() - t0:.0f} s)")
     print(
         f"held-out trace {trace!r}, {'remote node allowed' if allow_remote else 'local execution'}, {episodes} "
         f"episodes x {env.settings.max_steps} decisions, same seeds"

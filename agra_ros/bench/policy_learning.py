@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from agra_ros.bench.policy_common import PLOTS, RandomPolicy, plot_curves
+from agra_ros.bench.policy_common import PLOTS, RandomPolicy, follow, plot_curves
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.ppo import PPOSettings
 from agra_ros.policy.registry import GPNPolicy
 from agra_ros.policy.trainer import PPOTrainer
+from agra_ros.progress import advance_to, echo, progress
 from agra_ros.sim.env import AgraEnv
 
 
@@ -31,10 +32,13 @@ def bench_sb3(
 
     results: dict[str, list[float]] = {"ours": [], "sb3": []}
     curves: dict[str, list[tuple[int, float]]] = {}
-    for seed in seeds:
+    # the bar counts training steps, ours then sb3's, for every seed
+    bar = progress(total=2 * steps * len(seeds), desc="bench sb3", unit="step")
+    for k, seed in enumerate(seeds):
         s = PPOSettings(total_timesteps=steps, seed=seed, memory_capacity=0)
         t0 = time.time()
         trainer = PPOTrainer([lambda: AgraEnv(trace=trace)] * s.num_envs, s)
+        follow(bar, trainer, 2 * k * steps)
         trainer.train()
         env = AgraEnv(trace=trace)
         ours = GPNPolicy("agra", env.layout, env.n_layers, gpn=trainer.gpn)
@@ -43,14 +47,16 @@ def bench_sb3(
         curves[f"ours seed {seed}"] = trainer.metrics["charts/episodic_return"]
 
         class Curve(BaseCallback):
-            def __init__(self):
+            def __init__(self, base: int):
                 super().__init__()
                 self.points: list[tuple[int, float]] = []
+                self.base = base
 
             def _on_step(self) -> bool:
                 for info in self.locals.get("infos", []):
                     if "episode" in info:
                         self.points.append((self.num_timesteps, float(info["episode"]["r"])))
+                advance_to(bar, self.base + self.num_timesteps)
                 return True
 
         from stable_baselines3.common.monitor import Monitor
@@ -76,7 +82,7 @@ def bench_sb3(
             device="cpu",
             verbose=0,
         )
-        cb = Curve()
+        cb = Curve((2 * k + 1) * steps)
         model.learn(steps, callback=cb)
         t_sb3 = time.time() - t0
 
@@ -91,7 +97,8 @@ def bench_sb3(
         curves[f"sb3 seed {seed}"] = cb.points
         results["ours"].append(r_ours)
         results["sb3"].append(r_sb3)
-        print(f"seed {seed}: ours {r_ours:.2f} ({t_ours:.0f} s)   sb3 {r_sb3:.2f} ({t_sb3:.0f} s)")
+        echo(f"seed {seed}: ours {r_ours:.2f} ({t_ours:.0f} s)   sb3 {r_sb3:.2f} ({t_sb3:.0f} s)")
+    bar.close()
     print(
         f"mean eval return over seeds {seeds}, {steps} steps each, trace {trace}: "
         f"ours {np.mean(results['ours']):.2f} +- {np.std(results['ours']):.2f}, "
@@ -109,7 +116,9 @@ def bench_continual(
     of its improvement over random that is kept. Draws the trace_b curves into ``out_dir/policy_continual.png``."""
     env_a, env_b = AgraEnv(trace="trace_a"), AgraEnv(trace="trace_b")
     s = PPOSettings(total_timesteps=steps, seed=seed)
+    bar = progress(total=3 * steps, desc="bench continual", unit="step")  # training steps: A, then B twice
     trainer_a = PPOTrainer([lambda: AgraEnv(trace="trace_a")] * s.num_envs, s)
+    follow(bar, trainer_a, 0)
     trainer_a.train()
     gpn_a = trainer_a.gpn
 
@@ -120,7 +129,7 @@ def bench_continual(
     r_a_before = ret(gpn_a, env_a)
     out = {"random_A": r_rand_a, "A_before": r_a_before, "B_before": ret(gpn_a, env_b)}
     curves = {}
-    for use_ewc in (False, True):
+    for k, use_ewc in enumerate((False, True)):
         gpn = copy.deepcopy(gpn_a)
         ewc = None
         if use_ewc:
@@ -133,12 +142,14 @@ def bench_continual(
             gpn=gpn,
             ewc=ewc,
         )
+        follow(bar, tb, (k + 1) * steps)
         tb.train()
         tag = "ewc" if use_ewc else "no_ewc"
         out[f"A_after_{tag}"] = ret(gpn, env_a)
         out[f"B_after_{tag}"] = ret(gpn, env_b)
         out[f"retained_{tag}"] = (out[f"A_after_{tag}"] - r_rand_a) / (r_a_before - r_rand_a)
         curves[f"B training, {tag}"] = tb.metrics["charts/episodic_return"]
+    bar.close()
     print(f"continual A=trace_a -> B=trace_b, {steps} steps each, seed {seed}, EWC strength {strength}")
     for k, v in out.items():
         print(f"  {k:16s} {v:9.3f}")

@@ -17,12 +17,18 @@ import torch
 from agra_ros.bench.policy_common import RandomPolicy, plot_curves
 from agra_ros.policy.evaluate import evaluate
 from agra_ros.policy.registry import GPNPolicy, load_policy, make_policy, shipped_policy_path
+from agra_ros.progress import echo, progress
 from agra_ros.sim.env import AgraEnv
 from agra_ros.sim.randomise import HELDOUT_PROFILE
 
 DECISION_PERIOD_S = 0.2
 """Seconds between decisions on the robot (policy_node's default decision_rate_hz of 5): simulated minutes of online
 adaptation are counted in these."""
+
+
+def decision_count(minutes: float) -> int:
+    """Decisions in ``minutes`` of simulated time, one every :data:`DECISION_PERIOD_S`."""
+    return int(round(minutes * 60 / DECISION_PERIOD_S))
 
 
 def adapt_online(
@@ -35,6 +41,7 @@ def adapt_online(
     trace: str = "train_mix",
     seed: int = 0,
     learning_rate: float | None = None,
+    bar=None,
 ) -> tuple[GPNPolicy, list[tuple[float, float]]]:
     """Online PPO (+ EWC) on ``device`` from ``start``, through the on-robot learner's code path.
 
@@ -44,7 +51,8 @@ def adapt_online(
     (:func:`agra_ros.online.agent.learner_settings_for`), and the acting weights are replaced after every update,
     as the node does. One decision per :data:`DECISION_PERIOD_S` of simulated time on an endless episode of
     ``trace``. Returns the adapted policy and (simulated minutes, ``score(policy)``) every ``evaluate_every_min``.
-    ``learning_rate`` overrides the node's (an experiment; policy_node keeps its default).
+    ``learning_rate`` overrides the node's (an experiment; policy_node keeps its default). ``bar`` (a
+    :func:`agra_ros.progress.progress`) counts the decisions.
     """
     from agra_ros.online.agent import learner_settings_for
     from agra_ros.online.experience import ExperienceBatch
@@ -62,7 +70,7 @@ def adapt_online(
     learner = OnlineLearner(
         acting.spec, LearnerState(gpn_state_to_numpy(acting), start.multipliers.state_dict(), anchor), settings
     )
-    decisions = int(round(minutes * 60 / DECISION_PERIOD_S))
+    decisions = decision_count(minutes)
     every = max(1, int(round(evaluate_every_min * 60 / DECISION_PERIOD_S)))
     env = AgraEnv(trace=trace, device=device, allow_remote=False, dt_s=DECISION_PERIOD_S, max_steps=decisions + 1)
     obs, _ = env.reset(seed=seed)
@@ -95,6 +103,8 @@ def adapt_online(
                 load_numpy_state(acting, learner.state().policy)
         if (t + 1) % every == 0:
             curve.append(((t + 1) * DECISION_PERIOD_S / 60, score(policy)))
+        if bar is not None:
+            bar.update()
     policy.multipliers.load_state_dict(learner.multipliers.state_dict())
     return policy, curve
 
@@ -129,6 +139,8 @@ def bench_online(
     }
     curves: dict[str, list[tuple[float, float]]] = {}
     t0 = time.time()
+    decisions = decision_count(minutes)
+    bar = progress(total=2 * decisions, desc="bench online", unit="decision")  # with EWC, then without
     for use_ewc in (True, False):
         tag = "ewc" if use_ewc else "no_ewc"
         adapted, curve = adapt_online(
@@ -140,6 +152,7 @@ def bench_online(
             lambda p: r_oracle / ret(p, env_new),
             seed=seed,
             learning_rate=learning_rate,
+            bar=bar,
         )
         curves[f"{device}, {tag}"] = curve
         out[f"new_after_{tag}"] = ret(adapted, env_new)
@@ -147,9 +160,10 @@ def bench_online(
         out[f"kept_{tag}"] = (out[f"old_after_{tag}"] - out["random_old"]) / (out["start_old"] - out["random_old"])
         reached = [m for m, v in curve if v >= 0.95]
         out[f"minutes_to_95_{tag}"] = reached[0] if reached else float("nan")
-        print(f"  {tag}: {minutes:g} simulated minutes in {time.time() - t0:.0f} s", flush=True)
+        echo(f"  {tag}: {minutes:g} simulated minutes in {time.time() - t0:.0f} s")
         for m, v in curve:
-            print(f"    {m:5.1f} min  oracle/return {v:.3f}")
+            echo(f"    {m:5.1f} min  oracle/return {v:.3f}")
+    bar.close()
     print(f"online adaptation on {device} from {path}, then back on {back_to} (held-out trace, {episodes} episodes)")
     for k, v in out.items():
         print(f"  {k:22s} {v:9.3f}")

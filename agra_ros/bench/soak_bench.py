@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from agra_ros.launcher import Supervisor, node_command
 from agra_ros.paths import config_file, run_dir
+from agra_ros.progress import advance_to, progress
 
 log = logging.getLogger("agra_ros.bench.soak")
 
@@ -225,42 +227,45 @@ def soak(
     old_logs: dict[str, list[Path]] = {n: [] for n in nodes}
     t0 = time.monotonic()
     next_sample = t0
+    bar = progress(total=int(duration), desc="bench soak", unit="s")  # seconds of the run
     try:
-        while True:
-            now = time.monotonic()
-            if now - t0 >= duration:
-                break
-            for p in list(sup.procs):
-                if p.popen is None or p.popen.poll() is None:
-                    continue
-                s = series.setdefault(p.name, Series(p.name))
-                s.deaths += 1
-                log.error(
-                    "soak: node %s exited with code %s after %.0f s (log %s)",
-                    p.name,
-                    p.popen.returncode,
-                    now - t0,
-                    p.log_path,
-                )
-                sup.procs.remove(p)
-                if p.log_path is not None and p.log_path.is_file():
-                    kept = p.log_path.with_name(f"{p.name}.{s.deaths}.log")
-                    p.log_path.rename(kept)
-                    old_logs[p.name].append(kept)
-                if s.deaths <= max_restarts:
-                    sup.start(p.name, node_command(p.name, params_file, node_over.get(p.name)))
-                    s.restarts += 1
-            if now >= next_sample:
-                t = now - t0
-                for label, (pid, rss) in sample(sup).items():
-                    s = series.setdefault(label, Series(label))
-                    if s.pids and s.pids[-1] != pid and "/" in label:
-                        s.restarts += 1  # a node restarted this child (the policy's learner after a crash)
-                    s.t.append(t)
-                    s.rss_mb.append(rss)
-                    s.pids.append(pid)
-                next_sample += interval
-            time.sleep(min(0.5, max(0.05, next_sample - time.monotonic())))
+        with bar, logging_redirect_tqdm():
+            while True:
+                now = time.monotonic()
+                advance_to(bar, int(now - t0))
+                if now - t0 >= duration:
+                    break
+                for p in list(sup.procs):
+                    if p.popen is None or p.popen.poll() is None:
+                        continue
+                    s = series.setdefault(p.name, Series(p.name))
+                    s.deaths += 1
+                    log.error(
+                        "soak: node %s exited with code %s after %.0f s (log %s)",
+                        p.name,
+                        p.popen.returncode,
+                        now - t0,
+                        p.log_path,
+                    )
+                    sup.procs.remove(p)
+                    if p.log_path is not None and p.log_path.is_file():
+                        kept = p.log_path.with_name(f"{p.name}.{s.deaths}.log")
+                        p.log_path.rename(kept)
+                        old_logs[p.name].append(kept)
+                    if s.deaths <= max_restarts:
+                        sup.start(p.name, node_command(p.name, params_file, node_over.get(p.name)))
+                        s.restarts += 1
+                if now >= next_sample:
+                    t = now - t0
+                    for label, (pid, rss) in sample(sup).items():
+                        s = series.setdefault(label, Series(label))
+                        if s.pids and s.pids[-1] != pid and "/" in label:
+                            s.restarts += 1  # a node restarted this child (the policy's learner after a crash)
+                        s.t.append(t)
+                        s.rss_mb.append(rss)
+                        s.pids.append(pid)
+                    next_sample += interval
+                time.sleep(min(0.5, max(0.05, next_sample - time.monotonic())))
     except KeyboardInterrupt:
         log.warning("soak: Ctrl-C, stopping early after %.0f s", time.monotonic() - t0)
     codes = sup.stop(timeout=20.0)

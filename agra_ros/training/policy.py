@@ -51,6 +51,7 @@ from agra_ros.policy.ewc import OnlineEWC
 from agra_ros.policy.ppo import PPOSettings
 from agra_ros.policy.registry import GPNPolicy, make_policy, shipped_policy_path
 from agra_ros.policy.trainer import PPOTrainer
+from agra_ros.progress import advance_to, echo, progress
 from agra_ros.sim.env import AgraEnv, SimSettings
 from agra_ros.sim.randomise import HELDOUT_PROFILE, TRAINING_PROFILES, DeviceRandomisation
 
@@ -131,13 +132,18 @@ def trained_policy(trainer: PPOTrainer, name: str = "agra") -> GPNPolicy:
 
 
 def train_a2c(
-    steps: int, seed: int = 0, traces: tuple[str, ...] = TRAIN_TRACES, **env_kw
+    steps: int,
+    seed: int = 0,
+    traces: tuple[str, ...] = TRAIN_TRACES,
+    on_step: Callable[[int], None] | None = None,
+    **env_kw,
 ) -> tuple[GPNPolicy, dict[str, list[tuple[int, float]]]]:
     """Infer-EDGE's A2C (:func:`agra_ros.policy.baselines.a2c_settings`) over ten simulators, two per trace, with
     the simulator ``env_kw`` (:data:`SHIPPED_ENV`: across randomised devices, as agra). Returns the policy and the
-    trainer's metrics."""
+    trainer's metrics. ``on_step(steps done)`` is called after every update (progress; it changes nothing)."""
     fns = [env_factory(t, **env_kw) for t in traces] * 2
-    trainer = PPOTrainer(fns, a2c_settings(steps, seed=seed, num_envs=len(fns)))
+    log = (lambda _msg: on_step(trainer.global_step)) if on_step is not None else None
+    trainer = PPOTrainer(fns, a2c_settings(steps, seed=seed, num_envs=len(fns)), log=log)
     trainer.train()
     policy = trained_policy(trainer, "a2c")
     policy.meta = {"steps": trainer.global_step, "algorithm": "a2c (Infer-EDGE)"}
@@ -145,10 +151,15 @@ def train_a2c(
 
 
 def train_bandit(
-    steps: int, seed: int = 0, traces: tuple[str, ...] = TRAIN_TRACES, **env_kw
+    steps: int,
+    seed: int = 0,
+    traces: tuple[str, ...] = TRAIN_TRACES,
+    on_step: Callable[[int], None] | None = None,
+    **env_kw,
 ) -> tuple[BanditPolicy, list[float]]:
     """AutoScale's bandit learning online for ``steps`` decisions, an equal share on each trace in turn, with the
-    simulator ``env_kw``. Returns the policy and its episode returns.
+    simulator ``env_kw``. Returns the policy and its episode returns; ``on_step(decisions done)`` is called after
+    each trace's share (progress; it changes nothing).
 
     The shipped one learns with :data:`SHIPPED_ENV`, across randomised devices, because the robot's device is not
     known when the package is built: its table is then, per context (target, load, link, throttling, objects), what
@@ -159,8 +170,11 @@ def train_bandit(
     envs = [AgraEnv(trace=t, **env_kw) for t in traces]
     bandit = make_policy("bandit", env=envs[0], seed=seed)
     returns: list[float] = []
+    share = steps // len(traces)
     for i, env in enumerate(envs):
-        returns += bandit.train(env, steps // len(traces), seed=seed * len(traces) + i)
+        returns += bandit.train(env, share, seed=seed * len(traces) + i)
+        if on_step is not None:
+            on_step((i + 1) * share)
     return bandit, returns
 
 
@@ -233,20 +247,23 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
         best = state.get("best")
         print(f"resumed {ckpt} at step {trainer.global_step}")
     validation = Validation(**({"profiles": (args.device,)} if args.device else {}), **sim)
-    while trainer.global_step < steps:
-        trainer.train(min(args.chunk, steps - trainer.global_step))
-        ratios = validation.ratios(trained_policy(trainer))
-        score = float(np.mean(list(ratios.values())))
-        if best is None or score > best["score"]:
-            gpn = copy.deepcopy(trainer.gpn.state_dict())
-            best = {"score": score, "step": trainer.global_step, "ratios": ratios, "gpn": gpn}
-        torch.save({**trainer.state_dict(), "inputs": inputs, "best": best}, ckpt.with_suffix(".tmp"))
-        ckpt.with_suffix(".tmp").replace(ckpt)
-        print(
-            f"step {trainer.global_step}/{steps} ({time.time() - t0:.0f} s): validation {score:.3f} of the oracle's "
-            f"return (best {best['score']:.3f} at step {best['step']})",
-            flush=True,
-        )
+    # the bar counts environment steps (validation's time between chunks is in the rate, so in the time left)
+    bar = progress(total=steps, initial=trainer.global_step, desc="train-policy agra", unit="step")
+    trainer.log = lambda _msg: advance_to(bar, trainer.global_step)
+    with bar:
+        while trainer.global_step < steps:
+            trainer.train(min(args.chunk, steps - trainer.global_step))
+            ratios = validation.ratios(trained_policy(trainer))
+            score = float(np.mean(list(ratios.values())))
+            if best is None or score > best["score"]:
+                gpn = copy.deepcopy(trainer.gpn.state_dict())
+                best = {"score": score, "step": trainer.global_step, "ratios": ratios, "gpn": gpn}
+            torch.save({**trainer.state_dict(), "inputs": inputs, "best": best}, ckpt.with_suffix(".tmp"))
+            ckpt.with_suffix(".tmp").replace(ckpt)
+            echo(
+                f"step {trainer.global_step}/{steps} ({time.time() - t0:.0f} s): validation {score:.3f} of the "
+                f"oracle's return (best {best['score']:.3f} at step {best['step']})"
+            )
     if best is not None:  # ship the best checkpoint by validation, not the last
         trainer.gpn.load_state_dict(best["gpn"])
     policy = trained_policy(trainer)
@@ -356,13 +373,15 @@ def main(argv: list[str] | None = None) -> int:
         policy.meta = {**policy.meta, **meta}
         policy.save(out)
     elif alg == "a2c":
-        policy, metrics = train_a2c(steps, args.seed, **sim)
+        with progress(total=steps, desc="train-policy a2c", unit="step") as bar:
+            policy, metrics = train_a2c(steps, args.seed, on_step=lambda n: advance_to(bar, n), **sim)
         policy.meta = {**policy.meta, **meta}
         policy.save(out)
         plot_curve(metrics, curve, "A2C (Infer-EDGE), training traces, randomised devices")
         print(f"trained a2c {policy.meta['steps']} steps in {time.time() - t0:.0f} s")
     else:
-        bandit, returns = train_bandit(steps, args.seed, **sim)
+        with progress(total=steps, desc="train-policy bandit", unit="step") as bar:
+            bandit, returns = train_bandit(steps, args.seed, on_step=lambda n: advance_to(bar, n), **sim)
         bandit.save(out)
         per_episode = SimSettings().max_steps
         plot_curve(

@@ -28,6 +28,7 @@ from agra_ros.detectors.pseudo_eval import PREDICTION_SCORE, detect_all, map50, 
 from agra_ros.detectors.ssd.evaluate import uniform_configs
 from agra_ros.paths import data_dir, run_dir
 from agra_ros.perception.agreement import detection_agreement
+from agra_ros.progress import progress
 from agra_ros.tables.files import write_json_atomic
 
 CALIBRATION_FILE = registry.entry("ssd").calibration_file
@@ -38,11 +39,10 @@ RUNTIME_SCORE = 0.3
 
 def measure(model, frames: np.ndarray) -> list[dict]:
     """Per uniform configuration: mAP@0.5 against the full configuration's detections and mean per-frame F1."""
-    from tqdm import tqdm
-
     refs = pseudo_labels(model, frames)
     rows = []
-    for config in tqdm(uniform_configs(len(model.switchable_layer_names())), desc="configurations", unit="cfg"):
+    configs = uniform_configs(len(model.switchable_layer_names()))
+    for config in progress(configs, desc="calibrate-agreement: configurations", unit="cfg"):
         dets = detect_all(model, frames, config, PREDICTION_SCORE)
         above = [_above(d, RUNTIME_SCORE) for d in dets]
         f1 = float(np.mean([detection_agreement(a, r) for a, r in zip(above, refs)]))

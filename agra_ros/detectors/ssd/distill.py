@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from agra_ros.detectors.ssd.graph_ops import GraphConv
 from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, SsdDetector
 from agra_ros.granularity.levels import RESOLUTION_SCALES, WIDTHS
+from agra_ros.progress import progress
 
 log = logging.getLogger("agra_ros.distill")
 
@@ -257,8 +258,6 @@ def random_levels(rng: random.Random, uniform: float | None = None) -> dict[str,
 
 def distill(model: SsdDetector, frames: np.ndarray, cfg: DistillConfig, state_path: Path | None = None) -> dict:
     """Distil the slim variants from ``full`` for ``cfg.minutes``; resumes from ``state_path`` when it exists."""
-    from tqdm import tqdm
-
     torch.set_num_threads(cfg.threads)
     params = [p for conv in model.convs.values() for p in conv.variants.values()]
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -277,7 +276,7 @@ def distill(model: SsdDetector, frames: np.ndarray, cfg: DistillConfig, state_pa
     model.train(False)
     last_ckpt = time.monotonic()
     t0 = time.monotonic() - done_s
-    bar = tqdm(total=int(budget), initial=int(done_s), unit="s", desc="distil", dynamic_ncols=True)
+    bar = progress(total=int(budget), initial=int(done_s), desc="distil", unit="s")  # seconds of the time budget
     while (elapsed := time.monotonic() - t0) < budget:
         frac = elapsed / budget
         for g in opt.param_groups:

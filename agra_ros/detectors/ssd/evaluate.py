@@ -37,6 +37,7 @@ from agra_ros.detectors.measure import (
 from agra_ros.detectors.pseudo_eval import agreement_map, pseudo_labels
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.paths import run_dir
+from agra_ros.progress import echo, progress
 from agra_ros.tables.files import AccuracyModel, CostTable, fit_accuracy_model, write_json_atomic
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ YLABEL = "mAP@0.5 vs full's detections (held-out real frames)"
 
 def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int, seed: int = 0) -> list[dict]:
     """Rows {config, kind, split, in_domain, out_domain} (out_domain NaN for the random configurations)."""
-    from tqdm import tqdm
-
     n = len(model.switchable_layer_names())
     ref_in = pseudo_labels(model, in_frames)
     ref_out = pseudo_labels(model, out_frames) if len(out_frames) else []
@@ -57,7 +56,7 @@ def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int
     rows = []
     todo = [(c, "uniform", "train") for c in uniform_configs(n)]
     todo += [(c, "random", "heldout" if i < n_held else "train") for i, c in enumerate(rand)]
-    for c, kind, split in tqdm(todo, desc="configurations", unit="cfg"):
+    for c, kind, split in progress(todo, desc="evaluate-ssd: configurations", unit="cfg"):
         row = {"config": c, "kind": kind, "split": split, "in_domain": agreement_map(model, in_frames, c, ref_in)}
         row["out_domain"] = (
             agreement_map(model, out_frames, c, ref_out) if kind == "uniform" and ref_out else float("nan")
@@ -104,8 +103,6 @@ def active_rounds(
     ones, refit; ``rounds`` times. New rows are ``kind="active"`` training rows. Returns all rows and one summary per
     round with the fit's error on the configurations it chose before they were measured (what the policy would
     have been told about them)."""
-    from tqdm import tqdm
-
     from agra_ros.tables.search import ConfigModel, SearchSpace
 
     ref_in = pseudo_labels(model, in_frames)
@@ -121,7 +118,7 @@ def active_rounds(
                 if c not in seen and c not in todo:
                     todo.append(c)
         errors = []
-        for c in tqdm(todo, desc=f"active round {k + 1}/{rounds}", unit="cfg"):
+        for c in progress(todo, desc=f"evaluate-ssd: active round {k + 1}/{rounds}", unit="cfg"):
             row = {"config": c, "kind": "active", "split": "train"}
             row["in_domain"] = agreement_map(model, in_frames, c, ref_in)
             row["out_domain"] = agreement_map(model, out_frames, c, ref_out) if ref_out else float("nan")
@@ -137,7 +134,7 @@ def active_rounds(
                 "max_over_prediction": float(err.max()),
             }
         )
-        print(
+        echo(
             f"active round {k + 1}: {len(todo)} new frontier configurations, the fit over-predicted them by "
             f"{history[-1]['mean_error']:+.3f} on average (MAE {history[-1]['mae']:.3f}, worst "
             f"{history[-1]['max_over_prediction']:+.3f})"

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from agra_ros.detectors.measure import assemble_cost_table, report_cost_table
 from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SsdDetector
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
 from agra_ros.paths import run_dir
+from agra_ros.progress import progress
 from agra_ros.tables.files import write_json_atomic
 
 
@@ -87,7 +87,7 @@ def build_ssd_cost_table(
     t_start = time.perf_counter()
     entries, overhead = [], []
     todo = [(lv, s) for s in RESOLUTION_SCALES for lv in LEVELS]
-    for lv, s in tqdm(todo, desc=f"profile ({threads} thread{'s' if threads > 1 else ''})", unit="config"):
+    for lv, s in progress(todo, desc=f"profile-ssd ({threads} thread{'s' if threads > 1 else ''})", unit="config"):
         res = profile_uniform(model, frame, lv, s, repeats)
         for name in LAYER_NAMES:
             sec, macs, byts, peak = res[name]
