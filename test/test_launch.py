@@ -235,7 +235,7 @@ def test_agra_ros_launch_starts_the_graph_ros2_launch_starts(monkeypatch):
     _, spec = _launch_module().graph_spec(args)
     assert [n for n, _ in started] == [n for n, _, _ in spec] == ["device_monitor", "perception", "policy"]
     policy = dict(started)["policy"]
-    assert ["-r", "__ns:=/robot1"] == policy[policy.index("-r") : policy.index("-r") + 2]
+    assert policy[policy.index("-r") : policy.index("-r") + 2] == ["-r", "__ns:=/robot1"]
     assert "image_raw:=/cam/image" in policy and "target_fps:=20.0" in policy
     assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in envs[0], "like ros2 launch: DDS as the shell set it by default"
     started.clear()
