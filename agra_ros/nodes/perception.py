@@ -12,14 +12,15 @@ one-shot timer and then processes the newest frame held at that moment.
 
 Everything that is not ROS is in the core: the frame's processing (fallback, shadow accuracy, energy) in
 agra_ros.perception.runtime and the modules it composes, command decoding in agra_ros.granularity.levels, pacing in
-agra_ros.perception.pacing, bad-input counting in agra_ros.bad_inputs.
+agra_ros.perception.pacing, what the node reports on /diagnostics in agra_ros.perception.status, the busy clock and
+CUDA check in agra_ros.perception.host, bad-input counting in agra_ros.bad_inputs. The parameters are declared in
+agra_ros.nodes.perception_params.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
 
 import torch
 from rcl_interfaces.msg import SetParametersResult
@@ -30,7 +31,6 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, String
 
 from agra_ros.bad_inputs import BadInputCounter
-from agra_ros.core.contract import SCORE_THRESHOLD
 from agra_ros.detectors import registry
 from agra_ros.detectors.interface import WeightsError
 from agra_ros.granularity.levels import (
@@ -40,15 +40,18 @@ from agra_ros.granularity.levels import (
     fallback_configuration,
 )
 from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, InputRejected, parse_target_fps
+from agra_ros.nodes.perception_params import SPECS
 from agra_ros.perception.annotate import annotate
 from agra_ros.perception.energy import EnergyModelError, make_energy_meter
+from agra_ros.perception.host import busy_clock, cuda_problem
 from agra_ros.perception.pacing import RatePacer
 from agra_ros.perception.runtime import FrameResult, PerceptionRuntime
+from agra_ros.perception.status import FrameCounters, perception_status
 from agra_ros.perception.watchdog import CommandWatchdog
 from agra_ros.ros import params as ros_params
 from agra_ros.ros.detections import DetectionPublisher
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
-from agra_ros.ros.image import ImageConversionError, msg_to_rgb, rgb_to_msg
+from agra_ros.ros.image import ImageConversionError, error_kind, msg_to_rgb, rgb_to_msg
 from agra_ros.ros.interfaces import (
     GranularityCatalogue,
     GranularityCommand,
@@ -60,108 +63,12 @@ from agra_ros.ros.interfaces import (
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
-SPECS = [
-    ros_params.ParamSpec(
-        "device", "cpu", "Where the detector runs (cuda only where a CUDA GPU is usable).", choices=("cpu", "cuda")
-    ),
-    ros_params.ParamSpec(
-        "detector",
-        registry.DEFAULT_DETECTOR,
-        "Detector: ssd (real SSD-MobileNetV2, 23 Open Images classes) or synthetic (test double of synthetic shapes).",
-        choices=tuple(registry.DETECTORS),
-        read_only=True,
-    ),
-    ros_params.ParamSpec(
-        "weights",
-        "",
-        "Detector weights file; empty: the detector's weights shipped in the package.",
-        read_only=True,
-    ),
-    ros_params.ParamSpec(
-        "score_threshold", SCORE_THRESHOLD, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)
-    ),
-    ros_params.ParamSpec(
-        "shadow_share",
-        0.1,
-        "Share of frames on which the full configuration also runs to measure the accuracy proxy (0: never).",
-        range=(0.0, 1.0, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "fallback_timeout_s",
-        2.0,
-        "Run the fallback configuration when no valid agra/granularity command arrived for this long.",
-        range=(0.1, 3600.0, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "fallback_configuration",
-        "",
-        "What runs while no valid command is in force, in short form (e.g. 555555555/1/local); empty: the "
-        "detector's measured fallback configuration.",
-    ),
-    ros_params.ParamSpec(
-        "device_profile",
-        "x86_generic",
-        "Device profile of the power model behind detector_energy_per_frame_j and power_w.",
-    ),
-    ros_params.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
-    ros_params.ParamSpec(
-        "pace_to_target",
-        True,
-        "Process at most agra/target_fps frames per second (spend no work beyond the target).",
-    ),
-    ros_params.ParamSpec(
-        "max_fps", 0.0, "Upper bound on processed frames per second; 0: no bound.", range=(0.0, 1000.0, 0.0)
-    ),
-    ros_params.ParamSpec(
-        "annotate_every",
-        1,
-        "Publish image_annotated for every Nth processed frame (only while someone subscribes); 0: never.",
-        range=(0, 1000, 1),
-    ),
-    ros_params.ParamSpec(
-        "reliability",
-        "best_effort",
-        "Reliability of the image_raw subscription (best_effort also receives from reliable publishers).",
-        choices=("best_effort", "reliable"),
-        read_only=True,
-    ),
-]
-
 LOST_LOG_PERIOD_S = 5.0
 """Frames lost in transport are logged at most this often (all are counted in diagnostics)."""
 
 
 class StartupError(RuntimeError):
     """A setting the node cannot start with (missing weights, unusable device): reported once, exit code 2."""
-
-
-def image_error_kind(exc: ImageConversionError) -> str:
-    """Counter name of a rejected image: encoding, zero_size, too_large, step, truncated (else invalid)."""
-    kind = getattr(exc, "kind", None)
-    if kind:
-        return str(kind)
-    text = str(exc)
-    for prefix, name in (
-        ("unsupported encoding", "encoding"),
-        ("zero-size", "zero_size"),
-        ("truncated", "truncated"),
-        ("step", "step"),
-    ):
-        if text.startswith(prefix):
-            return name
-    return "too_large" if "larger than" in text else "invalid"
-
-
-def busy_clock(threads: int):
-    """The runtime's busy clock: this thread's CPU time with one torch thread, else wall time (see runtime)."""
-    return time.thread_time if threads == 1 else None
-
-
-def cuda_problem() -> str | None:
-    """Why cuda cannot be used here, or None when it can."""
-    if not torch.cuda.is_available():
-        return "torch reports no usable CUDA device (CPU-only build, no driver or no GPU)"
-    return None
 
 
 class PerceptionNode(Node):
@@ -203,18 +110,12 @@ class PerceptionNode(Node):
         self.pacer = RatePacer()
         self._target_fps: float | None = None
         self._pending: Image | None = None
-        self._received = 0
-        self._dropped = 0
-        self._lost = 0
-        """Frames DDS reported lost before they reached the node (message-lost event)."""
+        self.frames = FrameCounters()
         self._lost_logged = -math.inf
-        self._lost_reported = (0, 0)
-        """(lost, received) at the last diagnostics report."""
         self._processed_since_annotation = 0
         self._last: FrameResult | None = None
         self._last_config_pub = 0.0
         self._published_config: GranularityConfig | None = None
-        self._overhead_ms: deque[float] = deque(maxlen=200)
         self._command = GranularityCommand()
         """The last valid command (its decision number and stamp go out with every frame it produced)."""
         self._update_pacing()
@@ -308,12 +209,12 @@ class PerceptionNode(Node):
             self.create_subscription(Image, "image_raw", self._on_image, qos)
 
     def _on_frames_lost(self, info: QoSMessageLostInfo) -> None:
-        self._lost += int(info.total_count_change)
+        self.frames.lost += int(info.total_count_change)
         now = time.monotonic()
         if now - self._lost_logged >= LOST_LOG_PERIOD_S:
             self._lost_logged = now
             self.get_logger().warning(
-                f"{self._lost} image_raw frame(s) lost in transport so far (frames too large for "
+                f"{self.frames.lost} image_raw frame(s) lost in transport so far (frames too large for "
                 f"{self.get_parameter('reliability').value} QoS? reliability:=reliable delivers them; perception "
                 f"processes frames up to {MAX_IMAGE_SIDE} px per side and {MAX_IMAGE_BYTES // 2**20} MiB)"
             )
@@ -362,9 +263,9 @@ class PerceptionNode(Node):
         self.pacer.set_rate(min(rates) if rates else None)
 
     def _on_image(self, msg: Image) -> None:
-        self._received += 1
+        self.frames.received += 1
         if self._pending is not None:
-            self._dropped += 1  # a newer frame replaces one that waited for its pacing slot
+            self.frames.dropped += 1  # a newer frame replaces one that waited for its pacing slot
         delay = self.pacer.delay(time.monotonic())
         if delay <= 0.0:
             self._pending = None
@@ -395,7 +296,7 @@ class PerceptionNode(Node):
         try:
             image = msg_to_rgb(msg)
         except ImageConversionError as exc:
-            self._bad_input(f"image_{image_error_kind(exc)}", str(exc))
+            self._bad_input(f"image_{error_kind(exc)}", str(exc))
             return
         self._check_fallback()
         try:
@@ -407,7 +308,7 @@ class PerceptionNode(Node):
         if self.context.ok():  # Ctrl-C during inference shuts the context down: nothing left to publish to
             self._publish(msg, image, res)
         # the node's own cost per frame beyond the detector: conversion, bookkeeping, publishing
-        self._overhead_ms.append((time.perf_counter() - t_start) * 1e3 - res.latency_ms - res.shadow_ms)
+        self.frames.overhead_ms.append((time.perf_counter() - t_start) * 1e3 - res.latency_ms - res.shadow_ms)
 
     def _publish(self, msg: Image, image, res: FrameResult) -> None:
         d = res.detections
@@ -457,55 +358,22 @@ class PerceptionNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def _check(self, status: StatusBuilder) -> None:
-        rt = self.runtime
-        now = time.monotonic()
-        fps = rt.rate.rate(now)
-        status.add("frames_received", self._received)
-        status.add("frames_processed", rt.stats.frames)
-        status.add("frames_dropped", self._dropped)
-        status.add("frames_lost", self._lost)
-        status.add("max_frame_side_px", MAX_IMAGE_SIDE)
-        status.add("max_frame_mib", MAX_IMAGE_BYTES // 2**20)
-        status.add("fps", fps)
-        status.add("target_fps", self._target_fps if self._target_fps is not None else math.nan)
-        status.add("pacing_hz", self.pacer.rate_hz if self.pacer.rate_hz is not None else 0.0)
-        status.add("latency_ms", self._last.latency_ms if self._last else math.nan)
-        status.add("latency_ms_p50", rt.latency_percentile(50))
-        status.add("latency_ms_p95", rt.latency_percentile(95))
-        status.add(
-            "node_overhead_ms", sum(self._overhead_ms) / len(self._overhead_ms) if self._overhead_ms else math.nan
+        report = perception_status(
+            self.runtime,
+            time.monotonic(),
+            self.frames,
+            self._last,
+            self._target_fps,
+            self.pacer.rate_hz,
+            self.bad,
+            self.get_parameter("device").value,
+            torch.get_num_threads(),
         )
-        status.add("detector_energy_per_frame_j", self._last.detector_energy_per_frame_j if self._last else math.nan)
-        status.add("detector_energy_per_frame_j.source", rt.energy.source if rt.energy else "none")
-        status.add("power_w", self._last.power_w if self._last else math.nan)
-        status.add("power_w.source", rt.energy.source if rt.energy else "none")
-        status.add("accuracy_proxy", rt.stats.last_accuracy_proxy)
-        status.add("shadow_frames", rt.stats.shadow_frames)
-        status.add("configuration", rt.active_config().short())
-        status.add("requested_configuration", rt.requested_config().short())
-        status.add("fallback_configuration", rt.fallback_config.short())
-        status.add("fallback", rt.in_fallback)
-        status.add("fallbacks", rt.watchdog.fallbacks)
-        status.add("command_age_s", rt.watchdog.age(now))
-        status.add("granularity_commands", rt.watchdog.commands)
-        status.add("configuration_switches", rt.stats.switches)
-        status.add("remote_run_locally", rt.stats.remote_run_locally)
-        status.add("bad_input_total", self.bad.total())
-        for kind, n in sorted(self.bad.counts().items()):
-            status.add(f"bad_input.{kind}", n)
-        status.add("device", self.get_parameter("device").value)
-        status.add("threads", torch.get_num_threads())
-        if rt.in_fallback:
-            status.summary(WARN, f"no granularity command: fallback configuration {rt.fallback_config.short()}")
-        lost0, received0 = self._lost_reported
-        self._lost_reported = (self._lost, self._received)
-        if self._lost - lost0 > self._received - received0:
-            status.summary(WARN, f"most image_raw frames lost in transport ({self._lost} so far): too large?")
-        if self._received == 0:
-            status.summary(WARN, "no frames received on image_raw")
-        if rt.stats.remote_run_locally:
-            status.summary(WARN, "remote execution requested but not configured: running locally")
-        status.summary(OK, f"processing at {fps:.1f} FPS, configuration {rt.active_config().short()}")
+        for key, value in report.values:
+            status.add(key, value)
+        for message in report.warnings:
+            status.summary(WARN, message)
+        status.summary(OK, report.ok)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -16,8 +16,9 @@ on ``agra/trace_target_fps`` is written into the parameter. ``ros2 param set /po
 back to the trace.
 
 The acting, scoring and experience bookkeeping are in :class:`agra_ros.online.agent.OnlineAgent`; PPO runs in a
-separate process (:class:`agra_ros.online.learner.LearnerSupervisor`) that hands back weights and is restarted
-when it dies; checkpoints are atomic (:mod:`agra_ros.online.checkpoint`).
+separate process (:class:`agra_ros.online.learner_process.LearnerSupervisor`) that hands back weights and is
+restarted when it dies; checkpoints are atomic (:mod:`agra_ros.online.checkpoint`). The parameters are declared in
+:mod:`agra_ros.nodes.policy_params`; what the node reports on /diagnostics is built by :mod:`agra_ros.online.status`.
 """
 
 from __future__ import annotations
@@ -36,27 +37,19 @@ from std_msgs.msg import Float32, Header, UInt32
 from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS
-from agra_ros.limits import (
-    ACCURACY_FLOOR,
-    ACCURACY_FLOOR_RANGE,
-    CRITICAL_TEMP_C,
-    CRITICAL_TEMP_RANGE_C,
-    RECOVER_MARGIN_C,
-    RECOVER_MARGIN_RANGE_C,
-    TARGET_FPS_RANGE,
-    InputRejected,
-    parse_target_fps,
-)
-from agra_ros.online.agent import ALGORITHMS, LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
+from agra_ros.limits import TARGET_FPS_RANGE, InputRejected, parse_target_fps
+from agra_ros.nodes.policy_params import SPECS
+from agra_ros.online.agent import LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
 from agra_ros.online.learner_process import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
+from agra_ros.online.status import catalogue_mismatch, policy_status
 from agra_ros.policy.gpn import GPNSpec
 from agra_ros.ros import params as ros_params
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter, StatusBuilder
-from agra_ros.ros.image import ENCODINGS, ImageConversionError, msg_to_rgb
+from agra_ros.ros.image import ImageConversionError, header_problem, msg_to_rgb
 from agra_ros.ros.interfaces import (
     GranularityCatalogue,
     GranularityCommand,
@@ -67,89 +60,6 @@ from agra_ros.ros.interfaces import (
 )
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
-
-TARGET_RANGE = TARGET_FPS_RANGE
-
-SPECS = [
-    ros_params.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
-    ros_params.ParamSpec(
-        "target_fps",
-        30.0,
-        "Target FPS, published (latched) on agra/target_fps. Set by anyone (ros2 param set, launch), it wins over "
-        "the camera trace and turns follow_trace off; while follow_trace is true, agra/trace_target_fps sets it.",
-        range=(*TARGET_RANGE, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "follow_trace",
-        True,
-        "Let a camera trace's target (agra/trace_target_fps) set target_fps; any outside set of target_fps turns "
-        "this off. Set it true to follow the trace again.",
-    ),
-    ros_params.ParamSpec(
-        "decision_rate_hz", 5.0, "Decisions (agra/granularity commands) per second.", range=(0.2, 50.0, 0.0)
-    ),
-    ros_params.ParamSpec(
-        "learning", True, "Learn online (agra/a2c in the background learner process, bandit in place)."
-    ),
-    ros_params.ParamSpec(
-        "checkpoint_dir",
-        "~/.ros/agra_ros",
-        "Folder of the learned policy's checkpoint policy_<algorithm>.pt; empty: no checkpoints.",
-        read_only=True,
-    ),
-    ros_params.ParamSpec(
-        "checkpoint_period_s",
-        60.0,
-        "Seconds between periodic checkpoints (one is also written on shutdown).",
-        range=(0.05, 86400.0, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "device_profile",
-        "x86_generic",
-        "Device profile of the energy reference (the same parameter as perception's and device_monitor's).",
-        read_only=True,
-    ),
-    ros_params.ParamSpec(
-        "critical_temp_c",
-        CRITICAL_TEMP_C,
-        "Temperature at which the safety override configuration (the coarsest) is forced. The device's own critical "
-        "level wins whenever it is reported (device_monitor's temp_critical_c: a thermal zone's trip point, else its "
-        "device profile's), so this applies only to a device state without one (e.g. D from a jtop node alone).",
-        range=(*CRITICAL_TEMP_RANGE_C, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "recover_margin_c",
-        RECOVER_MARGIN_C,
-        "The safety override ends this far below the critical temperature.",
-        range=(*RECOVER_MARGIN_RANGE_C, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "accuracy_floor",
-        ACCURACY_FLOOR,
-        "Accuracy floor of the target P, as a share of the full configuration's accuracy.",
-        range=(*ACCURACY_FLOOR_RANGE, 0.0),
-    ),
-    ros_params.ParamSpec(
-        "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."
-    ),
-    ros_params.ParamSpec(
-        "rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True
-    ),
-    ros_params.ParamSpec(
-        "publish_target_fps",
-        True,
-        "Publish the target_fps parameter on agra/target_fps (transient local: a perception started later gets "
-        "it at once), so perception paces to it.",
-    ),
-    ros_params.ParamSpec(
-        "image_reliability",
-        "best_effort",
-        "Reliability of the image_raw subscription.",
-        choices=("best_effort", "reliable"),
-        read_only=True,
-    ),
-    ros_params.ParamSpec("seed", 0, "Seed of exploration and the learner.", range=(0, 2**31 - 1, 1), read_only=True),
-]
 
 
 class PolicyNode(Node):
@@ -181,8 +91,8 @@ class PolicyNode(Node):
         self.latency = LatencyWindow()
         self.attainment = AttainmentWindow()
         self._image: Image | None = None
-        self._catalogue_ok: bool | None = None
-        self._catalogue_error = ""
+        self._catalogue_error: str | None = None
+        """Why the last catalogue does not fit (empty: it fits; None: none heard yet)."""
         self._device_seen = False
         self._device_inputs = DeviceInputs()
         self._last_config = ""
@@ -296,14 +206,7 @@ class PolicyNode(Node):
     def _on_image(self, msg: Image) -> None:
         """Keep the newest frame after a header check that costs nothing; it is converted and embedded at the next
         decision only, so most frames are never touched."""
-        enc = msg.encoding.lower()
-        problem = ""
-        if enc not in ENCODINGS:
-            problem = f"unsupported encoding {msg.encoding!r} (supported: {', '.join(ENCODINGS)})"
-        elif msg.width == 0 or msg.height == 0:
-            problem = f"zero-size image ({msg.width}x{msg.height})"
-        elif msg.step * msg.height > len(msg.data):
-            problem = f"truncated image: {len(msg.data)} bytes, expected step*height = {msg.step * msg.height}"
+        problem = header_problem(msg)
         if problem:
             self._reject(ImageConversionError(problem), "image")
             return
@@ -312,7 +215,7 @@ class PolicyNode(Node):
     def _on_trace_target(self, msg: Float32) -> None:
         """A camera trace's target: the lower-priority input of the target_fps parameter (see the module doc)."""
         try:
-            fps = parse_target_fps(msg.data, *TARGET_RANGE)
+            fps = parse_target_fps(msg.data, *TARGET_FPS_RANGE)
         except InputRejected as exc:
             self._reject(exc)
             return
@@ -371,17 +274,13 @@ class PolicyNode(Node):
         except InputRejected as exc:
             self._reject(exc)
             return
-        ok = layers == self.agent.layer_names and levels == LEVELS
-        if ok != self._catalogue_ok:
-            if ok:
-                self.get_logger().info(f"perception's catalogue matches the policy: {len(layers)} layers")
+        error = catalogue_mismatch(layers, levels, self.agent.layer_names)
+        if error != self._catalogue_error:
+            if error:
+                self.get_logger().error(error)
             else:
-                self._catalogue_error = (
-                    f"perception's detector has layers {list(layers)} / levels {list(levels)}, the policy was "
-                    f"built for {list(self.agent.layer_names)} / {list(LEVELS)}: its commands will not fit"
-                )
-                self.get_logger().error(self._catalogue_error)
-        self._catalogue_ok = ok
+                self.get_logger().info(f"perception's catalogue matches the policy: {len(layers)} layers")
+        self._catalogue_error = error
 
     # ------------------------------------------------------------------ deciding
     def _decide(self) -> None:
@@ -459,60 +358,23 @@ class PolicyNode(Node):
 
     # ------------------------------------------------------------------ status
     def _check(self, status: StatusBuilder) -> None:
-        a = self.agent
-        p50, p99 = self.latency.percentiles_ms()
-        status.add("algorithm", a.s.algorithm)
-        status.add("learning", a.learning)
-        status.add("decisions", a.decisions)
-        status.add("configuration", self._last_config)
-        status.add("decision_latency_ms_p50", p50)
-        status.add("decision_latency_ms_p99", p99)
-        status.add("target_fps", a.target_fps)
-        status.add("target_fps.source", self.target.source)
-        status.add("target_fps.follow_trace", bool(self.get_parameter("follow_trace").value))
-        trace = self.target.trace_target
-        status.add("trace_target_fps", trace if trace is not None else math.nan)
-        status.add("target_attainment", self.attainment.share())
-        status.add("reward", a.last_reward if a.last_reward is not None else math.nan)
-        status.add("lagrange_fps", a.multipliers.beta)
-        status.add("lagrange_accuracy", a.multipliers.gamma)
-        status.add("learner_updates", a.updates)
-        counts = self.rejections.counts()
-        for kind in ("image", "diagnostics", "target_fps", "feedback", "catalogue", "observation"):
-            status.add(f"rejected.{kind}", counts.get(kind, 0))
-        status.add("rejected_total", self.rejections.total())
-        if self.learner is not None:
-            lr = self.learner
-            status.add("learner_state", lr.status)
-            status.add("learner_pid", lr.pid or 0)
-            status.add("learner_restarts", lr.restarts)
-            status.add("learner_dropped_batches", lr.dropped_batches)
-            status.add("learner_last_error", lr.last_error)
-        else:
-            status.add("learner_state", "in-process" if a.learns else "none")
-        status.add("safety", "engaged" if a.guard.engaged else "normal")
-        status.add("safety_reason", a.guard.reason)
-        status.add("safety_engagements", a.guard.engagements)
-        ck = self.checkpoint
-        status.add("checkpoint", str(ck.path or ""))
-        status.add("checkpoint_status", ck.status)
-        status.add("checkpoint_saves", ck.saves)
-        status.add("checkpoint_write_ms", ck.last_ms)
-        status.add("checkpoint_failures", ck.failures)
-        status.add("checkpoint_last_error", ck.error)
-        status.add("device_state_seen", self._device_seen)
-        if not a.ready:
-            status.summary(WARN, "waiting for image_raw")
-        elif a.guard.engaged:
-            status.summary(WARN, f"safety override: {a.guard.reason}")
-        if self._catalogue_ok is False:
-            status.summary(ERROR, self._catalogue_error)
-        if ck.error:
-            status.summary(WARN, f"checkpoint not written, learning is not kept: {ck.error}")
-        elif ck.status == "unusable":
-            status.summary(WARN, "unusable checkpoint left in place (could not be moved aside)")
-        if self.learner is not None and self.learner.status == "restarting":
-            status.summary(WARN, f"learner restarting after a crash ({self.learner.restarts} restarts)")
+        report = policy_status(
+            self.agent,
+            last_config=self._last_config,
+            latency=self.latency,
+            target=self.target,
+            follow_trace=bool(self.get_parameter("follow_trace").value),
+            attainment=self.attainment,
+            rejections=self.rejections,
+            learner=self.learner,
+            checkpoint=self.checkpoint,
+            device_seen=self._device_seen,
+            catalogue_error=self._catalogue_error or "",
+        )
+        for key, value in report.values:
+            status.add(key, value)
+        for severity, message in report.summaries:
+            status.summary(ERROR if severity == "error" else WARN, message)
         status.summary(OK, "deciding")
 
     def destroy_node(self) -> None:

@@ -45,6 +45,35 @@ def rgb_to_msg(image: np.ndarray, header: Header | None = None, encoding: str = 
     return msg
 
 
+def error_kind(exc: ImageConversionError) -> str:
+    """Counter name of a rejected image: encoding, zero_size, too_large, step, truncated (else invalid)."""
+    kind = getattr(exc, "kind", None)
+    if kind:
+        return str(kind)
+    text = str(exc)
+    for prefix, name in (
+        ("unsupported encoding", "encoding"),
+        ("zero-size", "zero_size"),
+        ("truncated", "truncated"),
+        ("step", "step"),
+    ):
+        if text.startswith(prefix):
+            return name
+    return "too_large" if "larger than" in text else "invalid"
+
+
+def header_problem(msg: Image) -> str:
+    """What is wrong with an Image's header at a glance (encoding, size, data length), without touching its pixels;
+    empty when nothing is. :func:`msg_to_rgb` checks the rest when the frame is converted."""
+    if msg.encoding.lower() not in ENCODINGS:
+        return f"unsupported encoding {msg.encoding!r} (supported: {', '.join(ENCODINGS)})"
+    if msg.width == 0 or msg.height == 0:
+        return f"zero-size image ({msg.width}x{msg.height})"
+    if msg.step * msg.height > len(msg.data):
+        return f"truncated image: {len(msg.data)} bytes, expected step*height = {msg.step * msg.height}"
+    return ""
+
+
 def msg_to_rgb(msg: Image) -> np.ndarray:
     """Unpack an Image into an (H, W, 3) uint8 RGB array.
 

@@ -1,0 +1,97 @@
+"""policy_node's parameters: name, default, meaning and accepted values (the README's parameter table is printed from
+them: agra_ros.ros.param_table)."""
+
+from __future__ import annotations
+
+from agra_ros.limits import (
+    ACCURACY_FLOOR,
+    ACCURACY_FLOOR_RANGE,
+    CRITICAL_TEMP_C,
+    CRITICAL_TEMP_RANGE_C,
+    RECOVER_MARGIN_C,
+    RECOVER_MARGIN_RANGE_C,
+    TARGET_FPS_RANGE,
+)
+from agra_ros.online.agent import ALGORITHMS
+from agra_ros.ros import params as ros_params
+
+SPECS = [
+    ros_params.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
+    ros_params.ParamSpec(
+        "target_fps",
+        30.0,
+        "Target FPS, published (latched) on agra/target_fps. Set by anyone (ros2 param set, launch), it wins over "
+        "the camera trace and turns follow_trace off; while follow_trace is true, agra/trace_target_fps sets it.",
+        range=(*TARGET_FPS_RANGE, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "follow_trace",
+        True,
+        "Let a camera trace's target (agra/trace_target_fps) set target_fps; any outside set of target_fps turns "
+        "this off. Set it true to follow the trace again.",
+    ),
+    ros_params.ParamSpec(
+        "decision_rate_hz", 5.0, "Decisions (agra/granularity commands) per second.", range=(0.2, 50.0, 0.0)
+    ),
+    ros_params.ParamSpec(
+        "learning", True, "Learn online (agra/a2c in the background learner process, bandit in place)."
+    ),
+    ros_params.ParamSpec(
+        "checkpoint_dir",
+        "~/.ros/agra_ros",
+        "Folder of the learned policy's checkpoint policy_<algorithm>.pt; empty: no checkpoints.",
+        read_only=True,
+    ),
+    ros_params.ParamSpec(
+        "checkpoint_period_s",
+        60.0,
+        "Seconds between periodic checkpoints (one is also written on shutdown).",
+        range=(0.05, 86400.0, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "device_profile",
+        "x86_generic",
+        "Device profile of the energy reference (the same parameter as perception's and device_monitor's).",
+        read_only=True,
+    ),
+    ros_params.ParamSpec(
+        "critical_temp_c",
+        CRITICAL_TEMP_C,
+        "Temperature at which the safety override configuration (the coarsest) is forced. The device's own critical "
+        "level wins whenever it is reported (device_monitor's temp_critical_c: a thermal zone's trip point, else its "
+        "device profile's), so this applies only to a device state without one (e.g. D from a jtop node alone).",
+        range=(*CRITICAL_TEMP_RANGE_C, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "recover_margin_c",
+        RECOVER_MARGIN_C,
+        "The safety override ends this far below the critical temperature.",
+        range=(*RECOVER_MARGIN_RANGE_C, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "accuracy_floor",
+        ACCURACY_FLOOR,
+        "Accuracy floor of the target P, as a share of the full configuration's accuracy.",
+        range=(*ACCURACY_FLOOR_RANGE, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."
+    ),
+    ros_params.ParamSpec(
+        "rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True
+    ),
+    ros_params.ParamSpec(
+        "publish_target_fps",
+        True,
+        "Publish the target_fps parameter on agra/target_fps (transient local: a perception started later gets "
+        "it at once), so perception paces to it.",
+    ),
+    ros_params.ParamSpec(
+        "image_reliability",
+        "best_effort",
+        "Reliability of the image_raw subscription.",
+        choices=("best_effort", "reliable"),
+        read_only=True,
+    ),
+    ros_params.ParamSpec("seed", 0, "Seed of exploration and the learner.", range=(0, 2**31 - 1, 1), read_only=True),
+]
