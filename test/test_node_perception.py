@@ -115,7 +115,7 @@ class Recorder:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     logs = tmp_path_factory.mktemp("perception")
-    camera = {"fps": 10.0, "width": 640, "height": 480, "trace": "", "seed": 7, "reliability": "reliable"}
+    camera = {"source": "synthetic", "fps": 10.0, "width": 640, "height": 480, "trace": "", "seed": 7, "reliability": "reliable"}
     perception = {
         "fallback_timeout_s": TIMEOUT_S,
         "shadow_share": 0.5,

@@ -364,7 +364,7 @@ def test_raising_target_fps_makes_configurations_cheaper_and_fps_follow_lowering
     missing = [n for n in GRAPH_NODES if importlib.util.find_spec(f"agra_ros.nodes.{n}") is None]
     assert not missing, f"closed-loop test needs the nodes {missing} (not in this tree yet)"
     # the camera outpaces the high target, so only perception and the policy limit the frame rate
-    cam = {"fps": 60.0, "width": 320, "height": 240, "trace": "", "reliability": "reliable",
+    cam = {"source": "synthetic", "fps": 60.0, "width": 320, "height": 240, "trace": "", "reliability": "reliable",
            "publish_ground_truth": False}  # fmt: skip
     full_fps = 1.0 / _frame_latency_s([0] * (_costs().n_layers + 2))
     low_target, high_target = 5.0, 60.0

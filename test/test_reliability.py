@@ -64,7 +64,7 @@ def test_a_trace_with_a_target_outside_the_bounds_is_a_startup_error(tmp_path):
     trace.write_text(
         "name: fast\nphases:\n  - {name: blur, duration_s: 5, density: 2, resolution: [320, 240], target_fps: 500}\n"
     )
-    with node_process("camera_source", {"trace": str(trace)}, tmp_path) as proc:
+    with node_process("camera_source", {"source": "synthetic", "trace": str(trace)}, tmp_path) as proc:
         assert proc.wait(timeout=120) == 2
     log = read_log(proc)
     assert "phase 'blur'" in log and "outside [0.5, 240]" in log and "Traceback" not in log, log
