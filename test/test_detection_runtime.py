@@ -306,3 +306,45 @@ def test_energy_source_names_the_profile_actually_used():
 
     assert make_energy_meter("auto").source == f"model:{default_profile_name()}"
     assert make_energy_meter("jetson_orin_nano").source == "model:jetson_orin_nano"
+
+
+def test_keyframe_interval_detects_every_kth_frame_and_tracks_in_between():
+    """Temporal granularity: at k=3 the detector runs on frames 0, 3, 6 and the tracker on the others; the
+    tracked frames say so, cost the detector nothing, and an interval outside the catalogue is a bad command."""
+    rng = np.random.default_rng(0)
+    texture = np.repeat(np.repeat(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), 4, 0), 4, 1)
+    rt, det, clock = make_runtime(shadow_share=0.0)
+    cmd = GranularityConfig.uniform("full", N).to_indices()
+    config, _ = rt.command(cmd, keyframe_interval=3)
+    assert config.keyframe_interval == 3 and config.short().endswith("/k3")
+    results = []
+    for _ in range(7):
+        clock.t += 0.1
+        results.append(rt.process(texture))
+    assert [r.tracked for r in results] == [False, True, True, False, True, True, False]
+    assert len(det.detect_calls) == 3 and rt.stats.tracked_frames == 4
+    assert all(len(r.detections.boxes) == 1 for r in results)  # the box follows the (still) image
+    assert det.set_calls == 1, "a keyframe interval is not a detector switch"
+    assert results[0].motion == 0.0 and all(r.motion == 0.0 for r in results)  # a still camera
+    with pytest.raises(GranularityCommandError) as exc:
+        rt.command(cmd, keyframe_interval=5)
+    assert exc.value.kind == "unknown_interval"
+    assert rt.requested_config().keyframe_interval == 3  # the bad command changed nothing
+    rt.command(cmd, keyframe_interval=1)
+    clock.t += 0.1
+    assert not rt.process(texture).tracked
+    rt.command(cmd, keyframe_interval=2)
+    clock.t += 0.1
+    assert not rt.process(texture).tracked, "after interval 1 the tracker starts from a fresh keyframe"
+    assert "keyframe_intervals" in rt.catalogue()
+
+
+def test_a_scene_cut_forces_a_keyframe():
+    rng = np.random.default_rng(1)
+    texture = np.repeat(np.repeat(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), 4, 0), 4, 1)
+    rt, det, clock = make_runtime(shadow_share=0.0)
+    rt.command(GranularityConfig.uniform("full", N).to_indices(), keyframe_interval=6)
+    rt.process(texture)
+    res = rt.process(np.zeros_like(texture))  # the lights go out
+    assert not res.tracked and res.motion > 30
+    assert rt.stats.forced_keyframes == {"scene cut": 1} and len(det.detect_calls) == 2

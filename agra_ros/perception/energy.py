@@ -37,8 +37,10 @@ class EnergyMeter:
     cost_of: Callable[[GranularityConfig], tuple[float, float]] | None = None
     """(MACs, bytes) of a configuration, from a cost table; None: busy time only."""
 
-    def detector_energy_per_frame_j(self, busy_s: float, config: GranularityConfig) -> float:
-        macs, nbytes = self.cost_of(config) if self.cost_of is not None else (0.0, 0.0)
+    def detector_energy_per_frame_j(self, busy_s: float, config: GranularityConfig, detector_ran: bool = True) -> float:
+        """Joules of one frame; ``detector_ran`` False (a tracked frame between keyframes) counts busy time only."""
+        use_table = self.cost_of is not None and detector_ran
+        macs, nbytes = self.cost_of(config.detector_config()) if use_table else (0.0, 0.0)
         return float(self.model.detector_energy_per_frame_j(busy_s, macs=macs, bytes=nbytes))
 
     def power_w(self, detector_energy_j: float, fps: float) -> float:

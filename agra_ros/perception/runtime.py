@@ -29,8 +29,10 @@ import numpy as np
 
 from agra_ros.granularity.levels import (
     EXECUTION_TARGETS,
+    KEYFRAME_INTERVALS,
     LEVELS,
     RESOLUTION_SCALES,
+    GranularityCommandError,
     GranularityConfig,
     GranularityError,
     full_configuration,
@@ -38,6 +40,7 @@ from agra_ros.granularity.levels import (
 from agra_ros.perception.agreement import DetectionsLike, detection_agreement
 from agra_ros.perception.energy import EnergyMeter
 from agra_ros.perception.pacing import ShadowScheduler, SlidingRate
+from agra_ros.perception.tracker import KeyframeTracker, frame_motion
 from agra_ros.perception.watchdog import CommandWatchdog
 
 CATALOGUE_FORMAT = "agra_ros/granularity-catalogue"
@@ -74,6 +77,10 @@ class FrameResult:
     accuracy_proxy: float
     """Shadow agreement with the full configuration, NaN when not measured on this frame."""
     shadow_ms: float = 0.0
+    tracked: bool = False
+    """True: the keyframe's detections moved onto this frame by the tracker (no detector run)."""
+    motion: float = 0.0
+    """Mean absolute grey-level change from the previous frame (0-255, thumbnails): W's cheap motion feature."""
 
     @property
     def objects(self) -> int:
@@ -95,6 +102,9 @@ class RuntimeStats:
     shadow_busy_s_total: float = 0.0
     last_accuracy_proxy: float = math.nan
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=200))
+    tracked_frames: int = 0
+    forced_keyframes: dict[str, int] = field(default_factory=dict)
+    """Keyframes the tracker asked for before their interval was up, by reason (scene cut, lost every box)."""
 
 
 class PerceptionRuntime:
@@ -139,6 +149,9 @@ class PerceptionRuntime:
         self.rate = SlidingRate()
         self.stats = RuntimeStats()
         self._loaded: GranularityConfig | None = None
+        self.tracker = KeyframeTracker()
+        self._since_keyframe = 0
+        self._previous: np.ndarray | None = None
 
     # ------------------------------------------------------------------ settings
     @property
@@ -164,9 +177,16 @@ class PerceptionRuntime:
         self.watchdog.timeout_s = float(timeout_s)
 
     # ------------------------------------------------------------------ commands and fallback
-    def command(self, data: Sequence[int]) -> tuple[GranularityConfig, str | None]:
-        """Accept a wire-form command; returns (config, watchdog transition). Raises GranularityCommandError."""
+    def command(self, data: Sequence[int], keyframe_interval: int = 1) -> tuple[GranularityConfig, str | None]:
+        """Accept a wire-form command and its keyframe interval; returns (config, watchdog transition). Raises
+        GranularityCommandError (an interval outside the catalogue is kind ``unknown_interval``)."""
         config = GranularityConfig.from_indices(data, self.n_layers)
+        if keyframe_interval not in KEYFRAME_INTERVALS:
+            raise GranularityCommandError(
+                "unknown_interval",
+                f"granularity command: keyframe interval {keyframe_interval}, known {', '.join(map(str, KEYFRAME_INTERVALS))}",
+            )
+        config = config.with_keyframe_interval(keyframe_interval)
         self.commanded = config
         return config, self.watchdog.command(self.clock())
 
@@ -189,11 +209,12 @@ class PerceptionRuntime:
         """What runs now: remote requests run locally (this node has no remote executor configured)."""
         req = self.requested_config()
         if req.execution_target != "local":
-            return GranularityConfig(req.levels, req.resolution_scale, "local")
+            return GranularityConfig(req.levels, req.resolution_scale, "local", req.keyframe_interval)
         return req
 
     # ------------------------------------------------------------------ processing
     def _load(self, config: GranularityConfig) -> None:
+        config = config.detector_config()  # the interval is the runtime's, not the network's
         if config != self._loaded:
             self.detector.set_config(config)
             if self._loaded is not None:
@@ -209,19 +230,52 @@ class PerceptionRuntime:
         wall = time.perf_counter() - t0
         return dets, wall, (clock() - c0) if clock is not None else wall
 
+    def _track(self, image: np.ndarray, config: GranularityConfig):
+        """The tracked detections of a frame between keyframes, or None when a keyframe is due or forced."""
+        if config.keyframe_interval == 1 or self._since_keyframe + 1 >= config.keyframe_interval:
+            return None
+        if not self.tracker.has_keyframe:
+            return None
+        clock = self.busy_clock
+        c0 = clock() if clock is not None else 0.0
+        res = self.tracker.track(image)
+        busy = (clock() - c0) if clock is not None else res.seconds
+        if not res.ok:
+            forced = self.stats.forced_keyframes
+            forced[res.reason] = forced.get(res.reason, 0) + 1
+            return None
+        return res, res.seconds, busy
+
     def process(self, image: np.ndarray) -> FrameResult:
-        """Detect objects in one uint8 RGB frame at the active configuration (plus a shadow run when scheduled)."""
+        """Detect objects in one uint8 RGB frame at the active configuration (plus a shadow run when scheduled).
+
+        At keyframe interval k the detector runs on every k-th frame and the tracker moves its detections onto the
+        frames in between; a scene cut or a tracking failure forces a keyframe."""
         if self.requested_config().execution_target != "local":
             self.stats.remote_run_locally += 1
         config = self.active_config()
-        dets, wall_s, busy_s = self._run(image, config)
+        motion = frame_motion(self._previous, image) if self._previous is not None else 0.0
+        self._previous = image
+        tracked = self._track(image, config)
+        if tracked is not None:
+            dets, wall_s, busy_s = tracked
+            self._since_keyframe += 1
+            self.stats.tracked_frames += 1
+        else:
+            dets, wall_s, busy_s = self._run(image, config)
+            self._since_keyframe = 0
+            if config.keyframe_interval > 1:
+                self.tracker.keyframe(image, dets.boxes, dets.scores, dets.labels)
+            else:
+                self.tracker.reset()  # a later interval > 1 starts from a fresh keyframe, never a stale one
         now = self.clock()
         self.rate.tick(now)
         fps = self.rate.rate()
         accuracy = math.nan
         shadow_ms = 0.0
         if self.shadow.next():
-            if config.levels == self.full_config.levels and config.resolution_scale == 1.0:
+            reference_ran = config.levels == self.full_config.levels and config.resolution_scale == 1.0
+            if reference_ran and tracked is None:
                 accuracy = 1.0  # the active configuration is the reference itself: agreement is 1 by definition
             else:
                 ref, shadow_wall, shadow_busy = self._run(image, self.full_config)
@@ -231,12 +285,17 @@ class PerceptionRuntime:
             self.stats.shadow_frames += 1
             self.stats.last_accuracy_proxy = accuracy
         energy = self.energy
-        detector_j = energy.detector_energy_per_frame_j(busy_s, config) if energy is not None else math.nan
+        detector_ran = tracked is None
+        detector_j = (
+            energy.detector_energy_per_frame_j(busy_s, config, detector_ran) if energy is not None else math.nan
+        )
         power_w = energy.power_w(detector_j, fps) if energy is not None else math.nan
         self.stats.frames += 1
         self.stats.busy_s_total += busy_s
         self.stats.latencies_ms.append(wall_s * 1e3)
-        return FrameResult(dets, config, wall_s * 1e3, busy_s, detector_j, power_w, fps, accuracy, shadow_ms)
+        return FrameResult(
+            dets, config, wall_s * 1e3, busy_s, detector_j, power_w, fps, accuracy, shadow_ms, not detector_ran, motion
+        )
 
     # ------------------------------------------------------------------ views
     def catalogue(self) -> dict:
@@ -248,6 +307,7 @@ class PerceptionRuntime:
             "levels": list(LEVELS),
             "resolution_scales": list(RESOLUTION_SCALES),
             "execution_targets": list(EXECUTION_TARGETS),
+            "keyframe_intervals": list(KEYFRAME_INTERVALS),
             "detector": self.detector_name,
             "classes": list(self.class_names),
             "fallback_configuration": self.fallback_config.short(),
