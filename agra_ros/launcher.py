@@ -48,6 +48,7 @@ ARGUMENTS = (
         "false",
         "true: DDS on this host only, with the project's Fast DDS profile; false: DDS as the shell set it",
     ),
+    ("view", "false", "true: also start the viewer node (the Foxglove WebSocket of agra-ros view, port 8765)"),
     (
         "record",
         "false",
@@ -90,6 +91,8 @@ def graph_spec(arg: dict[str, str]) -> tuple[bool, list[tuple[str, dict, list[tu
         for name in GRAPH
         if not (name == "camera_source" and camera == "none")
     ]
+    if arg["view"].lower() in TRUE:
+        spec.append(("viewer", {}, remap if remap else []))
     record = arg["record"]
     if record.lower() not in FALSE:
         spec.append(("recorder", {"out": "" if record.lower() in TRUE else record}, []))

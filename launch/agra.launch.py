@@ -48,6 +48,7 @@ EXECUTABLES = {
     "perception": "perception_node",
     "policy": "policy_node",
     "recorder": "recorder_node",
+    "viewer": "viewer_node",
 }
 
 

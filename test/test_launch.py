@@ -73,6 +73,8 @@ def test_arguments_and_their_defaults():
     assert {n: o for n, o, _ in spec}["camera_source"] == {"source": "synthetic", "trace": "default"}
     _, spec = mod.graph_spec({"camera": "video", "trace": "video_night"})
     assert {n: o for n, o, _ in spec}["camera_source"]["trace"] == "video_night"  # a named trace as given
+    _, spec = mod.graph_spec({"view": "true"})
+    assert spec[-1] == ("viewer", {}, []), "view:=true adds the Foxglove viewer"
     _, spec = mod.graph_spec({"record": "true"})
     assert spec[-1] == ("recorder", {"out": ""}, []), "record:=true adds the recorder (default folder)"
     _, spec = mod.graph_spec({"record": "/tmp/run1"})

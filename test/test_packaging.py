@@ -27,6 +27,7 @@ EXECUTABLES = (
     "perception_node",
     "policy_node",
     "recorder_node",
+    "viewer_node",
 )
 IGNORE = shutil.ignore_patterns(
     ".venv",
@@ -85,7 +86,8 @@ def test_colcon_list_build_and_test(tmp_path: Path):
         path = inst / "lib" / "agra_ros" / exe
         assert path.is_file() and os.access(path, os.X_OK), f"ros2 run agra_ros {exe} would not find it"
     share = inst / "share" / "agra_ros"
-    for f in ("package.xml", "launch/agra.launch.py", "config/agra.yaml", "config/fastdds.xml"):
+    viewers = ("config/agra.rviz", "config/agra.perspective", "config/foxglove_layout.json")
+    for f in ("package.xml", "launch/agra.launch.py", "config/agra.yaml", "config/fastdds.xml", *viewers):
         assert (share / f).is_file(), f
     assert (inst / "share" / "ament_index" / "resource_index" / "packages" / "agra_ros").is_file()
     # the interfaces: definitions, ament index entry, generated Python next to the hand-written modules

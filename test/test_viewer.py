@@ -51,8 +51,7 @@ def test_a_foxglove_client_receives_image_detections_and_series(tmp_path):
         probe("viewer_probe") as pr,
     ):
         deadline = time.monotonic() + 90
-        ws = _connect(port, deadline)
-        try:
+        with _connect(port, deadline) as ws:
             channels: dict[int, dict] = {}
             got: dict[str, bytes] = {}
             subscribed: dict[int, str] = {}
@@ -81,8 +80,6 @@ def test_a_foxglove_client_receives_image_detections_and_series(tmp_path):
                     got["detections"] = payload
                 elif topic == "/agra/series" and "fps" in json.loads(payload):
                     got["series"] = payload
-        finally:
-            ws.close()
         logs = "\n".join(read_log(p) for p in (perc, cam, viewer, policy))
         assert set(got) == {"image", "detections", "series"}, f"received {sorted(got)}\n{logs[-4000:]}"
         topics = {c["topic"]: c for c in channels.values()}
