@@ -120,12 +120,14 @@ def test_command_round_trip_and_each_malformed_kind():
         ("unknown_scale", bad(resolution_scale=float("nan"))),
         ("unknown_scale", bad(resolution_scale=float("inf"))),
         ("unknown_target", bad(execution_target=7)),
+        ("unknown_interval", bad(keyframe_interval=5)),
     ]
     for kind, msg in cases:
         with pytest.raises(GranularityCommandError) as err:
             command_from_msg(msg, 3)
         assert err.value.kind == kind, (kind, err.value)
     assert configuration_short(bad(levels=[0, 9, 0])) == ""
+    assert command_from_msg(bad(keyframe_interval=0), 3).keyframe_interval == 1  # a sender without the field
 
 
 def test_feedback_from_a_frame_and_back_rejecting_non_finite_numbers():
@@ -134,15 +136,17 @@ def test_feedback_from_a_frame_and_back_rejecting_non_finite_numbers():
     from std_msgs.msg import Header
 
     from agra_ros.limits import InputRejected
-    from agra_ros.ros.interfaces import feedback_from_msg, feedback_to_msg
+    from agra_ros.ros.interfaces import command_from_msg, feedback_from_msg, feedback_to_msg
 
-    config = GranularityConfig.uniform("neuron-25", 4)
+    config = GranularityConfig.uniform("neuron-25", 4).with_keyframe_interval(3)
     res = SimpleNamespace(
         fps=12.5, latency_ms=8.0, detector_energy_per_frame_j=0.25, power_w=6.0, accuracy_proxy=float("nan"), objects=3,
-        mean_confidence=0.5, config=config,
+        mean_confidence=0.5, config=config, tracked=True, motion=2.5,
     )  # fmt: skip
     msg = feedback_to_msg(res, Header(frame_id="cam"), "model:x86_generic", decision=7, fallback=False)
     assert msg.configuration.decision == 7 and msg.header.frame_id == "cam" and msg.objects == 3
+    assert msg.tracked and msg.motion == pytest.approx(2.5) and msg.configuration.keyframe_interval == 3
+    assert command_from_msg(msg.configuration, 4) == config  # the interval survives the wire
     fb = feedback_from_msg(msg)
     assert (fb.fps, fb.latency_ms, fb.detector_energy_per_frame_j, fb.power_w, fb.objects) == (12.5, 8.0, 0.25, 6.0, 3)
     assert msg.system_energy_per_frame_j == pytest.approx(6.0 / 12.5)  # core.reward.system_energy_per_frame_j
@@ -320,8 +324,7 @@ def test_setup_installs_a_missing_build_tool_with_apt_get_when_it_may(tmp_path):
     calls = tmp_path / "apt-calls"
     real_cmake = shutil.which("cmake") or "/bin/false"
     (fakebin / "apt-get").write_text(
-        f"#!/bin/bash\necho \"$*\" >> {calls}\n"
-        f'if [[ "$*" == *install* ]]; then ln -sf {real_cmake} {fakebin}/cmake; fi\n'
+        f'#!/bin/bash\necho "$*" >> {calls}\nif [[ "$*" == *install* ]]; then ln -sf {real_cmake} {fakebin}/cmake; fi\n'
     )
     (fakebin / "apt-get").chmod(0o755)
     venv = tmp_path / "venv"

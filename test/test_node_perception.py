@@ -115,7 +115,15 @@ class Recorder:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     logs = tmp_path_factory.mktemp("perception")
-    camera = {"source": "synthetic", "fps": 10.0, "width": 640, "height": 480, "trace": "", "seed": 7, "reliability": "reliable"}
+    camera = {
+        "source": "synthetic",
+        "fps": 10.0,
+        "width": 640,
+        "height": 480,
+        "trace": "",
+        "seed": 7,
+        "reliability": "reliable",
+    }
     perception = {
         "fallback_timeout_s": TIMEOUT_S,
         "shadow_share": 0.5,
@@ -206,6 +214,23 @@ def test_granularity_change_takes_effect_and_cuts_latency(graph):
     assert wait_for(lambda: rec.diag.get("configuration") == "222222222/1/local", 5), rec.diag
 
 
+def test_a_keyframe_interval_tracks_between_keyframes(graph):
+    """Temporal granularity over DDS: at interval 3 two frames in three are tracked, and their feedback says so."""
+    _, _, _, rec = graph
+    cmd = GranularityConfig.uniform("neuron-50", N_LAYERS).with_keyframe_interval(3)
+    rec.command = cmd
+    assert wait_for(lambda: rec.config_now() == cmd.short(), 10), rec.configurations[-3:]
+    t0 = time.monotonic()
+    assert wait_for(lambda: rec.frames_since(t0) >= 12, 20)
+    with rec.lock:
+        window = [m for t, m in rec.feedback if t >= t0]
+    tracked = [m.tracked for m in window]
+    assert 0.4 <= sum(tracked) / len(tracked) <= 0.75, tracked  # 2 in 3, less any keyframe a scene cut forces
+    assert all(m.configuration.keyframe_interval == 3 for m in window)
+    assert all(np.isfinite(m.motion) and m.motion >= 0 for m in window)
+    rec.command = None
+
+
 def test_fallback_after_timeout_and_recovery(graph):
     proc, _, _, rec = graph
     cmd = GranularityConfig.uniform("neuron-75", N_LAYERS)
@@ -246,8 +271,10 @@ def _bad_images() -> dict[str, Image]:
 def test_each_kind_of_bad_input_is_counted_and_survived(graph):
     proc, _, _, rec = graph
 
-    def cmd(levels=(0,) * N_LAYERS, scale=1.0, target=0) -> GranularityCommand:
-        return GranularityCommand(levels=list(levels), resolution_scale=scale, execution_target=target, decision=1)
+    def cmd(levels=(0,) * N_LAYERS, scale=1.0, target=0, interval=1) -> GranularityCommand:
+        return GranularityCommand(
+            levels=list(levels), resolution_scale=scale, execution_target=target, keyframe_interval=interval, decision=1
+        )
 
     bad_commands = [
         ("granularity_wrong_length", cmd(levels=[0, 0, 0])),
@@ -255,6 +282,7 @@ def test_each_kind_of_bad_input_is_counted_and_survived(graph):
         ("granularity_unknown_scale", cmd(scale=0.6)),
         ("granularity_unknown_scale", cmd(scale=float("nan"))),
         ("granularity_unknown_target", cmd(target=GranularityCommand.TARGET_REMOTE + 8)),
+        ("granularity_unknown_interval", cmd(interval=5)),
     ]
     images = _bad_images()
     for kind, msg in bad_commands:

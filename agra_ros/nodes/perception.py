@@ -227,7 +227,8 @@ class PerceptionNode(Node):
 
     def _on_granularity(self, msg: GranularityCommand) -> None:
         try:
-            config, transition = self.runtime.command(command_from_msg(msg, self.runtime.n_layers).to_indices())
+            asked = command_from_msg(msg, self.runtime.n_layers)
+            config, transition = self.runtime.command(asked.to_indices(), asked.keyframe_interval)
         except GranularityCommandError as exc:
             self._bad_input(f"granularity_{exc.kind}", str(exc))
             return

@@ -21,7 +21,13 @@ from std_msgs.msg import Header
 
 from agra_ros.core.reward import system_energy_per_frame_j
 from agra_ros.feedback import FEEDBACK_FIELDS
-from agra_ros.granularity.levels import EXECUTION_TARGETS, RESOLUTION_SCALES, GranularityCommandError, GranularityConfig
+from agra_ros.granularity.levels import (
+    EXECUTION_TARGETS,
+    KEYFRAME_INTERVALS,
+    RESOLUTION_SCALES,
+    GranularityCommandError,
+    GranularityConfig,
+)
 from agra_ros.limits import InputRejected
 from agra_ros.msg import GranularityCatalogue, GranularityCommand, PerceptionFeedback
 from agra_ros.online.inputs import Feedback, parse_feedback
@@ -51,6 +57,7 @@ def command_to_msg(config: GranularityConfig, decision: int = 0, header: Header 
         levels=idx[: config.n_layers],
         resolution_scale=float(config.resolution_scale),
         execution_target=idx[-1],
+        keyframe_interval=int(config.keyframe_interval),
         decision=int(decision),
     )
 
@@ -58,8 +65,8 @@ def command_to_msg(config: GranularityConfig, decision: int = 0, header: Header 
 def command_from_msg(msg: GranularityCommand, n_layers: int) -> GranularityConfig:
     """The configuration a command asks for, for a detector of ``n_layers``.
 
-    Raises :class:`GranularityCommandError` with kind ``wrong_length``, ``unknown_level``, ``unknown_scale`` or
-    ``unknown_target`` (the perception node's counters), as the core decoder does.
+    Raises :class:`GranularityCommandError` with kind ``wrong_length``, ``unknown_level``, ``unknown_scale``,
+    ``unknown_target`` or ``unknown_interval`` (the perception node's counters), as the core decoder does.
     """
     scale = float(msg.resolution_scale)
     matches = [i for i, s in enumerate(RESOLUTION_SCALES) if math.isfinite(scale) and abs(scale - s) < 1e-6]
@@ -68,7 +75,14 @@ def command_from_msg(msg: GranularityCommand, n_layers: int) -> GranularityConfi
             "unknown_scale",
             f"granularity command: resolution scale {scale:g}, known {', '.join(f'{s:g}' for s in RESOLUTION_SCALES)}",
         )
-    return GranularityConfig.from_indices([*msg.levels, matches[0], int(msg.execution_target)], n_layers)
+    config = GranularityConfig.from_indices([*msg.levels, matches[0], int(msg.execution_target)], n_layers)
+    interval = int(msg.keyframe_interval) or 1  # 0: a sender that predates the field
+    if interval not in KEYFRAME_INTERVALS:
+        raise GranularityCommandError(
+            "unknown_interval",
+            f"granularity command: keyframe interval {interval}, known {', '.join(map(str, KEYFRAME_INTERVALS))}",
+        )
+    return config.with_keyframe_interval(interval)
 
 
 def configuration_short(msg: GranularityCommand) -> str:
@@ -107,6 +121,8 @@ def feedback_to_msg(
         mean_confidence=float(res.mean_confidence),
         configuration=command_to_msg(res.config, decision, command_header),
         fallback=bool(fallback),
+        tracked=bool(res.tracked),
+        motion=float(res.motion),
     )
 
 
@@ -129,6 +145,7 @@ def catalogue_to_msg(catalogue: Mapping, header: Header | None = None) -> Granul
         level_names=[str(n) for n in catalogue["levels"]],
         resolution_scales=[float(s) for s in catalogue["resolution_scales"]],
         execution_targets=[str(t) for t in catalogue.get("execution_targets", EXECUTION_TARGETS)],
+        keyframe_intervals=[int(k) for k in catalogue.get("keyframe_intervals", KEYFRAME_INTERVALS)],
         safe_configuration=command_to_msg(fallback, 0, header),  # the message's name of the fallback configuration
     )
 
