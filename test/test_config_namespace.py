@@ -43,3 +43,14 @@ def test_namespaced_node_reads_the_params_file(tmp_path):
         assert got == ["video", "camera", 2.0, True], got + [read_log(proc)]
         names = pr.node.get_node_names_and_namespaces()
         assert ("camera_source", "/robot1") in names, names
+
+
+def test_the_config_repeats_no_limit_differently():
+    """Thermal limits and the accuracy floor are defined once (agra_ros/limits.py); the shipped YAML shows them
+    for users to edit, with the same values, so the file and the code cannot tell two stories."""
+    from agra_ros import limits
+
+    policy = yaml.safe_load(PARAMS.read_text())["/**/policy"]["ros__parameters"]
+    assert policy["critical_temp_c"] == limits.CRITICAL_TEMP_C
+    assert policy["recover_margin_c"] == limits.RECOVER_MARGIN_C
+    assert policy["accuracy_floor"] == limits.ACCURACY_FLOOR
