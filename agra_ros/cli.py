@@ -38,6 +38,7 @@ PASSTHROUGH: dict[str, tuple[str, str]] = {
     ),
     "profile-ssd": ("agra_ros.detectors.ssd.profile", "measure the real detector's cost table on this machine"),
     "evaluate-ssd": ("agra_ros.detectors.ssd.evaluate", "real detector: agreement mAP table, accuracy model, plots"),
+    "evaluate-footage": ("agra_ros.detectors.footage", "every configuration's agreement and speedup on footage"),
     "calibrate-agreement": (
         "agra_ros.detectors.ssd.calibrate",
         "real detector: map the robot's shadow agreement onto the simulator's accuracy table",

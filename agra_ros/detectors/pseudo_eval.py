@@ -6,6 +6,15 @@ held-out frame (score >= ``PSEUDO_LABEL_SCORE``), those boxes are the pseudo-lab
 detections (score >= ``PREDICTION_SCORE``) are scored against them with torchmetrics' mAP@0.5. The full
 configuration scores 1.0 by construction; a slim one scores how much of the pretrained model's behaviour it keeps.
 Every report that quotes these numbers says so.
+
+Two fixed definitions compare a configuration's detections with the full configuration's when both are already at
+hand (``agra-ros evaluate-footage``, anything else that runs both on the same frames):
+
+- :func:`confident_agreement`: the reference is full's *confident* detections (score >=
+  ``CONFIDENT_REFERENCE_SCORE``), the candidate's detections are ranked down to ``CONFIDENT_CANDIDATE_SCORE``, so a
+  box the slim configuration still finds at a lower score counts as found (ranked after the sure ones);
+- :func:`strict_agreement`: both cut at ``PSEUDO_LABEL_SCORE`` (the node's default threshold): what a user of the
+  published detections sees change.
 """
 
 from __future__ import annotations
@@ -15,12 +24,17 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from agra_ros.detectors.interface import Detections
 from agra_ros.granularity.levels import GranularityConfig
 
 PSEUDO_LABEL_SCORE = 0.3
 """Score at which the full configuration's detections become pseudo-labels (the node's default threshold)."""
 PREDICTION_SCORE = 0.05
 """Score threshold of the evaluated configuration's detections (low, so the precision-recall curve is complete)."""
+CONFIDENT_REFERENCE_SCORE = 0.5
+"""Score at which the full configuration's detections are the reference of :func:`confident_agreement`."""
+CONFIDENT_CANDIDATE_SCORE = 0.1
+"""Lowest score of the candidate's detections that :func:`confident_agreement` ranks."""
 
 
 def _as_target(dets) -> dict[str, torch.Tensor]:
@@ -65,4 +79,48 @@ def agreement_map(model, frames: np.ndarray, config: GranularityConfig, referenc
     return map50(detect_all(model, frames, config, PREDICTION_SCORE), references)
 
 
-__all__ = ["PREDICTION_SCORE", "PSEUDO_LABEL_SCORE", "agreement_map", "detect_all", "map50", "pseudo_labels"]
+def above(dets, score: float) -> Detections:
+    """The detections of ``dets`` (anything with ``boxes``, ``scores``, ``labels``) with score >= ``score``."""
+    keep = np.asarray(dets.scores) >= score
+    return Detections(
+        np.asarray(dets.boxes, np.float32).reshape(-1, 4)[keep],
+        np.asarray(dets.scores, np.float32)[keep],
+        np.asarray(dets.labels, np.int64)[keep],
+    )
+
+
+def _agreement(candidate: Sequence, full: Sequence, candidate_score: float, reference_score: float) -> float:
+    if len(candidate) != len(full):
+        raise ValueError(f"{len(candidate)} candidate frames against {len(full)} reference frames")
+    refs = [above(d, reference_score) for d in full]
+    if not any(len(r) for r in refs):
+        return float("nan")  # nothing to agree with: not 0 (torchmetrics' -1), not 1
+    return map50([above(d, candidate_score) for d in candidate], refs)
+
+
+def confident_agreement(candidate_dets: Sequence, full_dets: Sequence) -> float:
+    """mAP@0.5 of a configuration's detections (ranked by score down to :data:`CONFIDENT_CANDIDATE_SCORE`) against
+    the full configuration's on the same frames at score >= :data:`CONFIDENT_REFERENCE_SCORE`. Both are per-frame
+    lists of detections at a threshold no higher than those (lower ones are cut here). 1.0 for full against itself;
+    NaN when full has no confident detection on any frame."""
+    return _agreement(candidate_dets, full_dets, CONFIDENT_CANDIDATE_SCORE, CONFIDENT_REFERENCE_SCORE)
+
+
+def strict_agreement(candidate_dets: Sequence, full_dets: Sequence) -> float:
+    """Like :func:`confident_agreement` with both sides cut at :data:`PSEUDO_LABEL_SCORE`."""
+    return _agreement(candidate_dets, full_dets, PSEUDO_LABEL_SCORE, PSEUDO_LABEL_SCORE)
+
+
+__all__ = [
+    "CONFIDENT_CANDIDATE_SCORE",
+    "CONFIDENT_REFERENCE_SCORE",
+    "PREDICTION_SCORE",
+    "PSEUDO_LABEL_SCORE",
+    "above",
+    "agreement_map",
+    "confident_agreement",
+    "detect_all",
+    "map50",
+    "pseudo_labels",
+    "strict_agreement",
+]
