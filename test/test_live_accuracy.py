@@ -1,0 +1,59 @@
+"""The live accuracy model: the shipped table's prediction until perception measures otherwise, then the measured
+scene, shrunk toward the table where measurements are few; and the mask that keeps the floor."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from agra_ros.core.contract import Contract
+from agra_ros.granularity.levels import GranularityConfig
+from agra_ros.online.live_accuracy import LiveAccuracy
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Contract.load("x86_generic").model
+
+
+def test_without_measurements_it_is_the_table(model):
+    live = LiveAccuracy(model)
+    slim = GranularityConfig.uniform("neuron-50", model.n_layers)
+    assert live.predict(slim) == pytest.approx(live.prior(slim))
+    assert live.guard(slim, 0.99) == (slim, False)  # no evidence yet: the policy decides alone
+    full = GranularityConfig.uniform("full", model.n_layers)
+    assert live.prior(full) == pytest.approx(1.0)
+
+
+def test_a_scene_that_the_table_over_rates_pulls_the_prediction_down_and_the_mask_widens(model):
+    live = LiveAccuracy(model, prior_weight=4.0)
+    slim = GranularityConfig.uniform("neuron-50", model.n_layers)
+    full = GranularityConfig.uniform("full", model.n_layers)
+    table = live.prior(slim)
+    for _ in range(30):
+        live.observe(slim, table - 0.4)  # the camera's scene: slim keeps far less than the table says
+        live.observe(full, 1.0)
+        live.observe(slim, math.nan)  # ignored
+    assert live.predict(slim) < table - 0.3
+    assert live.predict(full) > 0.95, "a cell measured as the table says keeps the table's figure"
+    floor = 0.9
+    guarded, replaced = live.guard(slim, floor)
+    assert replaced and live.predict(guarded) >= floor
+    assert guarded.execution_target == slim.execution_target
+    # few measurements move a cell less than many: shrinkage toward the table
+    few = LiveAccuracy(model, prior_weight=4.0)
+    few.observe(slim, table - 0.4)
+    assert live.predict(slim) < few.predict(slim) < table
+
+
+def test_it_forgets_an_old_scene(model):
+    live = LiveAccuracy(model, prior_weight=2.0, memory=0.9)
+    slim = GranularityConfig.uniform("neuron-75", model.n_layers)
+    table = live.prior(slim)
+    for _ in range(40):
+        live.observe(slim, table - 0.3)
+    low = live.predict(slim)
+    for _ in range(40):
+        live.observe(slim, table)  # the robot drove on: the table holds again
+    assert live.predict(slim) > low + 0.2
