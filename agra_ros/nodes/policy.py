@@ -36,7 +36,7 @@ from std_msgs.msg import Float32, Header, UInt32
 
 from agra_ros.bad_inputs import BadInputCounter
 from agra_ros.device.profiles import ProfileError
-from agra_ros.granularity.levels import LEVELS
+from agra_ros.granularity.levels import LEVELS, GranularityCommandError
 from agra_ros.limits import TARGET_FPS_RANGE, InputRejected, parse_target_fps
 from agra_ros.nodes.policy_params import SPECS
 from agra_ros.online.agent import LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
@@ -55,6 +55,7 @@ from agra_ros.ros.interfaces import (
     GranularityCommand,
     PerceptionFeedback,
     catalogue_layers_levels,
+    command_from_msg,
     command_to_msg,
     feedback_from_msg,
 )
@@ -79,6 +80,7 @@ class PolicyNode(Node):
                 critical_temp_c=p["critical_temp_c"],
                 recover_margin_c=p["recover_margin_c"],
                 seed=p["seed"],
+                live_accuracy=p["live_accuracy"],
             )
         )
         self.agent.set_target(p["target_fps"])
@@ -242,7 +244,11 @@ class PolicyNode(Node):
         except InputRejected as exc:
             self._reject(exc)
             return
-        self.agent.add_feedback(fb, time.monotonic())
+        try:
+            config = command_from_msg(msg.configuration, self.agent.n_layers)
+        except GranularityCommandError:
+            config = None  # a feedback without a readable configuration still scores the decision
+        self.agent.add_feedback(fb, time.monotonic(), config)
         self.attainment.add(fb.fps, self.agent.target_fps)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:

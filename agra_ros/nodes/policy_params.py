@@ -75,6 +75,14 @@ SPECS = [
         range=(*ACCURACY_FLOOR_RANGE, 0.0),
     ),
     ros_params.ParamSpec(
+        "live_accuracy",
+        True,
+        "Keep decisions at or above accuracy_floor as the live accuracy model predicts it (the shipped table "
+        "corrected by this scene's shadow measurements); a decision predicted under it runs the cheapest frontier "
+        "configuration predicted at or above it.",
+        read_only=True,
+    ),
+    ros_params.ParamSpec(
         "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."
     ),
     ros_params.ParamSpec(

@@ -38,6 +38,7 @@ from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner_settings import LearnerSettings, LearnerState, online_ppo_settings
+from agra_ros.online.live_accuracy import LiveAccuracy
 from agra_ros.online.safety import SafetyGuard, SafetyTransition, safety_override_configuration
 from agra_ros.online.serialise import ewc_to_numpy, gpn_state_to_numpy, load_numpy_state
 from agra_ros.workload.features import WorkloadTracker
@@ -67,6 +68,9 @@ class AgentSettings:
     seed: int = 0
     start_from_shipped: bool = True
     """Start from the policy pretrained in the simulator that ships with the package (when there is one)."""
+    live_accuracy: bool = True
+    """Mask decisions the live accuracy model (the shipped table corrected by this scene's shadow measurements,
+    :class:`~agra_ros.online.live_accuracy.LiveAccuracy`) predicts under the accuracy floor."""
 
 
 @dataclass
@@ -75,7 +79,7 @@ class Decision:
 
     config: GranularityConfig
     source: str
-    """``policy`` or ``safety``."""
+    """``policy``, ``accuracy_mask`` (the policy's choice replaced to keep the live accuracy floor) or ``safety``."""
     reward: float | None = None
     """Reward of the previous decision's interval (None when it could not be scored)."""
     terms: dict[str, float] = field(default_factory=dict)
@@ -137,6 +141,9 @@ class OnlineAgent:
         """EWC anchor of the learner: the shipped policy's consolidation on simulator states, so that learning on
         the robot starts anchored to what was learned across devices."""
         self.guard = SafetyGuard(settings.critical_temp_c, settings.recover_margin_c)
+        self.live = LiveAccuracy(self.ref.model)
+        self.masked = 0
+        """Decisions the live accuracy mask replaced."""
         self.tracker = WorkloadTracker()
         self.learning = False
         # live inputs
@@ -186,11 +193,15 @@ class OnlineAgent:
     def set_target(self, fps: float) -> None:
         self.target_fps = float(fps)
 
-    def add_feedback(self, fb: Feedback, now: float) -> None:
+    def add_feedback(self, fb: Feedback, now: float, config: GranularityConfig | None = None) -> None:
+        """One frame's feedback; ``config`` (the configuration that produced it) teaches the live accuracy model
+        when the frame had a shadow measurement."""
         self._interval.append(fb)
         self._last_fb, self._last_fb_t = fb, now
         if fb.has_accuracy:
             self._last_accuracy = calibrated_accuracy_ratio(fb.accuracy_proxy)
+            if config is not None and config.n_layers == self.n_layers:
+                self.live.observe(config.detector_config(), self._last_accuracy)
 
     def set_learning(self, on: bool) -> None:
         """Start or stop collecting experience (the decision in flight is still filed under the old setting)."""
@@ -270,8 +281,14 @@ class OnlineAgent:
         else:
             action, logprob, bandit = self._act(obs)
             config = GranularityConfig.from_indices(action, self.n_layers)
-            self._pending = _Pending(obs, action, logprob, self.target_fps, learnable=self.learning, bandit=bandit)
-            source = "policy"
+            learnable, source = self.learning, "policy"
+            if self.s.live_accuracy:
+                floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
+                config, replaced = self.live.guard(config, floor)
+                if replaced:  # not the policy's sample: not learned from, as the safety override is not
+                    action, learnable, bandit, source = np.asarray(config.to_indices()), False, None, "accuracy_mask"
+                    self.masked += 1
+            self._pending = _Pending(obs, action, logprob, self.target_fps, learnable=learnable, bandit=bandit)
         self.decisions += 1
         return Decision(config, source, reward, terms or {}, transition, time.perf_counter() - t0)
 

@@ -76,6 +76,9 @@ def policy_status(
         ("lagrange_fps", a.multipliers.beta),
         ("lagrange_accuracy", a.multipliers.gamma),
         ("learner_updates", a.updates),
+        ("live_accuracy", a.s.live_accuracy),
+        ("live_accuracy.masked", a.masked),
+        ("live_accuracy.observations", a.live.observations),
     ]
     counts = rejections.counts()
     values += [(f"rejected.{kind}", counts.get(kind, 0)) for kind in REJECTED_KINDS]
