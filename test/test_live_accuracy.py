@@ -39,7 +39,8 @@ def test_a_scene_that_the_table_over_rates_pulls_the_prediction_down_and_the_mas
     assert live.predict(full) > 0.95, "a cell measured as the table says keeps the table's figure"
     floor = 0.9
     guarded, replaced = live.guard(slim, floor)
-    assert replaced and live.predict(guarded) >= floor
+    assert replaced and live.predict(guarded) >= min(floor, table)  # the accuracy the policy was promised
+    assert live.guard(full, floor) == (full, False)  # a configuration the scene keeps as the table says stays
     assert guarded.execution_target == slim.execution_target
     # few measurements move a cell less than many: shrinkage toward the table
     few = LiveAccuracy(model, prior_weight=4.0)
@@ -57,3 +58,24 @@ def test_it_forgets_an_old_scene(model):
     for _ in range(40):
         live.observe(slim, table)  # the robot drove on: the table holds again
     assert live.predict(slim) > low + 0.2
+
+
+def test_where_the_table_holds_the_mask_stays_out_of_the_way(model):
+    """In domain the measurements agree with the table: the policy's trade-offs (slim at a binding target) stand."""
+    live = LiveAccuracy(model)
+    slim = GranularityConfig.uniform("neuron-50", model.n_layers)
+    for _ in range(30):
+        live.observe(slim, live.prior(slim))
+    assert live.guard(slim, 0.9) == (slim, False)
+
+
+def test_the_floor_mode_keeps_the_floor_itself(model):
+    live = LiveAccuracy(model)
+    slim = GranularityConfig.uniform("neuron-25", model.n_layers)
+    for _ in range(20):
+        live.observe(slim, live.prior(slim))  # the table holds, but it promises less than the floor
+    assert live.guard(slim, 0.9, "table") == (slim, False)
+    guarded, replaced = live.guard(slim, 0.9, "floor")
+    assert replaced and live.predict(guarded) >= 0.9
+    with pytest.raises(ValueError):
+        live.guard(slim, 0.9, "sometimes")

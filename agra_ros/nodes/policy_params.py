@@ -76,10 +76,12 @@ SPECS = [
     ),
     ros_params.ParamSpec(
         "live_accuracy",
-        True,
-        "Keep decisions at or above accuracy_floor as the live accuracy model predicts it (the shipped table "
-        "corrected by this scene's shadow measurements); a decision predicted under it runs the cheapest frontier "
-        "configuration predicted at or above it.",
+        "table",
+        "The live accuracy model (the shipped table corrected by this scene's shadow measurements) masks decisions "
+        "it predicts below what is kept: table = the accuracy the table promised for the decision, capped at "
+        "accuracy_floor (the policy's trade-offs stand where the table holds); floor = accuracy_floor itself (a hard "
+        "floor); off = no mask. A masked decision runs the cheapest frontier configuration predicted to keep it.",
+        choices=("table", "floor", "off"),
         read_only=True,
     ),
     ros_params.ParamSpec(

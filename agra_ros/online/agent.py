@@ -68,9 +68,10 @@ class AgentSettings:
     seed: int = 0
     start_from_shipped: bool = True
     """Start from the policy pretrained in the simulator that ships with the package (when there is one)."""
-    live_accuracy: bool = True
-    """Mask decisions the live accuracy model (the shipped table corrected by this scene's shadow measurements,
-    :class:`~agra_ros.online.live_accuracy.LiveAccuracy`) predicts under the accuracy floor."""
+    live_accuracy: str = "table"
+    """Mask decisions by the live accuracy model (the shipped table corrected by this scene's shadow measurements,
+    :class:`~agra_ros.online.live_accuracy.LiveAccuracy`): ``table`` keeps the accuracy the table promised for
+    the decision (capped at the floor), ``floor`` keeps the floor itself, ``off`` masks nothing."""
 
 
 @dataclass
@@ -282,9 +283,9 @@ class OnlineAgent:
             action, logprob, bandit = self._act(obs)
             config = GranularityConfig.from_indices(action, self.n_layers)
             learnable, source = self.learning, "policy"
-            if self.s.live_accuracy:
+            if self.s.live_accuracy != "off":
                 floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
-                config, replaced = self.live.guard(config, floor)
+                config, replaced = self.live.guard(config, floor, self.s.live_accuracy)
                 if replaced:  # not the policy's sample: not learned from, as the safety override is not
                     action, learnable, bandit, source = np.asarray(config.to_indices()), False, None, "accuracy_mask"
                     self.masked += 1

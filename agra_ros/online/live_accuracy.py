@@ -8,9 +8,12 @@ residual of those measurements against the table, shrunk toward the pooled resid
 zero (the table) while there are few measurements, and forgetting old ones (a scene changes). The prediction is
 the table's plus the cell's residual.
 
-:meth:`LiveAccuracy.guard` is the mask the policy node applies: a decided configuration whose live prediction is
-under the accuracy floor is replaced by the cheapest configuration of the table's frontier that the live model
-predicts at or above the floor (the full configuration when none is).
+:meth:`LiveAccuracy.guard` is the mask the policy node applies. The policy decides with the table's accuracy (its
+training), trading accuracy for rate where the target demands it; the mask keeps the table's promise on this
+scene: a decided configuration whose live prediction is under what the policy was promised, the table's figure
+capped at the floor, is replaced by the cheapest configuration of the table's frontier that the live model
+predicts at or above it (the full configuration when none is). Where the table holds (in domain) the mask stays
+out of the way; where it over-rates the slim levels, the robot gets the accuracy the policy chose.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from agra_ros.granularity.levels import LEVEL_WIDTH, LEVELS, RESOLUTION_SCALES, 
 from agra_ros.tables.search import ConfigModel, search_space
 
 _WIDTH_OF_LEVEL = np.array([LEVEL_WIDTH[lv] for lv in LEVELS])
+
+
+GUARD_MODES: tuple[str, ...] = ("table", "floor")
+"""What the mask keeps: the table's promise for the decided configuration (capped at the floor), or the floor."""
 
 
 def _cell(mean_width: float, scale_index: int) -> tuple[int, int]:
@@ -82,10 +89,18 @@ class LiveAccuracy:
         return float(min(1.0, max(0.0, self.prior(config) + self.residual(self._config_cell(config)))))
 
     # ------------------------------------------------------------------ the mask
-    def guard(self, config: GranularityConfig, floor: float) -> tuple[GranularityConfig, bool]:
-        """``config`` when its live prediction meets ``floor``; else the cheapest frontier configuration that
-        does (same execution target and keyframe interval), or the full configuration. Returns (config, replaced)."""
-        if self.observations == 0 or self.predict(config) >= floor:
+    def guard(
+        self, config: GranularityConfig, floor: float, mode: str = "table", tolerance: float = 0.02
+    ) -> tuple[GranularityConfig, bool]:
+        """``config`` when its live prediction keeps what is asked, less ``tolerance``: in mode ``table`` the
+        table's figure for it capped at ``floor`` (the policy's own trade-off stands, the scene must not make it
+        worse), in mode ``floor`` the floor itself (a hard floor). Else the cheapest frontier configuration
+        predicted to keep it (same execution target and keyframe interval), or the full configuration. Returns
+        (config, replaced)."""
+        if mode not in GUARD_MODES:
+            raise ValueError(f"unknown mode {mode!r}; known: {', '.join(GUARD_MODES)}")
+        want = float(floor) if mode == "floor" else min(float(floor), self.prior(config))
+        if self.observations == 0 or self.predict(config) >= want - tolerance:
             return config, False
         if self._space is None:
             self._space = search_space(self.model)
@@ -96,7 +111,7 @@ class LiveAccuracy:
         widths = _WIDTH_OF_LEVEL[keys[:, :n]].mean(axis=1)
         residuals = np.array([self.residual(_cell(w, s)) for w, s in zip(widths, keys[:, n])])
         live = np.clip(space.accuracy[rows] / self.model.accuracy_full + residuals, 0.0, 1.0)
-        ok = np.flatnonzero(live >= floor)
+        ok = np.flatnonzero(live >= want)
         if ok.size:
             best = rows[ok[np.argmin(space.latency_s[rows][ok])]]
             levels = tuple(LEVELS[i] for i in space.keys[best][:n])
