@@ -449,7 +449,13 @@ def _graph_run(
     )
     cam = {"source": "video", "trace": str(trace), "fps": 60.0, "reliability": "reliable"}
     pol = _params(
-        tmp_path, learning=False, algorithm=algorithm, target_fps=target, accuracy_floor=floor, checkpoint_dir=""
+        tmp_path,
+        learning=False,
+        algorithm=algorithm,
+        target_fps=target,
+        accuracy_floor=floor,
+        checkpoint_dir="",
+        live_accuracy="none",  # the shipped policy's own decisions (the live accuracy mask has its own DDS test)
     )
     with (
         node_process("camera_source", cam, tmp_path) as cam_p,

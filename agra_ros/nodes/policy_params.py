@@ -80,8 +80,8 @@ SPECS = [
         "The live accuracy model (the shipped table corrected by this scene's shadow measurements) masks decisions "
         "it predicts below what is kept: table = the accuracy the table promised for the decision, capped at "
         "accuracy_floor (the policy's trade-offs stand where the table holds); floor = accuracy_floor itself (a hard "
-        "floor); off = no mask. A masked decision runs the cheapest frontier configuration predicted to keep it.",
-        choices=("table", "floor", "off"),
+        "floor); none = no mask. A masked decision runs the cheapest frontier configuration predicted to keep it.",
+        choices=("table", "floor", "none"),
         read_only=True,
     ),
     ros_params.ParamSpec(

@@ -71,7 +71,7 @@ class AgentSettings:
     live_accuracy: str = "table"
     """Mask decisions by the live accuracy model (the shipped table corrected by this scene's shadow measurements,
     :class:`~agra_ros.online.live_accuracy.LiveAccuracy`): ``table`` keeps the accuracy the table promised for
-    the decision (capped at the floor), ``floor`` keeps the floor itself, ``off`` masks nothing."""
+    the decision (capped at the floor), ``floor`` keeps the floor itself, ``none`` masks nothing."""
 
 
 @dataclass
@@ -283,7 +283,7 @@ class OnlineAgent:
             action, logprob, bandit = self._act(obs)
             config = GranularityConfig.from_indices(action, self.n_layers)
             learnable, source = self.learning, "policy"
-            if self.s.live_accuracy != "off":
+            if self.s.live_accuracy != "none":
                 floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
                 config, replaced = self.live.guard(config, floor, self.s.live_accuracy)
                 if replaced:  # not the policy's sample: not learned from, as the safety override is not
