@@ -51,7 +51,15 @@ def _set_params(node, target: str, params: list[Parameter], timeout: float = 10.
 
 
 def test_rate_format_and_runtime_rate_change(tmp_path):
-    params = {"source": "synthetic", "fps": 20.0, "width": 640, "height": 480, "trace": "", "reliability": "reliable", "frame_id": "cam_test"}
+    params = {
+        "source": "synthetic",
+        "fps": 20.0,
+        "width": 640,
+        "height": 480,
+        "trace": "",
+        "reliability": "reliable",
+        "frame_id": "cam_test",
+    }
     with node_process("camera_source", params, tmp_path) as proc, probe("camera_probe") as pr:
         rec = ImageRecorder(pr.node)
         assert wait_for(lambda: len(rec.msgs) > 5, 30), "no frames arrived:\n" + read_log(proc)
@@ -86,7 +94,15 @@ def test_rate_format_and_runtime_rate_change(tmp_path):
 
 def test_ground_truth_matches_drawn_frames(tmp_path):
     seed = 1234
-    params = {"source": "synthetic", "fps": 10.0, "width": 320, "height": 240, "trace": "", "seed": seed, "reliability": "reliable"}
+    params = {
+        "source": "synthetic",
+        "fps": 10.0,
+        "width": 320,
+        "height": 240,
+        "trace": "",
+        "seed": seed,
+        "reliability": "reliable",
+    }
     with node_process("camera_source", params, tmp_path) as proc, probe("gt_probe") as pr:
         rec = ImageRecorder(pr.node)
         gts: dict[tuple[int, int], object] = {}
@@ -130,7 +146,14 @@ def test_unreadable_video_is_a_clear_startup_error(tmp_path):
 @pytest.mark.parametrize(("width", "height"), [(640, 480), (1280, 720)])
 def test_best_effort_frames_cross_processes_at_30hz_through_the_project_profile(tmp_path, width, height):
     """The default transports drop most best-effort 640x480+ frames at 30 Hz; the shared-memory profile must not."""
-    params = {"source": "synthetic", "fps": 30.0, "width": width, "height": height, "trace": "", "publish_ground_truth": False}
+    params = {
+        "source": "synthetic",
+        "fps": 30.0,
+        "width": width,
+        "height": height,
+        "trace": "",
+        "publish_ground_truth": False,
+    }
     with node_process("camera_source", params, tmp_path) as proc, probe("camera_be") as pr:
         times: list[float] = []
         pr.node.create_subscription(Image, "image_raw", lambda m: times.append(time.monotonic()), image_qos())

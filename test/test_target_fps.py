@@ -69,7 +69,13 @@ def _policy_params(tmp_path) -> dict:
 def test_param_set_sticks_while_a_trace_runs_and_follow_trace_goes_back(tmp_path):
     trace = tmp_path / "flip.yaml"
     trace.write_text(TRACE)
-    camera = {"source": "synthetic", "fps": 5.0, "trace": str(trace), "publish_ground_truth": False, "reliability": "reliable"}
+    camera = {
+        "source": "synthetic",
+        "fps": 5.0,
+        "trace": str(trace),
+        "publish_ground_truth": False,
+        "reliability": "reliable",
+    }
     with (
         node_process("policy", _policy_params(tmp_path), tmp_path) as pol,
         node_process("camera_source", camera, tmp_path) as cam,

@@ -153,7 +153,9 @@ def default_cost_table() -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="agra-ros evaluate-detector", description="measure mAP@0.5 per configuration and fit the accuracy model")
+    p = argparse.ArgumentParser(
+        prog="agra-ros evaluate-detector", description="measure mAP@0.5 per configuration and fit the accuracy model"
+    )
     p.add_argument("--weights", default=None, help="detector weights (default: shipped)")
     p.add_argument("--n-val", type=int, default=200, help="validation frames")
     p.add_argument("--n-random", type=int, default=120, help="random mixed configurations")
