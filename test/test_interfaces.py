@@ -284,19 +284,26 @@ def test_each_message_round_trips_through_a_second_process(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- set-up failures
-@pytest.mark.parametrize("missing", ["cmake", "c++"])
-def test_setup_without_a_build_tool_stops_with_one_line_naming_it(tmp_path, missing):
-    """scripts/build_interfaces.sh on a machine without cmake (or a compiler): one line, before any CMake runs."""
+def _bare_machine(tmp_path: Path, without: tuple[str, ...]) -> tuple[Path, Path]:
+    """(a PATH folder with every tool of /usr/local/bin and /usr/bin but ``without``, a fresh venv as set-up sees
+    it: no stamp yet)."""
     fakebin = tmp_path / "bin"
     fakebin.mkdir()
     for folder in ("/usr/local/bin", "/usr/bin"):
         for tool in Path(folder).iterdir():
             link = fakebin / tool.name
-            if tool.name != missing and not link.exists():
+            if tool.name not in without and not link.exists():
                 link.symlink_to(tool)
-    venv = tmp_path / "venv"  # a fresh venv as set-up sees it: no stamp yet
+    venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
+    return fakebin, venv
+
+
+@pytest.mark.parametrize("missing", ["cmake", "c++"])
+def test_setup_without_a_build_tool_stops_with_one_line_naming_it(tmp_path, missing):
+    """scripts/build_interfaces.sh on a machine without cmake (or a compiler): one line, before any CMake runs."""
+    fakebin, venv = _bare_machine(tmp_path, (missing,))
     out = subprocess.run(
         ["bash", str(ROOT / "scripts" / "build_interfaces.sh"), str(venv)],
         capture_output=True,
@@ -314,22 +321,13 @@ def test_setup_without_a_build_tool_stops_with_one_line_naming_it(tmp_path, miss
 def test_setup_installs_a_missing_build_tool_with_apt_get_when_it_may(tmp_path):
     """As root, a missing cmake is installed with apt-get (here a stand-in that records its calls and provides the
     tool), and the build goes on past the check."""
-    fakebin = tmp_path / "bin"
-    fakebin.mkdir()
-    for folder in ("/usr/local/bin", "/usr/bin"):
-        for tool in Path(folder).iterdir():
-            link = fakebin / tool.name
-            if tool.name not in ("cmake", "apt-get") and not link.exists():
-                link.symlink_to(tool)
+    fakebin, venv = _bare_machine(tmp_path, ("cmake", "apt-get"))
     calls = tmp_path / "apt-calls"
     real_cmake = shutil.which("cmake") or "/bin/false"
     (fakebin / "apt-get").write_text(
         f'#!/bin/bash\necho "$*" >> {calls}\nif [[ "$*" == *install* ]]; then ln -sf {real_cmake} {fakebin}/cmake; fi\n'
     )
     (fakebin / "apt-get").chmod(0o755)
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").symlink_to(sys.executable)
     out = subprocess.run(
         ["bash", str(ROOT / "scripts" / "build_interfaces.sh"), str(venv)],
         capture_output=True,
