@@ -25,6 +25,9 @@ class OnlineLearner:
     Kept free of any process machinery so a test can drive it directly.
     """
 
+    MAX_PENDING_ROLLOUTS = 4
+    """Rollouts of experience kept waiting for an update; older experience is dropped (it is stale for PPO)."""
+
     def __init__(self, spec: GPNSpec, state: LearnerState, settings: LearnerSettings) -> None:
         self.s = settings
         torch.manual_seed(settings.ppo.seed)
@@ -46,6 +49,8 @@ class OnlineLearner:
         self.metrics: dict[str, float] = dict(state.metrics)
         self._pending: list[ExperienceBatch] = []
         self._pending_steps = 0
+        self.dropped_steps = 0
+        """Decisions of experience dropped unlearned because too many rollouts waited."""
         self._shift_seen = False
 
     def state(self) -> LearnerState:
@@ -59,22 +64,42 @@ class OnlineLearner:
 
     def add(self, batch: ExperienceBatch) -> int:
         """Queue experience; run as many PPO updates as full rollouts allow. Returns the updates run."""
+        self.push(batch)
+        done = 0
+        while self.step():
+            done += 1
+        return done
+
+    def push(self, batch: ExperienceBatch) -> None:
+        """Queue experience without updating; beyond :attr:`MAX_PENDING_ROLLOUTS` rollouts waiting (a learner held
+        back by its budget), the oldest batches are dropped and counted in :attr:`dropped_steps`."""
         batch.validate(self.gpn.spec.obs_dim, len(self.gpn.nvec))
         if self.shift is not None:
             for w in batch.obs[:, : self.s.w_dim]:
                 self._shift_seen |= self.shift.update(w)
         self._pending.append(batch)
         self._pending_steps += len(batch)
-        done = 0
-        while self._pending_steps >= self.s.rollout_steps:
-            rollout = ExperienceBatch.concatenate(self._pending)
-            n = self.s.rollout_steps
-            head, rest = rollout.split(n)
-            self._pending = [rest] if rest is not None else []
-            self._pending_steps = len(rollout) - n
-            self.update(head)
-            done += 1
-        return done
+        while len(self._pending) > 1 and self._pending_steps > self.MAX_PENDING_ROLLOUTS * self.s.rollout_steps:
+            old = self._pending.pop(0)
+            self._pending_steps -= len(old)
+            self.dropped_steps += len(old)
+
+    @property
+    def due(self) -> bool:
+        """A full rollout waits: :meth:`step` would update."""
+        return self._pending_steps >= self.s.rollout_steps
+
+    def step(self) -> bool:
+        """One PPO update on the oldest full rollout waiting; False when none waits."""
+        if not self.due:
+            return False
+        rollout = ExperienceBatch.concatenate(self._pending)
+        n = self.s.rollout_steps
+        head, rest = rollout.split(n)
+        self._pending = [rest] if rest is not None else []
+        self._pending_steps = len(rollout) - n
+        self.update(head)
+        return True
 
     def update(self, b: ExperienceBatch) -> dict[str, float]:
         """One PPO update on one rollout: consolidation first if the workload shifted, then dual ascent."""

@@ -10,10 +10,16 @@ lower scheduling priority and one torch thread, so perception keeps the cores it
 Protocol (plain picklable data only, so either side can die without corrupting the other):
 
 - node -> learner, ``experience`` queue: :class:`ExperienceBatch` dicts, consecutive decisions of the acting
-  policy with their behaviour log-probabilities and the three reward terms; ``None`` asks the learner to stop.
+  policy with their behaviour log-probabilities and the three reward terms; ``("control", dict)`` with the
+  runtime settings ``cpu_budget`` and ``target_missed``; ``None`` asks the learner to stop.
 - learner -> node, ``updates`` queue: ``("ready", pid)`` once, then ``("state", LearnerState)`` after every PPO
-  update (weights, Lagrange multipliers, EWC state, counters), and ``("error", text)`` before dying of an
-  exception.
+  update (weights, Lagrange multipliers, EWC state, counters), ``("stats", dict)`` every second (its CPU budget,
+  measured CPU share, time throttled, updates deferred while perception missed its target:
+  :meth:`agra_ros.online.budget.UpdateGate.stats`), and ``("error", text)`` before dying of an exception.
+
+Within a budget: the learner runs niced, on one torch thread, and asks its
+:class:`~agra_ros.online.budget.UpdateGate` before every update, which holds it to ``cpu_budget`` of one core on
+average and defers it while perception misses its target.
 
 :class:`LearnerSupervisor` owns the child in the node: it feeds it without ever blocking the caller, collects
 new states, notices a dead learner (crash, OOM kill, ``kill -9``), logs it and starts a new one from the last
@@ -33,17 +39,32 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import torch
 
+from agra_ros.online.budget import UpdateGate, checked_cpu_budget
 from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.learner import OnlineLearner
 from agra_ros.online.learner_settings import LearnerSettings, LearnerState
 from agra_ros.policy.gpn import GPNSpec
 
+_NOTHING = object()
+STATS_PERIOD_S = 1.0
+"""How often the learner reports its budget and deferral figures (:meth:`UpdateGate.stats`) to the node."""
+
 
 # ------------------------------------------------------------------------------------------ the child process
+def _apply_control(gate: UpdateGate, control: dict[str, Any]) -> None:
+    """The node's runtime settings: ``cpu_budget`` (share of one core) and ``target_missed`` (perception misses
+    its target: defer updates)."""
+    if "cpu_budget" in control:
+        gate.budget.set_share(float(control["cpu_budget"]))
+    if "target_missed" in control:
+        gate.set_target_missed(bool(control["target_missed"]))
+
+
 def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
     """End this process as soon as the node that started it is gone, whatever the main thread is doing.
 
@@ -91,19 +112,33 @@ def learner_main(
         if state is None:
             return
         learner = OnlineLearner(spec, state, settings)
+        gate = UpdateGate(settings.cpu_budget, settings.max_defer_s)
         updates.put(("ready", os.getpid()))
+        wait, reported = 0.5, time.monotonic()
         while True:
-            try:
-                item = experience.get(timeout=0.5)
+            try:  # waiting here is also how the learner sleeps off its budget: it stays responsive to the node
+                item = experience.get(timeout=wait) if wait > 0 else experience.get_nowait()
             except queue.Empty:
                 if os.getppid() != parent_pid:  # the node died without stopping us: do not linger as an orphan
                     updates.cancel_join_thread()  # nobody reads our queue any more: exiting must not wait for it
                     return
-                continue
+                item = _NOTHING
             if item is None:
                 return
-            if learner.add(ExperienceBatch.from_dict(item)):
-                updates.put(("state", learner.state()))
+            if isinstance(item, tuple) and item[:1] == ("control",):
+                _apply_control(gate, item[1])
+            elif item is not _NOTHING:
+                learner.push(ExperienceBatch.from_dict(item))
+            wait = 0.5
+            if learner.due:
+                wait = gate.wait_s()
+                if wait == 0.0:
+                    learner.step()
+                    gate.ran()
+                    updates.put(("state", learner.state()))
+            if time.monotonic() - reported >= STATS_PERIOD_S:
+                updates.put(("stats", {**gate.stats(), "dropped_steps": float(learner.dropped_steps)}))
+                reported = time.monotonic()
     except KeyboardInterrupt:  # only if a caller re-enabled SIGINT: the node stops us itself
         return
     except BaseException:
@@ -167,6 +202,11 @@ class LearnerSupervisor:
         self._deaths: deque[float] = deque(maxlen=8)
         self._restart_at: float | None = None
         self.new_state = False
+        self.stats: dict[str, float] = {}
+        """The learner's last budget report (:meth:`agra_ros.online.budget.UpdateGate.stats`); empty before one."""
+        self.control: dict[str, Any] = {"cpu_budget": settings.cpu_budget, "target_missed": False}
+        """Runtime settings the learner is told (:meth:`set_control`); every (re)started learner gets them too."""
+        self._control_due = False
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -189,6 +229,9 @@ class LearnerSupervisor:
             self._proc.start()
         self._experience.put(self.latest)  # first item: where to start (see learner_main)
         self.status = "running"
+        self.stats = {}
+        self._control_due = True
+        self._send_control()
         self._restart_at = None
         self.log("info", f"learner process started (pid {self._proc.pid}, {self.latest.updates} updates so far)")
 
@@ -226,6 +269,29 @@ class LearnerSupervisor:
                 q.close()
         self._experience = self._updates = None
 
+    # ------------------------------------------------------------------ runtime settings
+    def set_control(self, **values: Any) -> None:
+        """Change the learner's runtime settings: ``cpu_budget`` (share of one core, validated here: ValueError) and
+        ``target_missed`` (perception misses its target: defer updates). Sent through the experience queue at once
+        when it has room, else at the next :meth:`poll`."""
+        if "cpu_budget" in values:
+            values["cpu_budget"] = checked_cpu_budget(values["cpu_budget"])
+            self.settings = replace(self.settings, cpu_budget=values["cpu_budget"])
+        changed = {k: v for k, v in values.items() if self.control.get(k) != v}
+        if changed:
+            self.control.update(changed)
+            self._control_due = True
+            self._send_control()
+
+    def _send_control(self) -> None:
+        if not self._control_due or self.status != "running" or self._experience is None:
+            return
+        try:
+            self._experience.put_nowait(("control", dict(self.control)))
+        except queue.Full:
+            return
+        self._control_due = False
+
     # ------------------------------------------------------------------ data
     def submit(self, batch: ExperienceBatch) -> bool:
         """Hand a batch to the learner; False (and counted) when it is not running or its queue is full."""
@@ -251,6 +317,8 @@ class LearnerSupervisor:
             if kind == "state":
                 self.latest = payload
                 self.new_state = True
+            elif kind == "stats":
+                self.stats = dict(payload)
             elif kind == "error":
                 self.last_error = str(payload).strip().splitlines()[-1] if payload else "unknown error"
                 self.log("error", f"learner raised: {payload}")
@@ -263,6 +331,7 @@ class LearnerSupervisor:
             alive = self._proc.is_alive()
             if alive:
                 self._drain()
+                self._send_control()
             else:
                 self._on_death(now)
         if self.status == "restarting" and self._restart_at is not None and now >= self._restart_at:

@@ -50,6 +50,10 @@ class LearnerSettings:
     """torch threads of the learner process."""
     nice: int = 10
     """Scheduling niceness added to the learner process, so perception wins the CPU when both want it."""
+    cpu_budget: float = 0.10
+    """Share of one core the learner process uses on average (:class:`agra_ros.online.budget.UpdateGate`)."""
+    max_defer_s: float = 30.0
+    """Longest an update waits while perception misses its target; then it runs, within the budget."""
 
     @property
     def rollout_steps(self) -> int:
