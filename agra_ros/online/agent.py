@@ -98,6 +98,8 @@ class _Pending:
     target_fps: float
     learnable: bool
     bandit: tuple[int, int] | None = None
+    ran: np.ndarray | None = None
+    """The configuration that ran instead of ``action`` (the node held the one in force: min hold time)."""
 
 
 def learner_settings_for(algorithm: str, w_dim: int, rollout_steps: int = 64, seed: int = 0) -> LearnerSettings:
@@ -227,7 +229,8 @@ class OnlineAgent:
         floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
         if self._pending is not None:
             latency_s = float(np.mean([f.latency_ms for f in fbs])) / 1e3
-            self._own_speed = self.ref.own_speed(latency_s, fps, target, self._pending.action)
+            ran = self._pending.action if self._pending.ran is None else self._pending.ran
+            self._own_speed = self.ref.own_speed(latency_s, fps, target, ran)
         t = reward_terms(energy, self.ref.reference_energy_j(target), fps, target, acc_ratio, floor)
         return {
             "fps": fps,
@@ -292,6 +295,12 @@ class OnlineAgent:
             self._pending = _Pending(obs, action, logprob, self.target_fps, learnable=learnable, bandit=bandit)
         self.decisions += 1
         return Decision(config, source, reward, terms or {}, transition, time.perf_counter() - t0)
+
+    def ran_instead(self, config: GranularityConfig) -> None:
+        """The node commanded ``config`` instead of this decision's (:mod:`agra_ros.online.hold`): the own-speed
+        state then measures what ran; experience keeps the decision (the hold is the environment's delay)."""
+        if self._pending is not None:
+            self._pending.ran = np.asarray(config.to_indices())
 
     def _act(self, obs: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int] | None]:
         local = EXECUTION_TARGETS.index("local")

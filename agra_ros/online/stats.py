@@ -39,6 +39,10 @@ class AttainmentWindow:
     def add(self, fps: float, target_fps: float) -> None:
         self._met.append(bool(target_met(fps, target_fps)))
 
+    def missing(self) -> bool:
+        """Whether the latest feedback missed the target (False before any)."""
+        return bool(self._met) and not self._met[-1]
+
     def share(self) -> float:
         """NaN before the first decision with feedback."""
         return float(np.mean(self._met)) if self._met else float("nan")
