@@ -17,8 +17,11 @@ back to the trace.
 
 The acting, scoring and experience bookkeeping are in :class:`agra_ros.online.agent.OnlineAgent`; PPO runs in a
 separate process (:class:`agra_ros.online.learner_process.LearnerSupervisor`) that hands back weights and is
-restarted when it dies; checkpoints are atomic (:mod:`agra_ros.online.checkpoint`). The parameters are declared in
-:mod:`agra_ros.nodes.policy_params`; what the node reports on /diagnostics is built by :mod:`agra_ros.online.status`.
+restarted when it dies, held to ``learner_cpu_budget`` and deferring its updates while perception misses its
+target (:mod:`agra_ros.online.budget`); a new configuration waits out ``min_hold_s`` unless safety needs it now
+(:mod:`agra_ros.online.hold`); checkpoints are atomic (:mod:`agra_ros.online.checkpoint`). The parameters are
+declared in :mod:`agra_ros.nodes.policy_params`; what the node reports on /diagnostics is built by
+:mod:`agra_ros.online.status`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from agra_ros.nodes.policy_params import SPECS
 from agra_ros.online.agent import LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
+from agra_ros.online.hold import DecisionHold, force_reason
 from agra_ros.online.learner_process import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
@@ -98,6 +102,9 @@ class PolicyNode(Node):
         self._device_seen = False
         self._device_inputs = DeviceInputs()
         self._last_config = ""
+        self.hold = DecisionHold(p["min_hold_s"])
+        self._fallback = False
+        """Perception's latest feedback says it runs its fallback configuration."""
         # checkpoints
         spec = CheckpointSpec(p["algorithm"], self.agent.layout.dim, self.agent.nvec)
         self.checkpoint = CheckpointKeeper(None, spec)
@@ -111,6 +118,7 @@ class PolicyNode(Node):
             settings = learner_settings_for(
                 p["algorithm"], self.agent.layout.w_dim, rollout_steps=int(p["rollout_steps"]), seed=int(p["seed"])
             )
+            settings.cpu_budget = float(p["learner_cpu_budget"])
             self.learner = LearnerSupervisor(
                 GPNSpec(**{**self.agent.gpn.spec.to_dict(), "nvec": tuple(self.agent.gpn.spec.nvec)}),
                 self.agent.learner_state(),
@@ -186,6 +194,10 @@ class PolicyNode(Node):
                 self.agent.s.accuracy_floor = float(prm.value)
             elif prm.name == "allow_remote":
                 self.agent.s.allow_remote = bool(prm.value)
+            elif prm.name == "min_hold_s":
+                self.hold.min_hold_s = float(prm.value)
+            elif prm.name == "learner_cpu_budget" and self.learner is not None:
+                self.learner.set_control(cpu_budget=float(prm.value))
 
     def _set_learning(self, on: bool) -> None:
         if on and not self.agent.learns:
@@ -250,6 +262,7 @@ class PolicyNode(Node):
             config = None  # a feedback without a readable configuration still scores the decision
         self.agent.add_feedback(fb, time.monotonic(), config)
         self.attainment.add(fb.fps, self.agent.target_fps)
+        self._fallback = bool(msg.fallback)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         # device_monitor's device status (other nodes' statuses may carry e.g. their own power_w), with a jtop
@@ -310,9 +323,13 @@ class PolicyNode(Node):
                 log.warning(f"safety override: {d.safety.reason}; commanding the safety override configuration")
             else:
                 log.info(f"safety override ended: {d.safety.reason}; the policy decides again")
+        force = force_reason(d.source, d.safety is not None, self._fallback, d.terms.get("fps"), self.agent.target_fps)
+        config = self.hold.offer(d.config, time.monotonic(), force)  # min_hold_s: else the one in force again
+        if config != d.config:
+            self.agent.ran_instead(config)
         header = Header(stamp=self.get_clock().now().to_msg())
-        self._pub_cmd.publish(command_to_msg(d.config, self.agent.decisions, header))
-        self._last_config = d.config.short()
+        self._pub_cmd.publish(command_to_msg(config, self.agent.decisions, header))
+        self._last_config = config.short()
         if d.reward is not None:
             self._pub_reward.publish(Float32(data=float(d.reward)))
         self._pub_beta.publish(Float32(data=float(self.agent.multipliers.beta)))
@@ -337,6 +354,7 @@ class PolicyNode(Node):
             return
         for b in batches:
             self.learner.submit(b)
+        self.learner.set_control(target_missed=self.attainment.missing())  # the learner defers updates meanwhile
         state = self.learner.poll()  # also restarts a dead learner, from the last weights it handed back
         if state is not None:
             self.agent.apply_learner_state(state)
@@ -376,6 +394,7 @@ class PolicyNode(Node):
             checkpoint=self.checkpoint,
             device_seen=self._device_seen,
             catalogue_error=self._catalogue_error or "",
+            hold=self.hold,
         )
         for key, value in report.values:
             status.add(key, value)

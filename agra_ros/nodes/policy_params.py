@@ -13,7 +13,12 @@ from agra_ros.limits import (
     TARGET_FPS_RANGE,
 )
 from agra_ros.online.agent import ALGORITHMS
+from agra_ros.online.budget import CPU_BUDGET_RANGE
+from agra_ros.online.hold import MIN_HOLD_RANGE_S, MISSED_BADLY_SHARE
+from agra_ros.online.learner_settings import LearnerSettings
 from agra_ros.ros import params as ros_params
+
+MAX_DEFER_S = LearnerSettings().max_defer_s
 
 SPECS = [
     ros_params.ParamSpec("algorithm", "agra", "Decision algorithm.", choices=ALGORITHMS, read_only=True),
@@ -89,6 +94,22 @@ SPECS = [
     ),
     ros_params.ParamSpec(
         "rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True
+    ),
+    ros_params.ParamSpec(
+        "learner_cpu_budget",
+        0.10,
+        "Share of one core the learner process (niced, one torch thread) uses on average; beyond it, and while "
+        f"perception misses its target, its updates wait (for a missed target at most {MAX_DEFER_S:g} s). "
+        "/diagnostics reports the share measured, the time throttled and the updates deferred.",
+        range=(*CPU_BUDGET_RANGE, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "min_hold_s",
+        1.0,
+        "A new configuration is commanded only once the one in force has been held this long (0: every decision); "
+        "the safety override, a perception on its fallback configuration and a target missed badly (FPS under "
+        f"{MISSED_BADLY_SHARE:.0%} of it) change it at once. /diagnostics counts the decisions held back.",
+        range=(*MIN_HOLD_RANGE_S, 0.0),
     ),
     ros_params.ParamSpec(
         "publish_target_fps",

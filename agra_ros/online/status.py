@@ -18,6 +18,7 @@ from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
 
 if TYPE_CHECKING:
+    from agra_ros.online.hold import DecisionHold
     from agra_ros.online.learner_process import LearnerSupervisor
 
 REJECTED_KINDS: tuple[str, ...] = ("image", "diagnostics", "target_fps", "feedback", "catalogue", "observation")
@@ -42,6 +43,22 @@ def catalogue_mismatch(layers: tuple[str, ...], levels: tuple[str, ...], policy_
     )
 
 
+def learner_budget_values(learner: LearnerSupervisor) -> list[tuple[str, object]]:
+    """The learner's CPU budget and what it held back (since it last started), from its last report: a throttled
+    learner says so here (:class:`agra_ros.online.budget.UpdateGate`)."""
+    st = learner.stats
+    return [
+        ("learner_cpu_budget", learner.settings.cpu_budget),
+        ("learner_cpu_share", st.get("cpu_share", math.nan)),
+        ("learner_throttled", bool(st.get("throttled", 0.0))),
+        ("learner_throttled_s", st.get("throttled_s", 0.0)),
+        ("learner_target_missed", bool(learner.control.get("target_missed", False))),
+        ("learner_deferred_updates", int(st.get("deferred_updates", 0))),
+        ("learner_deferred_s", st.get("deferred_s", 0.0)),
+        ("learner_dropped_steps", int(st.get("dropped_steps", 0))),
+    ]
+
+
 def policy_status(
     agent: OnlineAgent,
     *,
@@ -55,8 +72,10 @@ def policy_status(
     checkpoint: CheckpointKeeper,
     device_seen: bool,
     catalogue_error: str = "",
+    hold: DecisionHold | None = None,
 ) -> PolicyStatus:
-    """The policy node's status; ``catalogue_error``: :func:`catalogue_mismatch` of the last catalogue heard."""
+    """The policy node's status; ``catalogue_error``: :func:`catalogue_mismatch` of the last catalogue heard;
+    ``hold``: the minimum hold time between configuration changes (:mod:`agra_ros.online.hold`)."""
     a, ck = agent, checkpoint
     p50, p99 = latency.percentiles_ms()
     trace = target.trace_target
@@ -80,6 +99,13 @@ def policy_status(
         ("live_accuracy.masked", a.masked),
         ("live_accuracy.observations", a.live.observations),
     ]
+    if hold is not None:
+        values += [
+            ("min_hold_s", hold.min_hold_s),
+            ("hold.held_back", hold.held),
+            ("hold.forced", hold.forced),
+            ("configuration_changes", hold.changes),
+        ]
     counts = rejections.counts()
     values += [(f"rejected.{kind}", counts.get(kind, 0)) for kind in REJECTED_KINDS]
     values.append(("rejected_total", rejections.total()))
@@ -90,6 +116,7 @@ def policy_status(
             ("learner_restarts", learner.restarts),
             ("learner_dropped_batches", learner.dropped_batches),
             ("learner_last_error", learner.last_error),
+            *learner_budget_values(learner),
         ]
     else:
         values.append(("learner_state", "in-process" if a.learns else "none"))
