@@ -33,7 +33,7 @@ ARGUMENTS = (
         "video",
         "video | synthetic | none (video: real clips, the synthetic scene where none are fetched; none: the robot's own camera driver publishes image_topic)",
     ),
-    ("image_topic", "image_raw", "image topic perception and policy subscribe to (camera_source publishes on it)"),
+    ("image_topic", "image_raw", "image topic perception subscribes to (camera_source publishes on it)"),
     ("namespace", "", "ROS namespace of every node (/diagnostics stays global)"),
     ("device_profile", "auto", "device profile (config/devices) of modelled power/heat; auto: by CPU architecture"),
     ("algorithm", "agra", "agra | a2c | bandit | rule | static"),

@@ -13,6 +13,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agra_ros.feedback import FEEDBACK_FIELDS
@@ -136,12 +137,14 @@ def test_feedback_from_a_frame_and_back_rejecting_non_finite_numbers():
     from std_msgs.msg import Header
 
     from agra_ros.limits import InputRejected
-    from agra_ros.ros.interfaces import command_from_msg, feedback_from_msg, feedback_to_msg
+    from agra_ros.ros.interfaces import command_from_msg, feedback_from_msg, feedback_to_msg, workload_from_msg
+    from agra_ros.workload.features import EMBEDDING_DIM
 
     config = GranularityConfig.uniform("neuron-25", 4).with_keyframe_interval(3)
     res = SimpleNamespace(
         fps=12.5, latency_ms=8.0, detector_energy_per_frame_j=0.25, power_w=6.0, accuracy_proxy=float("nan"), objects=3,
-        mean_confidence=0.5, config=config, tracked=True, motion=2.5,
+        mean_confidence=0.5, config=config, tracked=True, motion=2.5, resolution_mpix=0.3,
+        embedding=np.linspace(-1, 1, EMBEDDING_DIM, dtype=np.float32),
     )  # fmt: skip
     msg = feedback_to_msg(res, Header(frame_id="cam"), "model:x86_generic", decision=7, fallback=False)
     assert msg.configuration.decision == 7 and msg.header.frame_id == "cam" and msg.objects == 3
@@ -157,6 +160,18 @@ def test_feedback_from_a_frame_and_back_rejecting_non_finite_numbers():
         setattr(bad, name, value)
         with pytest.raises(InputRejected):
             feedback_from_msg(bad)
+    # W travels with the feedback; a missing, short or non-finite embedding is a rejected input of kind embedding
+    w = workload_from_msg(msg, fb)
+    assert np.allclose(w.embedding, res.embedding) and w.motion == pytest.approx(2.5) and w.objects == 3
+    assert w.resolution_mpix == pytest.approx(0.3)
+    for embedding in ([], [0.1] * (EMBEDDING_DIM - 1), [float("nan")] * EMBEDDING_DIM):
+        bad = feedback_to_msg(res, Header(), "x")
+        bad.workload_embedding = embedding
+        with pytest.raises(InputRejected) as err:
+            workload_from_msg(bad, fb)
+        assert err.value.kind == "embedding"
+    bad = feedback_to_msg(SimpleNamespace(**{**vars(res), "embedding": None}), Header(), "x")
+    assert len(bad.workload_embedding) == 0  # before the detector ran: empty, and the policy keeps the last W
 
 
 def test_catalogue_from_the_runtime_content():

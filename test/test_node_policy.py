@@ -119,7 +119,7 @@ def _set_params(node, params: list[Parameter], target: str = "policy", timeout: 
 
 
 def _params(tmp_path, **kw):
-    base = {"checkpoint_dir": str(tmp_path / "ckpt"), "decision_rate_hz": 10.0, "image_reliability": "reliable"}
+    base = {"checkpoint_dir": str(tmp_path / "ckpt"), "decision_rate_hz": 10.0}
     base.update(kw)
     return base
 

@@ -24,6 +24,7 @@ from agra_ros.online.learner import OnlineLearner
 from agra_ros.online.learner_settings import LearnerSettings, online_ppo_settings
 from agra_ros.policy.registry import shipped_policy_path
 from agra_ros.tables.search import load_config_model
+from agra_ros.workload.features import EMBEDDING_DIM, WorkloadFeatures
 
 N_LAYERS = len(LAYERS)
 PARAMS = DeviceProfile(
@@ -40,8 +41,10 @@ def _reference() -> Contract:
     return Contract(layout=observation_layout(), model=model, device=DeviceSim(PARAMS, table_device="test_device"))
 
 
-def _frame(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+def _workload(seed: int) -> WorkloadFeatures:
+    """W as perception reports it: an embedding, frame size, detections and motion."""
+    rng = np.random.default_rng(seed)
+    return WorkloadFeatures(rng.normal(size=EMBEDDING_DIM).astype(np.float32), 0.3, 5, 0.6, float(rng.uniform(0, 20)))
 
 
 def _fb(fps: float, energy: float = 0.2, acc: float = math.nan, latency_ms: float = 20.0) -> Feedback:
@@ -57,7 +60,7 @@ def test_needs_a_frame_then_decides_valid_local_configurations():
     assert not agent.ready
     with pytest.raises(RuntimeError, match="frame"):
         agent.decide(0.0)
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     for i in range(5):
         d = agent.decide(float(i))
         assert isinstance(d.config, GranularityConfig) and d.config.n_layers == N_LAYERS
@@ -65,23 +68,23 @@ def test_needs_a_frame_then_decides_valid_local_configurations():
         assert d.source == "policy" and d.compute_s > 0
 
 
-def test_workload_embedding_is_computed_once_per_decision_not_per_frame():
+def test_workload_comes_from_feedback_and_a_bad_one_keeps_the_last_good_w():
     agent = _agent()
-    calls = []
-    real = agent.tracker.update
-    agent.tracker.update = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
-    for i in range(30):  # 30 frames arrive between two decisions
-        agent.set_frame(_frame(i))
+    agent.set_workload(_workload(1))
     agent.decide(0.0)
-    agent.decide(0.2)  # no new frame: W is reused
-    agent.set_frame(_frame(99))
-    agent.decide(0.4)
-    assert len(calls) == 2
+    w = agent._pending.obs[: agent.layout.w_dim].copy()
+    assert np.allclose(w, _workload(1).vector())
+    bad = _workload(2)
+    bad.embedding = np.full(EMBEDDING_DIM - 1, 0.1, np.float32)
+    with pytest.raises(ValueError, match="workload vector"):
+        agent.set_workload(bad)
+    agent.decide(0.2)
+    assert np.array_equal(agent._pending.obs[: agent.layout.w_dim], w)
 
 
 def test_target_enters_the_observation_and_reward_terms_follow_the_env_definitions():
     agent = _agent()
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     agent.set_target(30.0)
     agent.decide(0.0)
     assert agent._pending is not None
@@ -109,7 +112,7 @@ def test_target_enters_the_observation_and_reward_terms_follow_the_env_definitio
 
 def test_interval_without_recent_feedback_is_not_scored():
     agent = _agent()
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     agent.decide(0.0)
     assert agent.decide(0.2).reward is None
     agent.add_feedback(_fb(30.0), 0.3)
@@ -120,7 +123,7 @@ def test_interval_without_recent_feedback_is_not_scored():
 
 def test_safety_forces_the_safety_override_configuration_with_hysteresis():
     agent = _agent(critical_temp_c=90.0, recover_margin_c=5.0)
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     d_vec = agent.ref.default_device_vector()
     agent.set_device(d_vec, 91.0, False)
     d = agent.decide(0.0)
@@ -145,7 +148,7 @@ def test_safety_forces_the_safety_override_configuration_with_hysteresis():
 def test_learning_collects_experience_the_learner_accepts():
     agent = _agent(batch_steps=8)
     agent.set_learning(True)
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     t = 0.0
     for i in range(20):
         agent.add_feedback(_fb(20.0 + i % 5), t)
@@ -191,7 +194,7 @@ def test_checkpoint_payload_roundtrip(tmp_path):
 def test_baselines_act_and_only_the_bandit_learns(algorithm):
     agent = _agent(algorithm)
     agent.set_learning(agent.learns)
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     for i in range(6):
         agent.add_feedback(_fb(15.0), 0.2 * i)
         d = agent.decide(0.2 * i)
@@ -215,7 +218,7 @@ def test_learning_baselines_start_from_their_shipped_pretraining(algorithm):
         assert not torch.equal(agent.gpn.state_dict()["actor.0.weight"], fresh.gpn.state_dict()["actor.0.weight"])
     else:
         assert agent.policy.counts.sum() > 0 and fresh.policy.counts.sum() == 0
-    agent.set_frame(_frame(0))
+    agent.set_workload(_workload(0))
     agent.set_target(20.0)
     for i in range(3):
         agent.add_feedback(_fb(15.0), 0.2 * i)

@@ -16,6 +16,7 @@ from agra_ros.policy.memory import PrioritisedMemory
 from agra_ros.policy.ppo import PPOSettings, compute_gae, policy_loss, value_loss
 from agra_ros.policy.registry import POLICY_NAMES, load_policy, make_policy
 from agra_ros.policy.trainer import PPOTrainer
+from agra_ros.workload.features import EMBEDDING_DIM
 
 torch.set_num_threads(1)
 
@@ -116,7 +117,7 @@ def test_ewc_fisher_is_scale_free():
 
 
 def test_ppo_standardises_input_and_keeps_a_handed_in_normaliser(tables):
-    # near-constant inputs (the 512 W entries) must be centred, or the actor saturates and ignores the state
+    # near-constant inputs (W's embedding entries) must be centred, or the actor saturates and ignores the state
     fns = [lambda: make_env(tables, max_steps=32)] * 2
     settings = PPOSettings(total_timesteps=128, num_envs=2, num_steps=64, seed=0, hidden=16)
     trainer = PPOTrainer(fns, settings)
@@ -125,7 +126,7 @@ def test_ppo_standardises_input_and_keeps_a_handed_in_normaliser(tables):
     obs = np.stack([make_env(tables).reset(seed=i)[0] for i in range(16)])
     assert float(gpn.obs_mean.abs().sum()) > 0
     z = gpn._norm(torch.as_tensor(obs))
-    assert float(z[:, :512].mean(0).abs().max()) < 1.0  # the embedding block is centred
+    assert float(z[:, :EMBEDDING_DIM].mean(0).abs().max()) < 1.0  # the embedding block is centred
     mean, std = gpn.obs_mean.clone(), gpn.obs_std.clone()
     PPOTrainer(fns, settings, gpn=gpn).train()
     assert torch.equal(gpn.obs_mean, mean) and torch.equal(gpn.obs_std, std)

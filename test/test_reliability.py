@@ -31,7 +31,7 @@ BAD_SETTINGS = [
     ("perception", {**SYNTHETIC, "fallback_timeout_s": 0.0}, "fallback_timeout_s=0.0 is outside"),
     ("policy", {"algorithm": "foo"}, "algorithm='foo' is not one of"),
     ("policy", {"device_profile": "nope"}, "unknown device profile 'nope'"),
-    ("policy", {"image_reliability": "sometimes"}, "image_reliability='sometimes' is not one of"),
+    ("policy", {"algorithm": "sometimes"}, "algorithm='sometimes' is not one of"),
     ("policy", {"target_fps": 1000.0}, "target_fps=1000.0 is outside [0.5, 240.0]"),
     ("policy", {"target_fps": "fast"}, "target_fps='fast' is not a number"),
     ("policy", {"decision_rate_hz": 0.0}, "decision_rate_hz=0.0 is outside"),
@@ -173,7 +173,7 @@ def test_seeded_fuzz_of_every_subscribed_type_leaves_perception_and_policy_up_an
     rng = random.Random(FUZZ_SEED)
     fuzz = _fuzz_messages(rng)
     perception = {"detector": "synthetic", "threads": 1, "reliability": "reliable", "fallback_timeout_s": 1.0}
-    policy = {"checkpoint_dir": "", "learning": False, "decision_rate_hz": 10.0, "image_reliability": "reliable"}
+    policy = {"checkpoint_dir": "", "learning": False, "decision_rate_hz": 10.0}
     with (
         node_process("perception", perception, tmp_path) as per,
         node_process("policy", policy, tmp_path) as pol,

@@ -166,6 +166,7 @@ def test_mean_confidence_and_accuracy_floor_follow_the_robot_definitions(tables)
     from agra_ros.core.contract import SCORE_THRESHOLD
     from agra_ros.core.observation import P_FIELDS
     from agra_ros.sim.env import CONFIDENCE_AT_FULL
+    from agra_ros.workload.features import EMBEDDING_DIM, SCALAR_NAMES
 
     env = make_env(tables, accuracy_floor_range=(0.5, 0.95))
     p0 = env.layout.slices()[2].start
@@ -177,7 +178,7 @@ def test_mean_confidence_and_accuracy_floor_follow_the_robot_definitions(tables)
         assert obs[p0 + floor_i] == pytest.approx(env.accuracy_floor) and 0.5 <= env.accuracy_floor <= 0.95
         for _ in range(5):
             obs, _, _, _, info = env.step(env.action_space.sample())
-            conf = float(obs[514])
+            conf = float(obs[EMBEDDING_DIM + SCALAR_NAMES.index("mean_confidence")])
             assert conf == 0.0 or SCORE_THRESHOLD <= conf <= CONFIDENCE_AT_FULL[1], conf
             confs.append(conf)
             assert info["accuracy_loss"] == pytest.approx(max(0.0, env.accuracy_floor - info["accuracy_ratio"]))

@@ -5,7 +5,7 @@ must be built from live data and the same reward terms from perception feedback,
 on inputs it never saw. Both sides therefore take their definitions from here (and from
 :mod:`agra_ros.core.observation` and :mod:`agra_ros.core.reward`):
 
-- the observation layout (:func:`observation_layout`: W from the workload encoder, D from the device model's
+- the observation layout (:func:`observation_layout`: W from the detector backbone's embedding, D from the device model's
   bounds, P from :func:`agra_ros.core.observation.performance_vector`);
 - the layer count and names and the cost-table latency of a configuration (the tables the simulator reads; the
   perception catalogue must agree), which the own-speed state compares measured latency with;

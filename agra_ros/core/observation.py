@@ -5,7 +5,7 @@ core imports neither gymnasium nor the simulator, so the robot process never loa
 
 | block | size | content |
 |---|---|---|
-| W | ``w_dim`` | workload profile (the workload encoder's features, ``agra_ros.workload``) |
+| W | ``w_dim`` | workload profile (the detector backbone's embedding and four scalars, ``agra_ros.workload.features``) |
 | D | ``d_dim`` | device state (``agra_ros.device.DeviceState.vector()``) |
 | P | 10 | performance target, the robot's own speed and the accuracy feedback, see :data:`P_FIELDS` |
 

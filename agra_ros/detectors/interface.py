@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+
+from agra_ros.workload.features import workload_embedding
 
 
 class WeightsError(ValueError):
@@ -26,9 +29,26 @@ class Detections:
     """(N,) float32 in [0, 1]."""
     labels: np.ndarray
     """(N,) int64 class indices into ``AgraDetector.class_names``."""
+    embedding: np.ndarray | None = None
+    """(EMBEDDING_DIM,) float32 workload embedding of the image from the detector's own backbone
+    (:func:`agra_ros.workload.features.workload_embedding`), None where the detector did not compute one."""
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+
+def pooled_features(tensors: Sequence[torch.Tensor]) -> np.ndarray:
+    """(B, sum of channels) float32: each NCHW tensor averaged over space, concatenated: what a detector hands to
+    :func:`agra_ros.workload.features.workload_embedding` (a few microseconds; no extra network work)."""
+    with torch.no_grad():
+        return torch.cat([t.float().mean(dim=(2, 3)) for t in tensors], dim=1).cpu().numpy()
+
+
+def with_embeddings(dets: list[Detections], pooled: np.ndarray) -> list[Detections]:
+    """Attach each image's workload embedding (from its row of ``pooled``) to its detections."""
+    for d, row in zip(dets, pooled):
+        d.embedding = workload_embedding(row)
+    return dets
 
 
 def as_image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:

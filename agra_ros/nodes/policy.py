@@ -1,10 +1,10 @@
 """policy_node: picks the detector's granularity configuration for every decision period and learns on the robot.
 
-Listens to ``image_raw`` (workload profile W; only the newest frame is kept and embedded once per decision, so W
-costs a millisecond per decision, not per frame), ``/diagnostics`` (device state D, from device_monitor or a jtop
+Listens to ``agra/feedback`` (PerceptionFeedback: the reward of each decision, and the workload profile W: the
+embedding perception takes from its own detector's backbone, with motion and detections; this node never sees a raw
+image and runs no network of its own for W), ``/diagnostics`` (device state D, from device_monitor or a jtop
 node), ``agra/trace_target_fps`` (a camera trace's target, the lower-priority input of the ``target_fps``
-parameter, see below), ``agra/feedback`` (PerceptionFeedback: the reward of each decision) and the latched
-``agra/granularity_catalogue`` (GranularityCatalogue). Publishes ``agra/granularity`` (GranularityCommand) at
+parameter, see below) and the latched ``agra/granularity_catalogue`` (GranularityCatalogue). Publishes ``agra/granularity`` (GranularityCommand) at
 ``decision_rate_hz`` plus reward, Lagrange weights, target attainment and learner updates for rqt_plot, and its
 status on ``/diagnostics``. The package's messages are converted in agra_ros.ros.interfaces.
 
@@ -34,7 +34,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, UInt32
 
 from agra_ros.bad_inputs import BadInputCounter
@@ -53,7 +52,6 @@ from agra_ros.online.status import catalogue_mismatch, policy_status
 from agra_ros.policy.gpn import GPNSpec
 from agra_ros.ros import params as ros_params
 from agra_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter, StatusBuilder
-from agra_ros.ros.image import ImageConversionError, header_problem, msg_to_rgb
 from agra_ros.ros.interfaces import (
     GranularityCatalogue,
     GranularityCommand,
@@ -62,8 +60,9 @@ from agra_ros.ros.interfaces import (
     command_from_msg,
     command_to_msg,
     feedback_from_msg,
+    workload_from_msg,
 )
-from agra_ros.ros.qos import command_qos, image_qos, latched_qos
+from agra_ros.ros.qos import command_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
 
@@ -96,7 +95,6 @@ class PolicyNode(Node):
         self.rejections = BadInputCounter()
         self.latency = LatencyWindow()
         self.attainment = AttainmentWindow()
-        self._image: Image | None = None
         self._catalogue_error: str | None = None
         """Why the last catalogue does not fit (empty: it fits; None: none heard yet)."""
         self._device_seen = False
@@ -134,7 +132,6 @@ class PolicyNode(Node):
         self._pub_gamma = self.create_publisher(Float32, "agra/lagrange/accuracy", q)
         self._pub_attain = self.create_publisher(Float32, "agra/target_attainment", q)
         self._pub_updates = self.create_publisher(UInt32, "agra/learner_updates", q)
-        self.create_subscription(Image, "image_raw", self._on_image, image_qos(p["image_reliability"], depth=1))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
         self.create_subscription(Float32, "agra/trace_target_fps", self._on_trace_target, latched_qos())
         self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
@@ -217,15 +214,6 @@ class PolicyNode(Node):
             n = self.rejections.count(kind)
             self.get_logger().warning(f"rejected {kind} input ({n} so far): {exc}")
 
-    def _on_image(self, msg: Image) -> None:
-        """Keep the newest frame after a header check that costs nothing; it is converted and embedded at the next
-        decision only, so most frames are never touched."""
-        problem = header_problem(msg)
-        if problem:
-            self._reject(ImageConversionError(problem), "image")
-            return
-        self._image = msg
-
     def _on_trace_target(self, msg: Float32) -> None:
         """A camera trace's target: the lower-priority input of the target_fps parameter (see the module doc)."""
         try:
@@ -263,6 +251,10 @@ class PolicyNode(Node):
         self.agent.add_feedback(fb, time.monotonic(), config)
         self.attainment.add(fb.fps, self.agent.target_fps)
         self._fallback = bool(msg.fallback)
+        try:
+            self.agent.set_workload(workload_from_msg(msg, fb))
+        except InputRejected as exc:  # the decision keeps the last good W; the message counts as bad
+            self._reject(exc)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         # device_monitor's device status (other nodes' statuses may carry e.g. their own power_w), with a jtop
@@ -304,12 +296,6 @@ class PolicyNode(Node):
     # ------------------------------------------------------------------ deciding
     def _decide(self) -> None:
         t0 = time.perf_counter()
-        if self._image is not None:
-            msg, self._image = self._image, None
-            try:
-                self.agent.set_frame(msg_to_rgb(msg))
-            except ImageConversionError as exc:
-                self._reject(exc, "image")
         if not self.agent.ready:
             return
         try:

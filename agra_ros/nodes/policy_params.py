@@ -117,12 +117,5 @@ SPECS = [
         "Publish the target_fps parameter on agra/target_fps (transient local: a perception started later gets "
         "it at once), so perception paces to it.",
     ),
-    ros_params.ParamSpec(
-        "image_reliability",
-        "best_effort",
-        "Reliability of the image_raw subscription.",
-        choices=("best_effort", "reliable"),
-        read_only=True,
-    ),
     ros_params.ParamSpec("seed", 0, "Seed of exploration and the learner.", range=(0, 2**31 - 1, 1), read_only=True),
 ]

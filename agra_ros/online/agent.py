@@ -41,7 +41,7 @@ from agra_ros.online.learner_settings import LearnerSettings, LearnerState, onli
 from agra_ros.online.live_accuracy import LiveAccuracy
 from agra_ros.online.safety import SafetyGuard, SafetyTransition, safety_override_configuration
 from agra_ros.online.serialise import ewc_to_numpy, gpn_state_to_numpy, load_numpy_state
-from agra_ros.workload.features import WorkloadTracker
+from agra_ros.workload.features import WorkloadFeatures
 
 ALGORITHMS: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static")
 LEARNER_ALGORITHMS = ("agra", "a2c")
@@ -147,11 +147,11 @@ class OnlineAgent:
         self.live = LiveAccuracy(self.ref.model)
         self.masked = 0
         """Decisions the live accuracy mask replaced."""
-        self.tracker = WorkloadTracker()
+        self.unmeasured = 0
+        """Decisions whose interval held no measured frame (no feedback, or FPS 0 only): not scored or learned from."""
         self.learning = False
         # live inputs
         self.target_fps = 30.0
-        self._frame: np.ndarray | None = None
         self._w: np.ndarray | None = None
         self._d = self.ref.default_device_vector()
         self._temp_c: float | None = None
@@ -178,9 +178,12 @@ class OnlineAgent:
         """Sizes of the action heads (one per layer, then scale, then target)."""
         return tuple(action_nvec(self.n_layers))
 
-    def set_frame(self, image: np.ndarray) -> None:
-        """Keep the newest frame; its embedding is computed at the next decision only (throttled to the rate)."""
-        self._frame = image
+    def set_workload(self, features: WorkloadFeatures) -> None:
+        """W from perception's feedback (its backbone's embedding, motion, frame size and detections)."""
+        w = features.vector()
+        if w.shape != (self.layout.w_dim,) or not np.all(np.isfinite(w)):
+            raise ValueError(f"workload vector must be {self.layout.w_dim} finite numbers, got {w.shape}")
+        self._w = w
 
     def set_device(
         self, d_vector: np.ndarray, temp_c: float | None, throttling: bool, critical_temp_c: float | None = None
@@ -214,13 +217,15 @@ class OnlineAgent:
 
     # ------------------------------------------------------------------ deciding
     def _score(self, now: float) -> dict[str, float] | None:
-        """Reward terms of the interval that ends now (env definitions), or None without recent feedback."""
+        """Reward terms of the interval that ends now (env definitions), or None without a measured frame."""
         fbs = self._interval
         self._interval = []
-        if not fbs:
-            if self._last_fb is None or now - self._last_fb_t > self.s.feedback_max_age_s:
-                return None
+        if not fbs and self._last_fb is not None and now - self._last_fb_t <= self.s.feedback_max_age_s:
             fbs = [self._last_fb]
+        fbs = [f for f in fbs if f.fps > 0]  # FPS 0: perception has measured no rate yet (its first frames)
+        if not fbs:  # energy per frame would be power over nothing: no reward, experience, bandit or dual ascent
+            self.unmeasured += self._pending is not None
+            return None
         target = self._pending.target_fps if self._pending is not None else self.target_fps
         fps = float(np.mean([f.fps for f in fbs]))
         energy = float(system_energy_per_frame_j(float(np.mean([f.power_w for f in fbs])), fps))
@@ -240,12 +245,6 @@ class OnlineAgent:
         }
 
     def _observation(self) -> np.ndarray:
-        fb = self._last_fb
-        if self._frame is not None:
-            objects = fb.objects if fb is not None else 0
-            conf = fb.mean_confidence if fb is not None else 0.0
-            self._w = self.tracker.update(self._frame, objects, conf).vector()
-            self._frame = None
         assert self._w is not None
         return self.ref.observation(
             self._w,
@@ -259,15 +258,15 @@ class OnlineAgent:
 
     @property
     def ready(self) -> bool:
-        """True once a frame has arrived (W needs one)."""
-        return self._w is not None or self._frame is not None
+        """True once perception has reported a W (a feedback with its workload embedding)."""
+        return self._w is not None
 
     def decide(self, now: float | None = None) -> Decision:
         """Score the previous decision, build the observation, apply safety or the policy; the next config."""
         t0 = time.perf_counter()
         now = time.monotonic() if now is None else now
         if not self.ready:
-            raise RuntimeError("no frame yet: the workload profile W needs one")
+            raise RuntimeError("no workload profile yet: W comes with perception's first feedback (no frame yet)")
         terms = self._score(now)
         reward = None
         if terms is not None and self._pending is not None:

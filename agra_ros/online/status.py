@@ -98,6 +98,7 @@ def policy_status(
         ("live_accuracy", a.s.live_accuracy),
         ("live_accuracy.masked", a.masked),
         ("live_accuracy.observations", a.live.observations),
+        ("unmeasured_decisions", a.unmeasured),
     ]
     if hold is not None:
         values += [
@@ -134,7 +135,7 @@ def policy_status(
     ]
     summaries: list[tuple[str, str]] = []
     if not a.ready:
-        summaries.append(("warn", "waiting for image_raw"))
+        summaries.append(("warn", "waiting for perception's feedback (W comes with it)"))
     elif a.guard.engaged:
         summaries.append(("warn", f"safety override: {a.guard.reason}"))
     if catalogue_error:

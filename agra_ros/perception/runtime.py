@@ -40,8 +40,9 @@ from agra_ros.granularity.levels import (
 from agra_ros.perception.agreement import DetectionsLike, detection_agreement
 from agra_ros.perception.energy import EnergyMeter
 from agra_ros.perception.pacing import ShadowScheduler, SlidingRate
-from agra_ros.perception.tracker import KeyframeTracker, frame_motion
+from agra_ros.perception.tracker import KeyframeTracker
 from agra_ros.perception.watchdog import CommandWatchdog
+from agra_ros.workload.features import motion_thumbnail, thumbnail_motion
 
 CATALOGUE_FORMAT = "agra_ros/granularity-catalogue"
 CATALOGUE_VERSION = 1
@@ -81,6 +82,11 @@ class FrameResult:
     """True: the keyframe's detections moved onto this frame by the tracker (no detector run)."""
     motion: float = 0.0
     """Mean absolute grey-level change from the previous frame (0-255, thumbnails): W's cheap motion feature."""
+    resolution_mpix: float = 0.0
+    """Size of the frame: width x height / 1e6."""
+    embedding: np.ndarray | None = None
+    """The workload embedding of the last keyframe (the detector's pooled backbone), None before the detector
+    computed one."""
 
     @property
     def objects(self) -> int:
@@ -152,6 +158,7 @@ class PerceptionRuntime:
         self.tracker = KeyframeTracker()
         self._since_keyframe = 0
         self._previous: np.ndarray | None = None
+        self._embedding: np.ndarray | None = None
 
     # ------------------------------------------------------------------ settings
     @property
@@ -254,8 +261,9 @@ class PerceptionRuntime:
         if self.requested_config().execution_target != "local":
             self.stats.remote_run_locally += 1
         config = self.active_config()
-        motion = frame_motion(self._previous, image) if self._previous is not None else 0.0
-        self._previous = image
+        thumb = motion_thumbnail(image)
+        motion = thumbnail_motion(self._previous, thumb) if self._previous is not None else 0.0
+        self._previous = thumb
         tracked = self._track(image, config)
         if tracked is not None:
             dets, wall_s, busy_s = tracked
@@ -264,6 +272,7 @@ class PerceptionRuntime:
         else:
             dets, wall_s, busy_s = self._run(image, config)
             self._since_keyframe = 0
+            self._embedding = getattr(dets, "embedding", None)
             if config.keyframe_interval > 1:
                 self.tracker.keyframe(image, dets.boxes, dets.scores, dets.labels)
             else:
@@ -294,7 +303,19 @@ class PerceptionRuntime:
         self.stats.busy_s_total += busy_s
         self.stats.latencies_ms.append(wall_s * 1e3)
         return FrameResult(
-            dets, config, wall_s * 1e3, busy_s, detector_j, power_w, fps, accuracy, shadow_ms, not detector_ran, motion
+            dets,
+            config,
+            wall_s * 1e3,
+            busy_s,
+            detector_j,
+            power_w,
+            fps,
+            accuracy,
+            shadow_ms,
+            not detector_ran,
+            motion,
+            image.shape[0] * image.shape[1] / 1e6,
+            self._embedding,
         )
 
     # ------------------------------------------------------------------ views

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from agra_ros.workload.features import as_grey, frame_motion
+
 SCENE_CUT = 30.0
 """Mean absolute grey-level difference (0-255) of two 32x32 thumbnails that counts as a new scene. Measured on the
 package's clips: consecutive frames 2 (vtest), 13 (tree in wind), 27 (Megamind, at its cuts); different clips
@@ -52,18 +54,6 @@ class TrackResult:
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
-
-
-def frame_motion(previous: np.ndarray, current: np.ndarray) -> float:
-    """Mean absolute difference of two frames' 32x32 grey thumbnails, 0-255: the cheap motion feature of W
-    (about 0.1 ms), and the scene-cut test of the tracker."""
-    a = cv2.resize(_grey(previous), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    b = cv2.resize(_grey(current), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    return float(np.mean(np.abs(a - b)))
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
 class KeyframeTracker:
@@ -102,7 +92,7 @@ class KeyframeTracker:
     def _work_grey(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         self._scale = min(1.0, self.work_side / max(h, w))
-        grey = _grey(image)
+        grey = as_grey(image)
         if self._scale < 1.0:
             grey = cv2.resize(grey, (max(1, round(w * self._scale)), max(1, round(h * self._scale))), cv2.INTER_AREA)
         return grey

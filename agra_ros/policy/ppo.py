@@ -69,7 +69,8 @@ class PPOSettings:
     normalise_obs: bool = True
     """Standardise the GPN's input with statistics of a short random walk before the first update.
 
-    Needed, not cosmetic: the 512 embedding entries of W are nearly constant (mean 0.04, spread 0.005), and Adam
+    Needed, not cosmetic: entries of W can be nearly constant across states (measured with the earlier 512-d W:
+    mean 0.04, spread 0.005), and Adam
     moves every weight by about the step size whatever its gradient's scale, so without centring the first layer
     turns that constant input into a large common offset that saturates the second tanh layer (measured: 100 %
     of units, output spread across states 3e-4): the policy becomes blind to the state, one fixed distribution

@@ -28,12 +28,17 @@ from agra_ros.granularity.levels import (
     GranularityCommandError,
     GranularityConfig,
 )
-from agra_ros.limits import InputRejected
+from agra_ros.limits import InputRejected, bounded
 from agra_ros.msg import GranularityCatalogue, GranularityCommand, PerceptionFeedback
 from agra_ros.online.inputs import Feedback, parse_feedback
 from agra_ros.perception.runtime import FrameResult
+from agra_ros.workload.features import WorkloadFeatures, check_embedding
+
+MAX_RESOLUTION_MPIX = 100.0
+"""No camera in scope sends more than this; a larger size is an encoding error."""
 
 __all__ = [
+    "workload_from_msg",
     "GranularityCatalogue",
     "GranularityCommand",
     "PerceptionFeedback",
@@ -123,6 +128,26 @@ def feedback_to_msg(
         fallback=bool(fallback),
         tracked=bool(res.tracked),
         motion=float(res.motion),
+        resolution_mpix=float(res.resolution_mpix),
+        workload_embedding=[] if res.embedding is None else [float(v) for v in res.embedding],
+    )
+
+
+def workload_from_msg(msg: PerceptionFeedback, fb: Feedback) -> WorkloadFeatures:
+    """W from a feedback message (its embedding, motion and frame size, and ``fb``'s objects and confidence);
+    raises :class:`InputRejected` (kind ``embedding``) when the embedding is missing, of the wrong length or
+    non-finite, or motion or size are out of range: the policy then keeps the last good W."""
+    kind = "embedding"
+    try:
+        embedding = check_embedding(msg.workload_embedding)
+    except ValueError as exc:
+        raise InputRejected(kind, str(exc)) from None
+    return WorkloadFeatures(
+        embedding=embedding,
+        resolution_mpix=bounded(kind, "resolution_mpix", float(msg.resolution_mpix), 0.0, MAX_RESOLUTION_MPIX),
+        objects=fb.objects,
+        mean_confidence=fb.mean_confidence,
+        motion=bounded(kind, "motion", float(msg.motion), 0.0, 255.0),
     )
 
 

@@ -27,7 +27,7 @@ from agra_ros.limits import ACCURACY_FLOOR
 from agra_ros.sim.randomise import DeviceRandomisation
 from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
 from agra_ros.tables.search import ConfigModel, load_config_model
-from agra_ros.workload.features import OBJECTS_SCALE
+from agra_ros.workload.features import OBJECTS_SCALE, WorkloadFeatures
 from agra_ros.workload.trace import Trace
 
 ENV_ID = "AgraRos-v0"
@@ -111,8 +111,8 @@ class AgraEnv(gym.Env):
 
     | block | entries | content |
     |---|---|---|
-    | W | 512 | embedding of a real frame of the current trace phase, from the run-time workload encoder |
-    | W | 4 | resolution (Mpix), objects detected last frame / 40, mean confidence, motion |
+    | W | EMBEDDING_DIM | the detector backbone's embedding of a rendered frame of the current trace phase, as perception publishes it |
+    | W | 4 | resolution (Mpix), objects detected last frame / 40, mean confidence, motion / 16 (``WorkloadFeatures``) |
     | D | DEVICE_DIM | device state vector (``agra_ros.device``): temperature, power, voltage, CPU/GPU use, clock ratio, cores available, throttling |
     | P | 10 | target FPS / 60, accuracy floor, link RTT / 0.1 s, last accuracy ratio, and own speed: last load (latency x target FPS), achieved / target FPS, log2 of latency over the table's, the last configuration's mean width, scale and target (``core.observation.P_FIELDS``) |
 
@@ -259,11 +259,13 @@ class AgraEnv(gym.Env):
             "dyn_scale": self.device.dynamic_energy_scale(),
         }
         self.ctx["e_ref"] = self.device.reference_energy_j(self.model.full, self.ctx["target_fps"])
-        self._w[:512] = wl.embeddings[k]
-        self._w[512] = wl.resolution_mpix
-        self._w[513] = self.last_objects
-        self._w[514] = self._mean_confidence()
-        self._w[515] = wl.motion[k]
+        self._w[:] = WorkloadFeatures(
+            wl.embeddings[k],
+            wl.resolution_mpix,
+            self.last_objects * OBJECTS_SCALE,
+            self._mean_confidence(),
+            float(wl.motion[k]),
+        ).vector()
 
     def _mean_confidence(self) -> float:
         """W's mean detection confidence of the last frame, as perception reports it: the mean score of the

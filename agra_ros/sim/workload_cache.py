@@ -1,9 +1,11 @@
-"""Real workload profiles for the simulator: scenes of every trace phase, embedded once by the run-time encoder.
+"""Real workload profiles for the simulator: scenes of every trace phase, embedded once by the detector's backbone.
 
-The simulator's W must come from the same workload encoder the policy node uses on camera frames, never from
-made-up vectors. For every phase of a trace, :func:`phase_workloads` renders a short video clip with the synthetic
-scene generator in that phase's settings (density, resolution, scene overrides), embeds every frame with
-:class:`agra_ros.workload.features.WorkloadEncoder` and measures motion the way ``WorkloadTracker`` does. The
+The simulator's W must mean what the policy node receives from perception, never made-up vectors. For every phase of
+a trace, :func:`phase_workloads` renders a short video clip with the synthetic scene generator in that phase's
+settings (density, resolution, scene overrides), runs the default detector (the real SSD) at its full configuration
+on every frame and keeps the workload embedding its backbone gives (:func:`agra_ros.workload.features.
+workload_embedding`, what perception publishes), and measures motion with :func:`agra_ros.workload.features.
+frame_motion`, perception's own definition. The
 result is cached as ``.npz`` (keyed by a hash of the trace and the encoder seed, so an edited trace is re-rendered):
 shipped under ``agra_ros/data/sim_workload/`` for the package's traces, in the user's cache for any other trace.
 A new package trace is shipped by rendering it with ``cache_dir=shipped_cache_dir()``.
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from agra_ros.detectors import registry
 from agra_ros.paths import data_dir
-from agra_ros.workload.features import EMBEDDING_DIM, WorkloadEncoder, WorkloadTracker
+from agra_ros.workload.features import EMBEDDING_DIM, PROJECTION_SEED, frame_motion
 from agra_ros.workload.scene import SceneGenerator
 from agra_ros.workload.trace import Trace
 
@@ -33,9 +36,9 @@ class PhaseWorkload:
     """Embedded frames of one trace phase."""
 
     embeddings: np.ndarray
-    """(K, 512) float32 unit-norm frame embeddings."""
+    """(K, EMBEDDING_DIM) float32 frame embeddings from the detector's backbone."""
     motion: np.ndarray
-    """(K,) float32 motion of every frame against the previous one (0..1)."""
+    """(K,) float32 :func:`frame_motion` of every frame against the previous one (0-255 grey levels)."""
     objects: np.ndarray
     """(K,) int64 ground-truth objects visible in every frame."""
     resolution_mpix: float
@@ -44,28 +47,34 @@ class PhaseWorkload:
 
 def _trace_key(trace: Trace, seed: int) -> str:
     payload = json.dumps(
-        {"trace": [asdict(p) for p in trace.phases], "seed": seed, "k": FRAMES_PER_PHASE, "dim": EMBEDDING_DIM},
+        {
+            "trace": [asdict(p) for p in trace.phases],
+            "seed": seed,
+            "k": FRAMES_PER_PHASE,
+            "dim": EMBEDDING_DIM,
+            "w": f"{registry.DEFAULT_DETECTOR}-backbone-{PROJECTION_SEED}",
+        },
         sort_keys=True,
         default=str,
     )
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
-def render_phase_workloads(trace: Trace, seed: int = 0, encoder_seed: int = 0) -> list[PhaseWorkload]:
+def render_phase_workloads(trace: Trace, seed: int = 0) -> list[PhaseWorkload]:
     """Render and embed FRAMES_PER_PHASE frames for every phase of ``trace`` (about a second per phase)."""
-    encoder = WorkloadEncoder(encoder_seed)
+    detector = registry.load(registry.DEFAULT_DETECTOR)
     out: list[PhaseWorkload] = []
     for i, phase in enumerate(trace.phases):
         gen = SceneGenerator(seed=seed + 1000 * i, video=True)
         gen.set_params(**phase.scene_changes())
-        tracker = WorkloadTracker(encoder)
         emb, motion, objects = [], [], []
+        previous = None
         for _ in range(FRAMES_PER_PHASE + 1):
             frame = gen.next_frame()
-            feats = tracker.update(frame.image, objects=len(frame.boxes), mean_conf=0.0)
-            emb.append(feats.embedding)
-            motion.append(feats.motion)
+            emb.append(detector.detect([frame.image])[0].embedding)
+            motion.append(frame_motion(previous, frame.image) if previous is not None else 0.0)
             objects.append(len(frame.boxes))
+            previous = frame.image
         # drop the first frame: its motion is 0 by definition (no previous frame), the rest are steady-state
         out.append(
             PhaseWorkload(

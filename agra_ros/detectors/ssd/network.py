@@ -36,7 +36,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from agra_ros.detectors.interface import Detections, as_image_list, resize_image
+from agra_ros.detectors.interface import Detections, as_image_list, pooled_features, resize_image, with_embeddings
 from agra_ros.detectors.ssd.anchors import AnchorSpec, anchors_at_side, decode_boxes
 from agra_ros.detectors.ssd.graph_ops import GraphConv, account_conv, graph_spec
 from agra_ros.detectors.ssd.tflite_import import TfliteGraph
@@ -70,6 +70,16 @@ LAYER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 LAYER_NAMES: tuple[str, ...] = tuple(n for n, _ in LAYER_GROUPS)
 
+EMBEDDING_BLOCKS: tuple[str, ...] = (
+    "expanded_conv_5/add",
+    "expanded_conv_9/add",
+    "expanded_conv_12/add",
+    "expanded_conv_15/add",
+)
+"""Residual outputs pooled into the workload embedding: the last block of each stride (8, 16 with 64 and 96
+channels, 32), 352 channels in all. Neuron levels slice only expansion convs, so these keep their shape at every
+width; they are computed anyway, so W costs the pooling alone."""
+
 
 class SsdDetector(nn.Module):
     """The switchable SSD-MobileNetV2. Same interface as the synthetic detector (``detect``, ``set_config``...)."""
@@ -99,6 +109,11 @@ class SsdDetector(nn.Module):
         if len(self._strided_kernels) != 9:
             raise ValueError(f"expected 9 stride-2 convs in SSD-MobileNetV2, found {len(self._strided_kernels)}")
         self.weights_meta: dict = {}
+        self._embedding_tensors = tuple(
+            op["output"] for op in self.ops if op["kind"] == "ADD" and op["output"].endswith(EMBEDDING_BLOCKS)
+        )
+        if len(self._embedding_tensors) != len(EMBEDDING_BLOCKS):
+            raise ValueError(f"embedding blocks {EMBEDDING_BLOCKS} not all found in the graph")
 
     # ------------------------------------------------------------------ structure
     def _assign_groups(self) -> None:
@@ -288,9 +303,12 @@ class SsdDetector(nn.Module):
 
     @torch.inference_mode()
     def detect(self, images, score_threshold: float = 0.3) -> list[Detections]:
+        """Detections per image, each with its workload embedding (the pooled outputs of :data:`EMBEDDING_BLOCKS`)."""
         x, sizes = self.preprocess(images)
-        boxes, logits = self.forward(x)
-        return self.decode(boxes, logits, sizes, x.shape[2], score_threshold)
+        kept: dict[str, torch.Tensor] = {}
+        boxes, logits = self.forward(x, keep=set(self._embedding_tensors), kept=kept)
+        dets = self.decode(boxes, logits, sizes, x.shape[2], score_threshold)
+        return with_embeddings(dets, pooled_features([kept[n] for n in self._embedding_tensors]))
 
 
 __all__ = ["DETECTOR_NAME", "LAYER_GROUPS", "LAYER_NAMES", "NATIVE_SIDE", "SLIM_WIDTHS", "SsdDetector"]

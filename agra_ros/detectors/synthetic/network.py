@@ -36,7 +36,14 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from agra_ros.detectors.interface import Detections, WeightsError, as_image_list, resize_image
+from agra_ros.detectors.interface import (
+    Detections,
+    WeightsError,
+    as_image_list,
+    pooled_features,
+    resize_image,
+    with_embeddings,
+)
 from agra_ros.granularity.levels import RESOLUTION_SCALES, GranularityConfig, GranularityError
 from agra_ros.granularity.switchable import SwitchableConv2d
 
@@ -239,7 +246,14 @@ class AgraDetector(nn.Module):
     def detect(self, images: np.ndarray | Sequence[np.ndarray], score_threshold: float = 0.3) -> list[Detections]:
         """Detect objects at the current configuration; boxes in each image's own pixel coordinates."""
         x, sizes = self.preprocess(images)
-        return self.decode(self.forward(x), sizes, score_threshold)
+        pooled: list[torch.Tensor] = []
+        # the head's hidden features keep their full shape at every width (stage outputs are sliced): pool them
+        hook = self.head_hidden.register_forward_hook(lambda _m, _i, out: pooled.append(out))
+        try:
+            out = self.forward(x)
+        finally:
+            hook.remove()
+        return with_embeddings(self.decode(out, sizes, score_threshold), pooled_features(pooled))
 
 
 # ---------------------------------------------------------------------- helpers
