@@ -215,3 +215,14 @@ def test_real_video_switches_clip_size_and_target_by_phase(tmp_path):
         assert any(not np.array_equal(hall[0], h) for h in hall[1:]), "the video does not play"
         assert proc.poll() is None, read_log(proc)
     assert "clips vtest, tree" in read_log(proc)
+
+
+def test_a_relative_trace_needs_the_robots_full_rate():
+    """camera_source resolves target_fps_rel against its full_rate_fps parameter, and refuses in one line naming the
+    trace and the phase when that rate is unknown (0)."""
+    from agra_ros.nodes.camera_source import load_trace
+    from agra_ros.workload.trace import TraceError
+
+    with pytest.raises(TraceError, match="trace 'heldout_rel', phase 'medium-1.3x': target_fps_rel 1.3 needs"):
+        load_trace("heldout_rel", 0.0)
+    assert [p.target_fps for p in load_trace("heldout_rel", 10.0).phases] == pytest.approx([13.0, 11.0, 18.0])

@@ -187,3 +187,17 @@ def test_mean_confidence_and_accuracy_floor_follow_the_robot_definitions(tables)
     for seed in range(3):
         fixed.reset(seed=seed)
         assert fixed.accuracy_floor == fixed.settings.accuracy_floor
+
+
+def test_relative_targets_follow_the_episode_device():
+    """heldout_rel asks the same multiples of full's rate of a Jetson Nano and of x86 (the real tables)."""
+    from agra_ros.sim.env import AgraEnv
+
+    for profile in ("jetson_nano_5w", "x86_generic"):
+        env = AgraEnv(trace="heldout_rel", device=profile, random_start=False)
+        env.reset(seed=0)
+        assert env.ctx["target_fps"] == pytest.approx(1.3 * env.full_fps)
+        assert env.full_fps == pytest.approx(1.0 / (env.model.full[0] * env.device.latency_multiplier(0.0, 0)))
+    env = AgraEnv(trace="heldout_rel", device="jetson_nano_5w")
+    slow = env.full_fps
+    assert slow < AgraEnv(trace="heldout_rel", device="x86_generic").full_fps / 4

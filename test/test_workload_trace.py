@@ -90,6 +90,9 @@ def test_phase_at_loops_or_clamps(tmp_path: Path) -> None:
         ("duration_s: 2", "duration_s: 0", "duration_s must be > 0"),
         ("target_fps: 15", "target_fps: 0", "target_fps"),
         ("target_fps: 15", "target_fps: fast", "target_fps must be a finite number"),
+        ("target_fps: 15", "target_fps_rel: 0", "target_fps_rel must be in"),
+        ("target_fps: 15", "target_fps: 15\n    target_fps_rel: 1.2", "exactly one of target_fps"),
+        ("target_fps: 15", "", "exactly one of target_fps"),
         ("resolution: [320, 240]", "resolution: [320]", "resolution"),
         ("resolution: [320, 240]", "resolution: [10, 240]", "resolution"),
         ("density: 10", "density: [30, 20]", "density"),
@@ -121,3 +124,16 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="loop"):
         Trace.load(_write(tmp_path, GOOD.format(loop="'sometimes'")))
     assert issubclass(TraceError, ValueError)
+
+
+def test_relative_targets_bind_on_every_device_and_refuse_an_unknown_rate() -> None:
+    trace = Trace.load("heldout_rel")
+    assert trace.relative and not Trace.load("heldout").relative
+    assert Trace.load("heldout").resolved(None) == Trace.load("heldout")  # absolute traces need no rate
+    for full in (4.7, 38.8):  # a Jetson Nano at 5 W, x86: the same trace asks 1.1-1.8x of each
+        targets = [p.target_fps for p in trace.resolved(full).phases]
+        assert targets == pytest.approx([1.3 * full, 1.1 * full, 1.8 * full])
+        assert not trace.resolved(full).relative
+    for unknown in (None, 0.0, float("nan")):
+        with pytest.raises(TraceError, match="phase 'medium-1.3x': target_fps_rel 1.3 needs the device's full"):
+            trace.resolved(unknown)

@@ -52,7 +52,7 @@ TABLE_POLICIES: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static", "t
 
 def bench_compare(
     baseline_steps: int,
-    trace: str = "heldout",
+    trace: str = "heldout_rel",
     episodes: int = 3,
     policy: str | None = None,
     profiles: tuple[str, ...] = BENCH_PROFILES,

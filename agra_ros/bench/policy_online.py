@@ -124,8 +124,8 @@ def bench_online(
     over random that is kept, with and without EWC."""
     path = Path(policy) if policy else shipped_policy_path()
     start = load_policy(path)
-    env_new = AgraEnv(trace="heldout", device=device, allow_remote=False)
-    env_old = AgraEnv(trace="heldout", device=back_to, allow_remote=False)
+    env_new = AgraEnv(trace="heldout_rel", device=device, allow_remote=False)
+    env_old = AgraEnv(trace="heldout_rel", device=back_to, allow_remote=False)
 
     def ret(pol, env) -> float:
         return evaluate(pol, env, episodes=episodes, seed=20_000).mean_return

@@ -61,6 +61,14 @@ SPECS = [
     ),
     ros_params.ParamSpec("trace", "", "Workload trace name (config/traces/<name>.yaml) or path; empty: no trace."),
     ros_params.ParamSpec(
+        "full_rate_fps",
+        0.0,
+        "Rate the detector's full configuration runs at on this robot, in FPS: what a trace phase's target_fps_rel "
+        "multiplies (0: unknown; a trace with relative targets is then refused, naming the phase).",
+        range=(0.0, 1000.0, 0.0),
+        read_only=True,
+    ),
+    ros_params.ParamSpec(
         "seed", 0, "Seed of the synthetic scene generator (same seed, same frames).", range=(0, 2**31 - 1, 1)
     ),
     ros_params.ParamSpec("frame_id", "camera", "frame_id in every image header."),
@@ -81,10 +89,14 @@ SPECS = [
 ]
 
 
-def load_trace(name: str) -> Trace:
-    """A trace whose every phase target is one the policy and perception accept (agra_ros.limits), else
-    TraceError: a target they would refuse is refused here, where the file is named."""
-    trace = Trace.load(name)
+def load_trace(name: str, full_rate_fps: float = 0.0) -> Trace:
+    """A trace whose every phase target is one the policy and perception accept (agra_ros.limits), relative targets
+    resolved against ``full_rate_fps`` (0: unknown), else TraceError: a target they would refuse, or a relative one
+    on a device of unknown rate, is refused here, where the file and the phase are named."""
+    try:
+        trace = Trace.load(name).resolved(full_rate_fps or None)
+    except TraceError as exc:
+        raise TraceError(f"trace {name!r}, {exc}") from None
     for phase in trace.phases:
         try:
             parse_target_fps(phase.target_fps)
@@ -126,7 +138,7 @@ class CameraSourceNode(Node):
         if why:
             self.get_logger().warning(f"source video: {why}; running the synthetic scene with trace {trace_name!r}")
             p.update(source=source, trace=trace_name)
-        trace = load_trace(p["trace"]) if p["trace"] and p["source"] != "folder" else None
+        trace = load_trace(p["trace"], p["full_rate_fps"]) if p["trace"] and p["source"] != "folder" else None
         scene = SceneParams(width=int(p["width"]), height=int(p["height"]))
         return open_source(p["source"], int(p["seed"]), p["path"], scene, trace)
 
@@ -134,7 +146,7 @@ class CameraSourceNode(Node):
         for prm in params:
             if prm.name == "trace" and prm.value:
                 try:
-                    trace = load_trace(prm.value)
+                    trace = load_trace(prm.value, float(self.get_parameter("full_rate_fps").value))
                     if isinstance(self._source, ClipSource):  # the clips the new trace names must open
                         ClipSource(self._source.playlist if not self._source.follow_trace else (), trace).close()
                 except (OSError, ValueError) as exc:

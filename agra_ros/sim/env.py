@@ -196,6 +196,7 @@ class AgraEnv(gym.Env):
         self.confidence_top = float(np.mean(CONFIDENCE_AT_FULL))
         self.accuracy_floor = self.settings.accuracy_floor
         self.ctx: dict[str, float] = {}
+        self.full_fps = self.device_full_fps()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -210,6 +211,7 @@ class AgraEnv(gym.Env):
         self.link_state = float(rng.normal(0.0, self.settings.link_rtt_sd))
         self.interference = float(np.clip(rng.normal(self.interference_mean, 0.1), 0.0, 0.9))
         self.device.reset(rng)
+        self.full_fps = self.device_full_fps()
         self.confidence_top = float(rng.uniform(*CONFIDENCE_AT_FULL))
         if self.settings.accuracy_floor_range is not None:
             drawn = float(rng.uniform(*self.settings.accuracy_floor_range))
@@ -218,6 +220,11 @@ class AgraEnv(gym.Env):
             )
         self._draw_context()
         return self._observation(), {}
+
+    def device_full_fps(self) -> float:
+        """The rate the full configuration runs at on this episode's device, unloaded: what a phase's
+        ``target_fps_rel`` multiplies."""
+        return 1.0 / (float(self.model.full[0]) * self.device.latency_multiplier(0.0, 0))
 
     def _draw_context(self) -> None:
         """Draw everything random about the coming decision, so its reward depends on the action alone."""
@@ -249,7 +256,7 @@ class AgraEnv(gym.Env):
         lo, hi = s.density_sensitivity
         self.ctx = {
             "phase": phase_i,
-            "target_fps": float(phase.target_fps),
+            "target_fps": float(phase.target_for(self.full_fps)),
             "density": density,
             "sensitivity": lo + (hi - lo) * min(1.5, density),
             "rtt_s": rtt,

@@ -48,7 +48,8 @@ class PhaseWorkload:
 def _trace_key(trace: Trace, seed: int) -> str:
     payload = json.dumps(
         {
-            "trace": [asdict(p) for p in trace.phases],
+            # what the frames depend on: the targets are not part of it (a relative variant shares the rendering)
+            "trace": [{k: v for k, v in asdict(p).items() if not k.startswith("target")} for p in trace.phases],
             "seed": seed,
             "k": FRAMES_PER_PHASE,
             "dim": EMBEDDING_DIM,

@@ -55,8 +55,9 @@ from agra_ros.progress import advance_to, echo, progress
 from agra_ros.sim.env import AgraEnv, SimSettings
 from agra_ros.sim.randomise import HELDOUT_PROFILE, TRAINING_PROFILES, DeviceRandomisation
 
-TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "train_mix")
-"""Traces the shipped policy is trained on (``heldout`` is kept for evaluation)."""
+TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "train_mix", "train_rel")
+"""Traces the shipped policy is trained on (``heldout`` and ``heldout_rel`` are kept for evaluation); ``train_rel``
+states its targets relative to each episode's device, so slow profiles see binding targets too."""
 SHIPPED_ENV: dict[str, object] = {
     "allow_remote": False,
     "randomise_device": DeviceRandomisation(),

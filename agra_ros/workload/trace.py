@@ -11,9 +11,13 @@ of them see the same workload. A trace is a YAML file in ``config/traces/``::
         duration_s: 15
         density: 6                # mean objects per frame (drawn from [0.5 d, 1.5 d]) or [min, max]
         resolution: [640, 480]
-        target_fps: 15
+        target_fps: 15            # or target_fps_rel: 1.3 - 1.3 x the rate full runs at on this device
         scene: {noise: 4.0}       # optional SceneParams overrides for this phase
         clip: vtest               # optional: the real video clip source=video plays (vtest, Megamind, tree, a file)
+
+A relative target binds on every device alike (the paper's setting: a target just above what static reaches);
+``Trace.resolved(full_fps)`` turns it absolute once the device's full-configuration rate is known, and refuses with
+one line naming the phase where it is not.
 
 ``Trace.load("default")`` reads ``config/traces/default.yaml``; a path to a file works too.
 """
@@ -51,11 +55,32 @@ class Phase:
     resolution: tuple[int, int]
     """Camera image size [width, height] in pixels."""
     target_fps: float
-    """Frame rate the robot asks for in this phase (the performance target P)."""
+    """Frame rate the robot asks for in this phase (the performance target P); NaN while the phase states its
+    target relative to the device (``target_fps_rel``) and the trace is not yet :meth:`Trace.resolved`."""
     scene: Mapping[str, float] = field(default_factory=dict)
     """Extra SceneParams overrides (noise, blur, lighting, clutter, occlusion, sizes, speed)."""
+    target_fps_rel: float | None = None
+    """The target as a multiple of the device's full-configuration rate (``target_fps_rel: 1.3`` in the YAML: 30 %
+    faster than ``full`` runs on this device), so one trace binds on a Jetson Nano and on a laptop alike."""
     clip: ClassVar[str] = ""
     """Real video clip of the phase (:class:`ClipPhase`); empty: the phase names none."""
+
+    @property
+    def relative(self) -> bool:
+        """True when the target is stated relative to the device's full-configuration rate."""
+        return self.target_fps_rel is not None
+
+    def target_for(self, full_fps: float | None) -> float:
+        """The absolute target on a device whose full configuration runs at ``full_fps``; TraceError naming the
+        phase when the phase is relative and that rate is unknown (None, NaN or not positive)."""
+        if self.target_fps_rel is None:
+            return self.target_fps
+        if full_fps is None or not math.isfinite(full_fps) or full_fps <= 0:
+            raise TraceError(
+                f"phase {self.name!r}: target_fps_rel {self.target_fps_rel:g} needs the device's full-configuration "
+                f"rate, which is unknown ({full_fps}); state target_fps instead or give the rate"
+            )
+        return self.target_fps_rel * float(full_fps)
 
     @property
     def mean_density(self) -> float:
@@ -124,6 +149,22 @@ class Trace:
         """The phase active at ``t`` seconds from the start."""
         return self.phases[self.phase_index_at(t)]
 
+    @property
+    def relative(self) -> bool:
+        """True when any phase states its target relative to the device's full-configuration rate."""
+        return any(p.relative for p in self.phases)
+
+    def resolved(self, full_fps: float | None) -> Trace:
+        """This trace with every target absolute on a device whose full configuration runs at ``full_fps``
+        (relative phases: ``target_fps_rel`` x ``full_fps``); TraceError naming the first relative phase when the
+        rate is unknown. A trace without relative phases is returned as it is."""
+        if not self.relative:
+            return self
+        phases = tuple(
+            dataclasses.replace(p, target_fps=p.target_for(full_fps), target_fps_rel=None) for p in self.phases
+        )
+        return dataclasses.replace(self, phases=phases)
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path_or_name: str | Path) -> Trace:
@@ -185,11 +226,14 @@ def _parse_phase(data: Any, index: int, source: str) -> Phase:
     where = f"{source}: phase {index}"
     if not isinstance(data, Mapping):
         raise TraceError(f"{where} must be a mapping, got {type(data).__name__}")
-    required = {"duration_s", "density", "resolution", "target_fps"}
+    required = {"duration_s", "density", "resolution"}
     missing = required - set(data)
     if missing:
         raise TraceError(f"{where} is missing {sorted(missing)}")
-    unknown = set(data) - required - {"name", "scene", "clip"}
+    targets = {"target_fps", "target_fps_rel"} & set(data)
+    if len(targets) != 1:
+        raise TraceError(f"{where} needs exactly one of target_fps (absolute) and target_fps_rel (x full's rate)")
+    unknown = set(data) - required - targets - {"name", "scene", "clip"}
     if unknown:
         raise TraceError(f"{where} has unknown key(s) {sorted(unknown)}")
     name = str(data.get("name", f"phase{index}"))
@@ -198,9 +242,16 @@ def _parse_phase(data: Any, index: int, source: str) -> Phase:
     duration = _number(data["duration_s"], f"{where}: duration_s")
     if duration <= 0:
         raise TraceError(f"{where}: duration_s must be > 0, got {duration}")
-    fps = _number(data["target_fps"], f"{where}: target_fps")
-    if not 0 < fps <= 1000:
-        raise TraceError(f"{where}: target_fps must be in (0, 1000], got {fps}")
+    rel = None
+    if "target_fps_rel" in data:
+        rel = _number(data["target_fps_rel"], f"{where}: target_fps_rel")
+        if not 0.05 <= rel <= 20:
+            raise TraceError(f"{where}: target_fps_rel must be in [0.05, 20] (times full's rate), got {rel}")
+        fps = math.nan
+    else:
+        fps = _number(data["target_fps"], f"{where}: target_fps")
+        if not 0 < fps <= 1000:
+            raise TraceError(f"{where}: target_fps must be in (0, 1000], got {fps}")
 
     res = data["resolution"]
     if not (
@@ -220,7 +271,7 @@ def _parse_phase(data: Any, index: int, source: str) -> Phase:
     bad = set(scene) - allowed
     if bad:
         raise TraceError(f"{where}: scene keys {sorted(bad)} not allowed; use {sorted(allowed)}")
-    args = (name, duration, density, (res[0], res[1]), fps, dict(scene))
+    args = (name, duration, density, (res[0], res[1]), fps, dict(scene), rel)
     phase = ClipPhase(*args, clip=_parse_clip(data["clip"], where)) if "clip" in data else Phase(*args)
     try:
         SceneParams(**phase.scene_changes())
