@@ -17,8 +17,11 @@ The three terms (:func:`reward_terms`) are defined from the same quantities on b
   full configuration's detections), mapped onto the table's scale by :func:`calibrated_accuracy_ratio` (a line
   fitted on both measured on the same frames: ``agra-ros calibrate-agreement``).
 
-The reward (docs/architecture.md): ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``. ``alpha`` is a
-fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
+The reward (docs/architecture.md): ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``,
+bounded on both sides: the energy term is capped at :data:`ENERGY_NORM_MAX` and the reward clipped to
+[:data:`REWARD_MIN`, :data:`REWARD_MAX`], so one interval with almost no frames (power over an FPS near 0) cannot
+outweigh everything else the learner has seen. An interval without any measured frame is not scored at all (the
+acting agent skips and counts it). ``alpha`` is a fixed price of energy; ``beta`` and ``gamma`` are the Lagrange multipliers of the two constraints
 
     P[FPS shortfall > fps_miss_threshold] <= fps_miss_rate          E[accuracy loss] <= accuracy_tolerance
 
@@ -60,9 +63,41 @@ class RewardWeights:
         return np.array([self.alpha, self.beta, self.gamma], dtype=np.float64)
 
 
+ENERGY_NORM_MAX = 50.0
+"""Cap of the energy term, system energy per frame over the full configuration's at the same target. At similar power
+that ratio is about the full configuration's frame rate over the achieved one, so 50 is an interval that ran at 1/50
+of the full configuration's rate or less (under 0.4 FPS where full runs 20): next to no frames. Measured over every
+configuration: the simulator's largest is 6.6 on the shipped profiles and traces (a Jetson Nano 5 W configuration far
+below its target; x86 stays under 1.3) and 11.4 on training's randomised devices; the worst live reward is -25, so
+no live energy term went beyond 25; an interval of power over an FPS near 0 read 5.8e6 (issue 23). Twice the worst
+live value and over four times the simulator's leave every real interval as it was."""
+
+REWARD_MIN = -150.0
+"""Lowest reward (:func:`agra_reward` clips): the most the terms can cost together with ``alpha`` 1, the energy term
+at its cap and both Lagrange multipliers at theirs (50 + 50 x shortfall <= 1 + 50 x accuracy loss <= 1, see
+:attr:`DualAscentSettings.max_value`), so with the default price of energy the clip never changes a reward the terms
+can make and only guarantees the bound for other weights. Six times the worst live reward (-25), nine times the
+simulator's with its fixed weights (1, 4, 8: above -16.4 on training's randomised devices)."""
+
+REWARD_MAX = 0.0
+"""Highest reward: every term is a cost (>= 0) with a weight >= 0, so no cost at all is the best there is (live
+rewards stay below -0.8, simulated ones below -0.15, the cheapest energy term). The clip only acts on a term that
+went negative, which no valid input produces."""
+
+
+def _clip(x, lo: float, hi: float):
+    """``x`` clipped to [lo, hi] (scalars stay Python floats on the simulator's hot path); NaN stays NaN, so the
+    checks downstream (experience validation, the dual ascent, feedback parsing) still reject it."""
+    if isinstance(x, float):
+        return lo if x < lo else hi if x > hi else x
+    return np.clip(x, lo, hi)
+
+
 def agra_reward(energy_norm, fps_shortfall, accuracy_loss, weights: RewardWeights):
-    """``-alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` (scalars or numpy arrays)."""
-    return -weights.alpha * energy_norm - weights.beta * fps_shortfall - weights.gamma * accuracy_loss
+    """``-alpha * energy_norm - beta * fps_shortfall - gamma * accuracy_loss`` clipped to [:data:`REWARD_MIN`,
+    :data:`REWARD_MAX`] (scalars or numpy arrays)."""
+    r = -weights.alpha * energy_norm - weights.beta * fps_shortfall - weights.gamma * accuracy_loss
+    return _clip(r, REWARD_MIN, REWARD_MAX)
 
 
 def system_energy_per_frame_j(power_w, fps):
@@ -84,9 +119,9 @@ class RewardTerms:
 def reward_terms(energy_j, e_ref_j, fps, target_fps, accuracy_ratio, accuracy_floor) -> RewardTerms:
     """The reward terms from system energy per frame (:func:`system_energy_per_frame_j`) and its reference
     ``e_ref_j``, achieved and target FPS, and the accuracy ratio against its floor: the one definition the simulator
-    and the robot share (scalars or numpy arrays)."""
+    and the robot share (scalars or numpy arrays). The energy term is capped at :data:`ENERGY_NORM_MAX`."""
     return RewardTerms(
-        energy_norm=energy_j / e_ref_j,
+        energy_norm=_clip(energy_j / e_ref_j, -np.inf, ENERGY_NORM_MAX),
         fps_shortfall=np.maximum(0.0, (target_fps - fps) / target_fps),
         accuracy_loss=np.maximum(0.0, accuracy_floor - accuracy_ratio),
     )
