@@ -240,3 +240,24 @@ def test_learning_baselines_start_from_their_shipped_pretraining(algorithm):
         assert learner.add(agent.take_experience()[0]) == 1
         agent.apply_learner_state(learner.state())
         assert agent.updates == 1
+
+
+def test_the_state_carries_the_calibrated_slowdown_not_one_measurement():
+    agent = _agent()
+    agent.set_workload(_workload(0))
+    slow_i = [i for i, f in enumerate(P_FIELDS) if f[0].startswith("own speed: log2")][0]
+    t = 0.0
+    seen = []
+    for i in range(40):  # the same configuration measured alternately 1x and 4x the table latency
+        agent.decide(t)
+        table_ms = agent.ref.table_latency_s(agent._pending.action) * 1e3
+        agent.add_feedback(_fb(20.0, latency_ms=table_ms * (4.0 if i % 2 else 1.0)), t + 0.1)
+        t += 0.2
+        seen.append(agent._pending.obs[-len(P_FIELDS) + slow_i])
+    late = np.array(seen[-10:])
+    assert late.std() < 0.5 and 0.3 < late.mean() < 1.7  # steady, between log2(1) and log2(4)
+    agent.s.calibrate_speed = False
+    agent.decide(t)
+    agent.add_feedback(_fb(20.0, latency_ms=agent.ref.table_latency_s(agent._pending.action) * 4e3), t + 0.1)
+    agent.decide(t + 0.2)
+    assert agent._pending.obs[-len(P_FIELDS) + slow_i] == pytest.approx(2.0, abs=0.05)  # raw: log2(4)

@@ -86,12 +86,28 @@ class Contract:
         """D of a fresh device at ambient temperature and full clock (before the first /diagnostics)."""
         return np.asarray(self.device.vector(BACKGROUND_LOAD_MEAN, 0), dtype=np.float32)
 
-    def own_speed(self, latency_s: float, fps: float, target_fps: float, action: np.ndarray) -> OwnSpeed:
-        """:meth:`OwnSpeed.measure` for a granularity action (level indices, scale index, target index)."""
+    def table_latency_s(self, action: np.ndarray) -> float:
+        """The cost table's latency of a granularity action's configuration (level indices, scale index, ...)."""
+        key = tuple(int(x) for x in np.asarray(action).ravel())
+        return float(self.model.lookup(key[: self.n_layers + 1])[0])
+
+    def own_speed(
+        self,
+        latency_s: float,
+        fps: float,
+        target_fps: float,
+        action: np.ndarray,
+        slowdown_log2: float | None = None,
+    ) -> OwnSpeed:
+        """:meth:`OwnSpeed.measure` for a granularity action (level indices, scale index, target index);
+        ``slowdown_log2`` replaces the one measurement's slowdown by a calibrated estimate (the robot's
+        :class:`~agra_ros.online.live_latency.LiveLatency`)."""
         key = tuple(int(x) for x in np.asarray(action).ravel())
         n = self.n_layers
-        table_latency = self.model.lookup(key[: n + 1])[0]
-        return OwnSpeed.measure(latency_s, fps, target_fps, table_latency, key[:n], key[n], key[n + 1] == 1)
+        table_latency = self.table_latency_s(action)
+        return OwnSpeed.measure(
+            latency_s, fps, target_fps, table_latency, key[:n], key[n], key[n + 1] == 1, slowdown_log2
+        )
 
     def observation(
         self,

@@ -85,16 +85,20 @@ class OwnSpeed:
         levels: Sequence[int],
         scale_index: int,
         remote: bool,
+        slowdown_log2: float | None = None,
     ) -> OwnSpeed:
         """From one decision's mean frame latency and achieved FPS, and the configuration that produced them
-        (level indices per layer, resolution-scale index, execution target) with its cost-table latency."""
+        (level indices per layer, resolution-scale index, execution target) with its cost-table latency;
+        ``slowdown_log2``, when given, is a calibrated estimate used instead of this one measurement's."""
         if not (math.isfinite(latency_s) and math.isfinite(fps) and target_fps > 0 and table_latency_s > 0):
             raise InvalidObservationError(
                 f"own speed needs finite latency/fps and positive target and table latency, got "
                 f"{latency_s}, {fps}, {target_fps}, {table_latency_s}"
             )
         lo, hi = SLOWDOWN_RANGE
-        slow = math.log2(max(latency_s, 1e-6) / table_latency_s)
+        slow = math.log2(max(latency_s, 1e-6) / table_latency_s) if slowdown_log2 is None else slowdown_log2
+        if not math.isfinite(slow):
+            raise InvalidObservationError(f"own speed needs a finite slowdown, got {slow}")
         widths = [LEVEL_WIDTH[LEVELS[int(i)]] for i in levels]
         return cls(
             load=min(MAX_LOAD, max(0.0, latency_s * target_fps)),

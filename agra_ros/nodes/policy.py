@@ -84,6 +84,7 @@ class PolicyNode(Node):
                 recover_margin_c=p["recover_margin_c"],
                 seed=p["seed"],
                 live_accuracy=p["live_accuracy"],
+                calibrate_speed=p["calibrate_speed"],
             )
         )
         self.agent.set_target(p["target_fps"])
@@ -169,6 +170,8 @@ class PolicyNode(Node):
                 if self.get_parameter("publish_target_fps").value:
                     self._publish_target()
                 self.get_logger().info(f"target FPS set to {prm.value:.2f} ({source})")
+            elif prm.name == "calibrate_speed":
+                self.agent.s.calibrate_speed = bool(prm.value)
             elif prm.name == "follow_trace":
                 if prm.value and self.target.trace_target is not None:
                     self._set_target_from_trace(self.target.trace_target)

@@ -90,6 +90,13 @@ SPECS = [
         read_only=True,
     ),
     ros_params.ParamSpec(
+        "calibrate_speed",
+        True,
+        "The state's slowdown against the cost table is this robot's running estimate from every latency perception "
+        "measures (per configuration, shrunk toward the device's pooled figure), not the last decision's one "
+        "measurement: a loaded or throttled robot reads as one steady device, not a different one each decision.",
+    ),
+    ros_params.ParamSpec(
         "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."
     ),
     ros_params.ParamSpec(

@@ -39,6 +39,7 @@ from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.inputs import Feedback
 from agra_ros.online.learner_settings import LearnerSettings, LearnerState, online_ppo_settings
 from agra_ros.online.live_accuracy import LiveAccuracy
+from agra_ros.online.live_latency import LiveLatency
 from agra_ros.online.safety import SafetyGuard, SafetyTransition, safety_override_configuration
 from agra_ros.online.serialise import ewc_to_numpy, gpn_state_to_numpy, load_numpy_state
 from agra_ros.workload.features import WorkloadFeatures
@@ -72,6 +73,9 @@ class AgentSettings:
     """Mask decisions by the live accuracy model (the shipped table corrected by this scene's shadow measurements,
     :class:`~agra_ros.online.live_accuracy.LiveAccuracy`): ``table`` keeps the accuracy the table promised for
     the decision (capped at the floor), ``floor`` keeps the floor itself, ``none`` masks nothing."""
+    calibrate_speed: bool = True
+    """The state's slowdown (P) is this robot's calibrated estimate (:class:`~agra_ros.online.live_latency.
+    LiveLatency`, from every decision's measured latency) instead of the last decision's one measurement."""
 
 
 @dataclass
@@ -145,6 +149,8 @@ class OnlineAgent:
         the robot starts anchored to what was learned across devices."""
         self.guard = SafetyGuard(settings.critical_temp_c, settings.recover_margin_c)
         self.live = LiveAccuracy(self.ref.model)
+        self.live_latency = LiveLatency()
+        """This robot's latency against the cost table, per configuration and pooled (the state's slowdown)."""
         self.masked = 0
         """Decisions the live accuracy mask replaced."""
         self.unmeasured = 0
@@ -235,7 +241,10 @@ class OnlineAgent:
         if self._pending is not None:
             latency_s = float(np.mean([f.latency_ms for f in fbs])) / 1e3
             ran = self._pending.action if self._pending.ran is None else self._pending.ran
-            self._own_speed = self.ref.own_speed(latency_s, fps, target, ran)
+            key = tuple(int(x) for x in np.asarray(ran).ravel()[: self.n_layers + 2])
+            self.live_latency.observe(key, latency_s, self.ref.table_latency_s(ran))
+            slowdown = self.live_latency.slowdown_log2(key) if self.s.calibrate_speed else None
+            self._own_speed = self.ref.own_speed(latency_s, fps, target, ran, slowdown)
         t = reward_terms(energy, self.ref.reference_energy_j(target), fps, target, acc_ratio, floor)
         return {
             "fps": fps,
