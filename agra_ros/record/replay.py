@@ -1,13 +1,15 @@
 """Reading a recording back (a rosbag2 folder or its ``.mcap`` file) with rosbags, no ROS install needed.
 
 Every failure is a :class:`~agra_ros.record.bag.RecordingError` that names the file: missing, not a recording,
-truncated or corrupt (an MCAP without its summary, as a killed recorder leaves it), or lacking the topics a
-caller needs. Nothing is returned half-read.
+corrupt, or lacking the topics a caller needs. A recording cut short (an MCAP without its summary and footer, as a
+recorder killed or a robot that lost power leaves it) is read up to the cut (:mod:`agra_ros.record.salvage`) and
+says so: :attr:`Recording.truncated` tells where it ends; one cut inside its header is an error.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 from rosbags.highlevel import AnyReader
 
 from agra_ros.record.bag import RecordingError
+from agra_ros.record.salvage import Salvage, salvage, typestore_of
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
@@ -29,6 +32,8 @@ class Recording:
     metadata: dict[str, str] = field(default_factory=dict)
     start_ns: int = 0
     end_ns: int = 0
+    truncated: str = ""
+    """Where a recording cut short ends and what it still held (:meth:`Salvage.where_it_ends`); "" when whole."""
 
     @property
     def duration_s(self) -> float:
@@ -106,8 +111,26 @@ def _metadata(path: Path) -> dict[str, str]:
     return {str(k).removeprefix("agra_ros."): str(v) for k, v in custom.items()}
 
 
+def _salvaged(path: Path | str, src: Path, exc: Exception, keep=lambda msgtype: False) -> Salvage:
+    """What the MCAP file of a recording rosbags refused (``exc``) holds up to its cut; a RecordingError when it is
+    not cut short but corrupt, or holds no whole message."""
+    mcaps = sorted(src.glob("*.mcap")) if src.is_dir() else [src]
+    refused = f"{path}: unreadable recording (truncated or corrupt?): {type(exc).__name__}: {exc}"
+    if len(mcaps) != 1:
+        raise RecordingError(refused)
+    try:
+        found = salvage(mcaps[0], keep)
+    except ValueError as why:
+        raise RecordingError(f"{path}: truncated or corrupt recording: {why}") from None
+    if found.footer:  # it ends as a whole file does: damaged, not cut short
+        raise RecordingError(refused)
+    if not found.messages:
+        raise RecordingError(f"{path}: {found.where_it_ends()}: nothing to report")
+    return found
+
+
 def open_recording(path: Path | str) -> Recording:
-    """Inspect a recording (topics, counts, span) without decoding messages."""
+    """Inspect a recording (topics, counts, span) without decoding messages; one cut short is read to its cut."""
     src = _resolve(Path(path))
     rec = Recording(Path(path), metadata=_metadata(src))
     try:
@@ -119,9 +142,11 @@ def open_recording(path: Path | str) -> Recording:
     except RecordingError:
         raise
     except Exception as exc:  # rosbags raises several types for truncated/corrupt files; all mean the same here
-        raise RecordingError(
-            f"{path}: unreadable recording (truncated or corrupt?): {type(exc).__name__}: {exc}"
-        ) from None
+        found = _salvaged(path, src, exc)
+        counts = Counter(found.channels[cid][0] for _, cid, _ in found.messages)
+        rec.topics = {topic: (found.msgtype(cid), counts[topic]) for cid, (topic, _) in found.channels.items()}
+        rec.start_ns, rec.end_ns = min(m[0] for m in found.messages), max(m[0] for m in found.messages)
+        rec.truncated = found.where_it_ends()
     if not rec.topics:
         raise RecordingError(f"{path}: the recording holds no topics")
     if rec.end_ns < rec.start_ns or math.isinf(rec.duration_s):
@@ -134,19 +159,44 @@ def messages(path: Path | str, skip_images: bool = True) -> Iterator[tuple[str, 
     and no table needs them). Decoding errors raise :class:`RecordingError` naming the file and topic."""
     src = _resolve(Path(path))
     try:
-        with AnyReader([src]) as reader:
-            conns = [c for c in reader.connections if not (skip_images and c.msgtype in IMAGE_TYPES)]
-            for conn, stamp, raw in reader.messages(connections=conns):
-                try:
-                    msg = reader.deserialize(raw, conn.msgtype)
-                except Exception as exc:
-                    raise RecordingError(
-                        f"{path}: a {conn.msgtype} message on {conn.topic} does not decode: {exc}"
-                    ) from None
-                yield conn.topic, int(stamp), msg
+        reader = AnyReader([src])
+        reader.open()
+    except Exception as exc:  # cut short: what it holds up to the cut (open_recording said so)
+        yield from _salvaged_messages(path, src, exc, skip_images)
+        return
+    try:
+        conns = [c for c in reader.connections if not (skip_images and c.msgtype in IMAGE_TYPES)]
+        for conn, stamp, raw in reader.messages(connections=conns):
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+            except Exception as exc:
+                raise RecordingError(
+                    f"{path}: a {conn.msgtype} message on {conn.topic} does not decode: {exc}"
+                ) from None
+            yield conn.topic, int(stamp), msg
     except RecordingError:
         raise
     except Exception as exc:
         raise RecordingError(
             f"{path}: unreadable recording (truncated or corrupt?): {type(exc).__name__}: {exc}"
         ) from None
+    finally:
+        reader.close()
+
+
+def _salvaged_messages(
+    path: Path | str, src: Path, exc: Exception, skip_images: bool
+) -> Iterator[tuple[str, int, Any]]:
+    """:func:`messages` of a recording cut short: its whole messages up to the cut, in time order."""
+    found = _salvaged(path, src, exc, keep=lambda msgtype: not (skip_images and msgtype in IMAGE_TYPES))
+    try:
+        store = typestore_of(found.schemas)
+    except Exception as why:  # noqa: BLE001 - a definition rosbags cannot parse: the file's, not ours
+        raise RecordingError(f"{path}: its message definitions do not parse: {why}") from None
+    for stamp, cid, raw in sorted((m for m in found.messages if m[2] is not None), key=lambda m: m[0]):
+        topic, msgtype = found.channels[cid][0], found.msgtype(cid)
+        try:
+            msg = store.deserialize_cdr(raw, msgtype)
+        except Exception as why:
+            raise RecordingError(f"{path}: a {msgtype} message on {topic} does not decode: {why}") from None
+        yield topic, int(stamp), msg

@@ -14,9 +14,11 @@ with the full configuration). Samples are taken every ``--sample-period`` second
 metadata names one (``measure``, set by ``agra-ros bench paper``), so that the report of a benchmark's recordings is
 the benchmark's table.
 
-Errors name the file: missing, truncated or corrupt recordings, recordings without the needed topics, and runs cut
-short (perception's feedback stops before the end, or the recording is shorter than its planned duration). A table
-is only written when every recording given is complete.
+Errors name the file: missing or corrupt recordings, recordings without the needed topics, and runs cut short
+(perception's feedback stops before the end, or a whole recording is shorter than its planned duration). A table is
+only written when every recording given is complete. A recording whose file was cut short (a recorder killed, a
+robot that lost power: an MCAP without its summary and footer) is reported up to the cut, and the report says where
+it ends (:attr:`~agra_ros.record.replay.Recording.truncated`); one cut inside its header is an error.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def replay(path: Path | str, sample_period: float = 0.5, warmup_s: float = 10.0)
     rec = open_recording(path)
     rec.require(REQUIRED_TOPICS)
     planned = float(rec.metadata.get("duration", "nan"))
-    if math.isfinite(planned) and rec.duration_s < MIN_SHARE_OF_PLANNED * planned:
+    if math.isfinite(planned) and rec.duration_s < MIN_SHARE_OF_PLANNED * planned and not rec.truncated:
         raise RecordingError(
             f"{path}: covers {rec.duration_s:.0f} s of the planned {planned:.0f} s: the run was cut short"
         )
@@ -177,13 +179,16 @@ def write_report(
     for run in runs:
         sub = out / run.algorithm
         run.record.write_csv(sub / "series.csv")
-        run.record.write_summary(sub / "summary.md", f"{title}: {run.algorithm}")
+        summary = run.record.write_summary(sub / "summary.md", f"{title}: {run.algorithm}")
+        if run.recording.truncated:
+            summary.write_text(summary.read_text() + f"\nRecording {run.recording.path}: {run.recording.truncated}.\n")
         run.record.plot(sub / "run.png", f"{title}: {run.algorithm}")
     if len(runs) < 2:
         return None
     rows = [algorithm_row(r) for r in runs]
     pre = [
         f"Recordings: {', '.join(str(r.recording.path) for r in runs)}.",
+        *(f"{r.recording.path}: {r.recording.truncated}." for r in runs if r.recording.truncated),
         "Power: the device monitor's (source per row); system energy per frame = device power / perception FPS.",
         *preamble,
     ]
@@ -224,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = write_report(runs, out, args.title)
     for run in order_runs(runs):
         print(f"{run.algorithm}: {run.recording.path} ({run.recording.duration_s:.0f} s) -> {out / run.algorithm}")
+        if run.recording.truncated:
+            print(f"  {run.recording.truncated}")
     if res is not None:
         print(res[0].read_text())
         print(f"table: {res[0]}  csv: {res[1]}  plot: {res[2]}")
