@@ -15,6 +15,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from agra_ros.device.keys import DEVICE_STATUS_NAME
+from agra_ros.record.sampler import number
 from agra_ros.ros import params as ros_params
 from agra_ros.ros.detections import detection_msg_type
 from agra_ros.ros.diagnostics import array_to_dicts
@@ -57,6 +59,8 @@ class FeedbackProbe(Node):
         self.done = False
         self.diagnostics: dict[str, dict[str, str]] = {}
         """Last status of every node on /diagnostics (camera rate, perception's frame counters)."""
+        self.device_power_w: list[float] = []
+        """The device monitor's power readings in the window (the whole device's, where perception's are modelled)."""
         self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
         if self.p["detections"]:
@@ -84,7 +88,11 @@ class FeedbackProbe(Node):
             self.done = True
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        self.diagnostics.update(array_to_dicts(msg))
+        statuses = array_to_dicts(msg)
+        self.diagnostics.update(statuses)
+        power = number(statuses.get(DEVICE_STATUS_NAME, {}).get("power_w"))
+        if power is not None and self.first is not None and self._in_window():
+            self.device_power_w.append(power)
 
     def _on_detections(self, _msg) -> None:
         if self.first is not None and self._in_window():
@@ -111,6 +119,7 @@ class FeedbackProbe(Node):
             "latency_ms_mean": col("latency_ms", np.mean),
             "detector_energy_per_frame_j_mean": col("detector_energy_per_frame_j", np.mean),
             "power_w_mean": col("power_w", np.mean),
+            "device_power_w_mean": float(np.mean(self.device_power_w)) if self.device_power_w else None,
             "objects_mean": col("objects", np.mean),
             "accuracy_proxy_mean": col("accuracy_proxy", np.mean),
             "max_gap_ms": float(np.diff(a).max() * 1e3) if a.size > 1 else None,
