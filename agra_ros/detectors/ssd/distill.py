@@ -10,10 +10,14 @@ Three steps, each measured in the README:
    the consumers' weights reading it), on calibration frames. Ranking by weight norm alone keeps almost nothing.
 2. **Least squares**: for each slim width, every dense conv that reads a sliced tensor gets the closed-form ridge
    solution that best reproduces the full conv's pre-activation output from the channels that remain.
-3. **Distillation** (seeded, resumable, time-budgeted, with progress): every step runs the teacher and two students
-   (a uniform slim configuration and a random mix) and matches the teacher's class probabilities (binary cross
-   entropy with soft targets, weighted towards anchors the teacher finds objects in) and box encodings (smooth L1,
-   weighted by the teacher's confidence). Only the slim variants receive gradients.
+3. **Distillation** (seeded, resumable, time-budgeted, with progress), the slimmable recipe: every step draws a
+   catalogue resolution and a heavily augmented batch (:mod:`agra_ros.detectors.ssd.augment`: crops, scales, flips,
+   colour, blur, mosaic) from the training pool (the clips' first halves, the photo-like opencv-doc and darknet
+   images, ``--extra-images``; never the held-out photos or second halves), runs the frozen teacher (``full``, the
+   top of the sandwich) on it, and three students (sandwich rule: the smallest width, a random wider uniform width,
+   a random per-layer mix) matching the teacher's class probabilities (binary cross entropy with soft targets,
+   weighted towards anchors the teacher finds objects in) and box encodings (smooth L1, weighted by the teacher's
+   confidence). Only the slim variants receive gradients.
 """
 
 from __future__ import annotations
