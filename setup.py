@@ -84,6 +84,7 @@ setup(
             "camera_source_node = agra_ros.nodes.camera_source:main",
             "device_monitor_node = agra_ros.nodes.device_monitor:main",
             "perception_node = agra_ros.nodes.perception:main",
+            "perception_server_node = agra_ros.nodes.perception_server:main",
             "viewer_node = agra_ros.nodes.viewer:main",
             "policy_node = agra_ros.nodes.policy:main",
             "recorder_node = agra_ros.nodes.recorder:main",

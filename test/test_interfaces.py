@@ -21,7 +21,14 @@ from agra_ros.granularity.levels import EXECUTION_TARGETS, LEVELS, RESOLUTION_SC
 from agra_ros.ros import interface_table
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("GranularityCatalogue", "GranularityCommand", "PerceptionFeedback")
+NAMES = (
+    "GranularityCatalogue",
+    "GranularityCommand",
+    "PerceptionFeedback",
+    "RemoteRequest",
+    "RemoteResult",
+    "RemoteServer",
+)
 
 
 # ---------------------------------------------------------------------------------------------- generated types

@@ -25,6 +25,7 @@ EXECUTABLES = (
     "camera_source_node",
     "device_monitor_node",
     "perception_node",
+    "perception_server_node",
     "policy_node",
     "recorder_node",
     "viewer_node",
@@ -59,7 +60,14 @@ def test_package_xml_is_format3_interface_package_with_valid_maintainer():
     assert any(e.text == "python3-pytest" for e in root.findall("test_depend"))
     deps = {e.text for e in root.findall("exec_depend")} | {e.text for e in root.findall("depend")}
     assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "std_msgs"} <= deps
-    assert MSGS == ["GranularityCatalogue", "GranularityCommand", "PerceptionFeedback"], MSGS
+    assert MSGS == [
+        "GranularityCatalogue",
+        "GranularityCommand",
+        "PerceptionFeedback",
+        "RemoteRequest",
+        "RemoteResult",
+        "RemoteServer",
+    ], MSGS
 
 
 def test_cmake_executables_come_from_setup_py_console_scripts():

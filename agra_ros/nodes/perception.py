@@ -41,6 +41,7 @@ from agra_ros.granularity.levels import (
 )
 from agra_ros.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, InputRejected, parse_target_fps
 from agra_ros.nodes.perception_params import SPECS
+from agra_ros.nodes.perception_remote import RemoteExecution
 from agra_ros.perception.annotate import annotate
 from agra_ros.perception.energy import EnergyModelError, make_energy_meter
 from agra_ros.perception.host import busy_clock, cuda_problem
@@ -93,7 +94,7 @@ class PerceptionNode(Node):
             fallback = fallback_configuration(
                 p["fallback_configuration"], n_layers, self._detector_entry.fallback_configuration
             )
-            energy = make_energy_meter(p["device_profile"])
+            energy = make_energy_meter(p["device_profile"], radio=p["remote_radio"])
         except (GranularityError, EnergyModelError) as exc:
             raise StartupError(str(exc)) from None
         self.runtime = PerceptionRuntime(
@@ -131,14 +132,18 @@ class PerceptionNode(Node):
         self._pub_config = self.create_publisher(String, "agra/configuration", q)
         self._pub_feedback = self.create_publisher(PerceptionFeedback, "agra/feedback", q)
         self._pub_catalogue = self.create_publisher(GranularityCatalogue, "agra/granularity_catalogue", latched_qos())
-        self._publish_catalogue()
 
+        self.remote = RemoteExecution(
+            self, self.runtime, detector_name, p, self._remote_done, self._frame_budget_s, self._bad_input,
+            self._publish_catalogue,
+        )  # fmt: skip
         self._subscribe_images(p["reliability"])
         self.create_subscription(GranularityCommand, "agra/granularity", self._on_granularity, command_qos(10))
         # the policy publishes its target latched (transient local): a perception started later gets it at once
         self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, latched_qos())
         self._pace_timer = self.create_timer(1.0, self._on_pace_timer, autostart=False)
         self._watch_timer = self.create_timer(0.1, self._check_fallback)
+        self._publish_catalogue()
 
         ros_params.on_set(self, self._specs, self._validate)
         self.add_post_set_parameters_callback(self._apply)
@@ -187,7 +192,9 @@ class PerceptionNode(Node):
                 )
                 self._publish_catalogue()
             elif name == "device_profile":
-                rt.energy = make_energy_meter(value)
+                rt.energy = make_energy_meter(value, radio=self.get_parameter("remote_radio").value)
+            elif self.remote.set_param(name, value):
+                pass
             elif name == "threads":
                 torch.set_num_threads(int(value))
                 rt.busy_clock = busy_clock(int(value))
@@ -237,12 +244,6 @@ class PerceptionNode(Node):
             self.get_logger().info(
                 f"granularity commands resumed: leaving the fallback configuration for {config.short()}"
             )
-        if config.execution_target != "local":
-            self._bad_input(
-                "remote_unavailable",
-                f"{config.short()} asks for remote execution, no remote perception "
-                "node is configured: running it locally",
-            )
 
     def _on_target_fps(self, msg: Float32) -> None:
         try:  # the bounds of the policy's target_fps parameter: a target outside them would stall or crash pacing
@@ -268,17 +269,19 @@ class PerceptionNode(Node):
         if self._pending is not None:
             self.frames.dropped += 1  # a newer frame replaces one that waited for its pacing slot
         delay = self.pacer.delay(time.monotonic())
-        if delay <= 0.0:
+        if delay <= 0.0 and not self.remote.busy:
             self._pending = None
             self._process(msg)
             return
-        self._pending = msg
-        if self._pace_timer.is_canceled():
+        self._pending = msg  # waits for its pacing slot, or for the reply to the frame at the server
+        if delay > 0.0 and self._pace_timer.is_canceled():
             self._pace_timer.timer_period_ns = max(int(delay * 1e9), 100_000)
             self._pace_timer.reset()
 
     def _on_pace_timer(self) -> None:
         self._pace_timer.cancel()
+        if self.remote.busy:
+            return  # the reply (or the deadline) of the frame at the server takes the pending frame on
         msg, self._pending = self._pending, None
         if msg is not None:
             self._process(msg)
@@ -301,7 +304,12 @@ class PerceptionNode(Node):
             return
         self._check_fallback()
         try:
-            res = self.runtime.process(image)
+            if self.runtime.wants_remote():
+                res = self.remote.handle(msg, image)
+                if res is None:
+                    return  # sent to the server: _remote_done publishes it when the reply or the deadline comes
+            else:
+                res = self.runtime.process(image)
         except Exception as exc:  # noqa: BLE001 - a frame the detector cannot handle must not end the node
             self._bad_input("inference_error", f"{type(exc).__name__}: {exc}")
             return
@@ -310,6 +318,24 @@ class PerceptionNode(Node):
             self._publish(msg, image, res)
         # the node's own cost per frame beyond the detector: conversion, bookkeeping, publishing
         self.frames.overhead_ms.append((time.perf_counter() - t_start) * 1e3 - res.latency_ms - res.shadow_ms)
+
+    def _frame_budget_s(self) -> float | None:
+        rate = self.pacer.rate_hz
+        return 1.0 / rate if rate else None
+
+    def _remote_done(self, msg: Image, image, res: FrameResult) -> None:
+        """A frame sent to a server is finished (answered, or run here at its deadline): publish it, then take on
+        the frame that waited meanwhile."""
+        self._last = res
+        self._publish(msg, image, res)
+        if self._pending is not None:
+            delay = self.pacer.delay(time.monotonic())
+            if delay <= 0.0:
+                pending, self._pending = self._pending, None
+                self._process(pending)
+            elif self._pace_timer.is_canceled():
+                self._pace_timer.timer_period_ns = max(int(delay * 1e9), 100_000)
+                self._pace_timer.reset()
 
     def _publish(self, msg: Image, image, res: FrameResult) -> None:
         d = res.detections
@@ -335,6 +361,7 @@ class PerceptionNode(Node):
                 decision=self._command.decision if commanded else 0,
                 fallback=rt.in_fallback,
                 command_header=self._command.header if commanded else None,
+                link=self.remote.client.link,
             )
         )
         now = time.monotonic()
@@ -355,7 +382,10 @@ class PerceptionNode(Node):
 
     def _publish_catalogue(self) -> None:
         header = Header(stamp=self.get_clock().now().to_msg())
-        self._pub_catalogue.publish(catalogue_to_msg(self.runtime.catalogue(), header))
+        catalogue = self.runtime.catalogue()
+        if not self.remote.available:  # remote is on offer only while a perception server answers
+            catalogue["execution_targets"] = [t for t in catalogue["execution_targets"] if t != "remote"]
+        self._pub_catalogue.publish(catalogue_to_msg(catalogue, header))
 
     # ------------------------------------------------------------------ diagnostics
     def _check(self, status: StatusBuilder) -> None:
@@ -370,7 +400,7 @@ class PerceptionNode(Node):
             self.get_parameter("device").value,
             torch.get_num_threads(),
         )
-        for key, value in report.values:
+        for key, value in [*report.values, *self.remote.status()]:
             status.add(key, value)
         for message in report.warnings:
             status.summary(WARN, message)

@@ -66,6 +66,39 @@ SPECS = [
         range=(0, 1000, 1),
     ),
     ros_params.ParamSpec(
+        "remote_deadline_s",
+        0.0,
+        "How long a frame sent to a perception server waits for its reply before it runs here in the fallback "
+        "configuration; 0: 1.5x the frame budget 1/target FPS (1 s while no target is known).",
+        range=(0.0, 30.0, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "remote_jpeg_quality", 80, "JPEG quality of frames sent to a perception server.", range=(1, 100, 1)
+    ),
+    ros_params.ParamSpec(
+        "remote_server_timeout_s",
+        3.0,
+        "A perception server counts as present for this long after its last announcement (it announces every second).",
+        range=(0.5, 600.0, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "remote_miss_limit",
+        2,
+        "After this many unanswered requests in a row the link counts as down: frames run here for remote_retry_s, "
+        "then one probe frame is sent.",
+        range=(1, 1000, 1),
+    ),
+    ros_params.ParamSpec(
+        "remote_retry_s", 2.0, "How long the link stays down before a probe frame is sent.", range=(0.1, 600.0, 0.0)
+    ),
+    ros_params.ParamSpec(
+        "remote_radio",
+        "wifi",
+        "Radio model of the energy of frames sent to a perception server (Huang et al., MobiSys 2012).",
+        choices=("wifi", "lte"),
+        read_only=True,
+    ),
+    ros_params.ParamSpec(
         "reliability",
         "best_effort",
         "Reliability of the image_raw subscription (best_effort also receives from reliable publishers).",

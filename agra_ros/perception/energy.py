@@ -15,7 +15,13 @@ from typing import Protocol
 
 from agra_ros.granularity.levels import GranularityConfig
 
-__all__ = ["EnergyMeter", "EnergyModelError", "PowerModelLike", "make_energy_meter"]
+__all__ = ["EnergyMeter", "EnergyModelError", "PowerModelLike", "RadioLike", "make_energy_meter"]
+
+
+class RadioLike(Protocol):
+    """A radio's energy for a transfer (:class:`agra_ros.device.radio.RadioModel`)."""
+
+    def energy_j(self, tx_bytes: float, rx_bytes: float, active_s: float) -> float: ...
 
 
 class PowerModelLike(Protocol):
@@ -36,6 +42,12 @@ class EnergyMeter:
     """E.g. ``model:x86_generic`` (modelled from measured busy time with that device profile)."""
     cost_of: Callable[[GranularityConfig], tuple[float, float]] | None = None
     """(MACs, bytes) of a configuration, from a cost table; None: busy time only."""
+    radio: RadioLike | None = None
+    """The radio that sends frames to a perception server (agra_ros.device.radio: Huang et al., MobiSys 2012)."""
+
+    def radio_energy_j(self, tx_bytes: float, rx_bytes: float, active_s: float) -> float:
+        """The radio's joules for one request to a perception server (0 without a radio model)."""
+        return float(self.radio.energy_j(tx_bytes, rx_bytes, active_s)) if self.radio is not None else 0.0
 
     def detector_energy_per_frame_j(self, busy_s: float, config: GranularityConfig, detector_ran: bool = True) -> float:
         """Joules of one frame; ``detector_ran`` False (a tracked frame between keyframes) counts busy time only."""
@@ -51,14 +63,16 @@ class EnergyModelError(ValueError):
     """A device profile or cost table the energy accounting cannot use."""
 
 
-def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyMeter:
+def make_energy_meter(profile: str, cost_table: object | None = None, radio: str = "wifi") -> EnergyMeter:
     """An :class:`EnergyMeter` for the named device profile (source ``model:<profile used>``, ``auto`` resolved).
 
     ``cost_table`` (a :class:`~agra_ros.tables.files.CostTable` of this detector) adds the configuration's
-    MACs and bytes to the busy time; without one the model works from busy time alone.
+    MACs and bytes to the busy time; without one the model works from busy time alone. ``radio`` names the radio
+    model of frames sent to a perception server (``wifi`` or ``lte``, agra_ros.device.radio).
     """
     try:
         from agra_ros.device.power_model import PowerModel, load_profile
+        from agra_ros.device.radio import radio_model
     except ImportError as exc:
         raise EnergyModelError(f"the device power model is not installed ({exc})") from None
     try:
@@ -72,4 +86,8 @@ def make_energy_meter(profile: str, cost_table: object | None = None) -> EnergyM
             c = cost_table.frame_cost(config)  # type: ignore[attr-defined]
             return c.macs, c.bytes
 
-    return EnergyMeter(model, f"model:{model.profile.name}", cost_of)  # the profile used, "auto" resolved
+    try:
+        radio_used = radio_model(radio)
+    except KeyError as exc:
+        raise EnergyModelError(str(exc)) from None
+    return EnergyMeter(model, f"model:{model.profile.name}", cost_of, radio_used)  # the profile used, "auto" resolved

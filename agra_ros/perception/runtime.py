@@ -9,7 +9,8 @@ modules of their own:
   logs it once);
 - the measured rate and the shadow schedule (perception/pacing.py; the node paces with its RatePacer);
 - the shadow accuracy proxy: on a share of frames the full configuration also runs, and the active configuration's
-  detections are scored against it (perception/agreement.py: F1 of class-aware IoU >= 0.5 matches);
+  detections are scored against it by the confident agreement (perception/agreement.py); on those frames the
+  active configuration detects down to min(score_threshold, 0.1) and publishes the cut at score_threshold;
 - energy accounting (perception/energy.py): measured CPU busy time of the frame (plus MACs/bytes from a cost table
   when one fits) turned into the detector energy per frame by a device power model, with the figure's source named.
 
@@ -37,7 +38,13 @@ from agra_ros.granularity.levels import (
     GranularityError,
     full_configuration,
 )
-from agra_ros.perception.agreement import DetectionsLike, detection_agreement
+from agra_ros.perception.agreement import (
+    CONFIDENT_CANDIDATE_SCORE,
+    CONFIDENT_REFERENCE_SCORE,
+    DetectionsLike,
+    confident_frame_agreement,
+    cut,
+)
 from agra_ros.perception.energy import EnergyMeter
 from agra_ros.perception.pacing import ShadowScheduler, SlidingRate
 from agra_ros.perception.tracker import KeyframeTracker
@@ -63,12 +70,31 @@ class Detector(Protocol):
 
 # ---------------------------------------------------------------------- the runtime
 @dataclass
+class RemoteCost:
+    """A frame commanded ``remote``: where it ran, what sending it cost the robot, what the server reported."""
+
+    server_id: str = ""
+    """The perception server that ran it; empty: it ran here (a miss)."""
+    miss: str = ""
+    """Why it ran here (agra_ros.perception.offload.MISS_CAUSES); empty when the server ran it."""
+    rtt_s: float = math.nan
+    """From the JPEG encode to the reply (the deadline on a timeout); NaN when nothing was sent."""
+    encode_busy_s: float = 0.0
+    """The robot's busy time encoding the JPEG (charged as detector work)."""
+    radio_j: float = 0.0
+    """The robot's radio energy for the request (agra_ros.device.radio)."""
+    server_compute_ms: float = math.nan
+    server_energy_j: float = math.nan
+    """The server's own detector energy: reported beside the robot's, never added to it."""
+
+
+@dataclass
 class FrameResult:
     """Everything perception_node publishes about one processed frame."""
 
     detections: DetectionsLike
     config: GranularityConfig
-    """The configuration that actually ran (remote requests run locally: target ``local``)."""
+    """The configuration that actually ran (target ``remote`` only when a perception server answered)."""
     latency_ms: float
     busy_s: float
     detector_energy_per_frame_j: float
@@ -87,6 +113,8 @@ class FrameResult:
     embedding: np.ndarray | None = None
     """The workload embedding of the last keyframe (the detector's pooled backbone), None before the detector
     computed one."""
+    remote: RemoteCost | None = None
+    """Set for frames commanded ``remote``: the server's answer, or the miss that made it run here."""
 
     @property
     def objects(self) -> int:
@@ -103,6 +131,9 @@ class RuntimeStats:
     frames: int = 0
     shadow_frames: int = 0
     remote_run_locally: int = 0
+    """Frames commanded remote that ran here (no server, link down, timeout)."""
+    remote_frames: int = 0
+    """Frames a perception server ran."""
     switches: int = 0
     busy_s_total: float = 0.0
     shadow_busy_s_total: float = 0.0
@@ -213,11 +244,16 @@ class PerceptionRuntime:
         return self.commanded
 
     def active_config(self) -> GranularityConfig:
-        """What runs now: remote requests run locally (this node has no remote executor configured)."""
+        """What runs here now: the requested configuration, or for a remote request that must run here (no server,
+        link down, timeout) the fallback configuration."""
         req = self.requested_config()
         if req.execution_target != "local":
-            return GranularityConfig(req.levels, req.resolution_scale, "local", req.keyframe_interval)
+            return self.fallback_config
         return req
+
+    def wants_remote(self) -> bool:
+        """Whether the configuration in force asks for a perception server."""
+        return self.requested_config().execution_target == "remote"
 
     # ------------------------------------------------------------------ processing
     def _load(self, config: GranularityConfig) -> None:
@@ -228,12 +264,15 @@ class PerceptionRuntime:
                 self.stats.switches += 1
             self._loaded = config
 
-    def _run(self, image: np.ndarray, config: GranularityConfig) -> tuple[DetectionsLike, float, float]:
+    def _run(
+        self, image: np.ndarray, config: GranularityConfig, score: float | None = None
+    ) -> tuple[DetectionsLike, float, float]:
+        """The detector's output at ``config`` down to ``score`` (default: the published threshold), timed."""
         self._load(config)
         clock = self.busy_clock
         c0 = clock() if clock is not None else 0.0
         t0 = time.perf_counter()
-        dets = self.detector.detect([image], self.score_threshold)[0]
+        dets = self.detector.detect([image], self.score_threshold if score is None else score)[0]
         wall = time.perf_counter() - t0
         return dets, wall, (clock() - c0) if clock is not None else wall
 
@@ -253,24 +292,30 @@ class PerceptionRuntime:
             return None
         return res, res.seconds, busy
 
-    def process(self, image: np.ndarray) -> FrameResult:
+    def process(self, image: np.ndarray, remote: RemoteCost | None = None) -> FrameResult:
         """Detect objects in one uint8 RGB frame at the active configuration (plus a shadow run when scheduled).
 
         At keyframe interval k the detector runs on every k-th frame and the tracker moves its detections onto the
-        frames in between; a scene cut or a tracking failure forces a keyframe."""
+        frames in between; a scene cut or a tracking failure forces a keyframe. ``remote``: the frame was commanded
+        remote and runs here (a miss); what sending it cost (JPEG, radio, the wait) is added to its energy and
+        latency."""
         if self.requested_config().execution_target != "local":
             self.stats.remote_run_locally += 1
         config = self.active_config()
         thumb = motion_thumbnail(image)
         motion = thumbnail_motion(self._previous, thumb) if self._previous is not None else 0.0
         self._previous = thumb
+        shadow = self.shadow.next()
         tracked = self._track(image, config)
         if tracked is not None:
             dets, wall_s, busy_s = tracked
+            candidate = dets
             self._since_keyframe += 1
             self.stats.tracked_frames += 1
         else:
-            dets, wall_s, busy_s = self._run(image, config)
+            low = min(self.score_threshold, CONFIDENT_CANDIDATE_SCORE) if shadow else None
+            candidate, wall_s, busy_s = self._run(image, config, low)
+            dets = cut(candidate, self.score_threshold) if shadow else candidate  # what is published
             self._since_keyframe = 0
             self._embedding = getattr(dets, "embedding", None)
             if config.keyframe_interval > 1:
@@ -282,22 +327,35 @@ class PerceptionRuntime:
         fps = self.rate.rate()
         accuracy = math.nan
         shadow_ms = 0.0
-        if self.shadow.next():
+        if shadow:
             reference_ran = config.levels == self.full_config.levels and config.resolution_scale == 1.0
-            if reference_ran and tracked is None:
-                accuracy = 1.0  # the active configuration is the reference itself: agreement is 1 by definition
+            if reference_ran and tracked is None:  # the active configuration is the reference itself: 1 (NaN
+                accuracy = confident_frame_agreement(candidate, candidate)  # when it has no confident box)
             else:
-                ref, shadow_wall, shadow_busy = self._run(image, self.full_config)
-                accuracy = detection_agreement(dets, ref)
+                ref, shadow_wall, shadow_busy = self._run(image, self.full_config, CONFIDENT_REFERENCE_SCORE)
+                accuracy = confident_frame_agreement(candidate, ref)  # NaN: full has no confident box here
                 shadow_ms = shadow_wall * 1e3
                 self.stats.shadow_busy_s_total += shadow_busy
             self.stats.shadow_frames += 1
-            self.stats.last_accuracy_proxy = accuracy
+            if not math.isnan(accuracy):
+                self.stats.last_accuracy_proxy = accuracy
         energy = self.energy
         detector_ran = tracked is None
         detector_j = (
             energy.detector_energy_per_frame_j(busy_s, config, detector_ran) if energy is not None else math.nan
         )
+        if remote is not None:  # the miss still paid for encoding and sending the frame, and for the wait
+            wait_s = remote.rtt_s if math.isfinite(remote.rtt_s) else 0.0
+            wall_s += wait_s
+            busy_s += remote.encode_busy_s
+            if energy is not None:
+                detector_j += energy.detector_energy_per_frame_j(remote.encode_busy_s, config, False) + remote.radio_j
+        return self._finish(image.shape, dets, config, wall_s, busy_s, detector_j, fps, accuracy, shadow_ms,
+                            not detector_ran, motion, remote)  # fmt: skip
+
+    def _finish(self, shape, dets, config, wall_s, busy_s, detector_j, fps, accuracy, shadow_ms, tracked, motion,
+                remote) -> FrameResult:  # fmt: skip
+        energy = self.energy
         power_w = energy.power_w(detector_j, fps) if energy is not None else math.nan
         self.stats.frames += 1
         self.stats.busy_s_total += busy_s
@@ -312,11 +370,44 @@ class PerceptionRuntime:
             fps,
             accuracy,
             shadow_ms,
-            not detector_ran,
+            tracked,
             motion,
-            image.shape[0] * image.shape[1] / 1e6,
+            shape[0] * shape[1] / 1e6,
             self._embedding,
+            remote,
         )
+
+    def remote_frame(
+        self,
+        image: np.ndarray,
+        dets: DetectionsLike,
+        config: GranularityConfig,
+        remote: RemoteCost,
+        accuracy: float = math.nan,
+        embedding: np.ndarray | None = None,
+    ) -> FrameResult:
+        """The result of a frame a perception server ran: its detections, the configuration it ran (target
+        ``remote``), the server's shadow agreement (NaN: not measured). The robot's energy is its JPEG encode and its
+        radio only: the server's joules stay in ``remote.server_energy_j``; the latency is the round trip."""
+        thumb = motion_thumbnail(image)
+        motion = thumbnail_motion(self._previous, thumb) if self._previous is not None else 0.0
+        self._previous = thumb
+        if embedding is not None:
+            self._embedding = embedding
+        self._since_keyframe = 0
+        self.tracker.reset()  # the server ran a keyframe the local tracker never saw
+        self.rate.tick(self.clock())
+        energy = self.energy
+        detector_j = math.nan
+        if energy is not None:
+            detector_j = energy.detector_energy_per_frame_j(remote.encode_busy_s, config, False) + remote.radio_j
+        if not math.isnan(accuracy):
+            self.stats.shadow_frames += 1
+            self.stats.last_accuracy_proxy = accuracy
+        self.stats.remote_frames += 1
+        wall_s = remote.rtt_s if math.isfinite(remote.rtt_s) else 0.0
+        return self._finish(image.shape, dets, config, wall_s, remote.encode_busy_s, detector_j, self.rate.rate(),
+                            accuracy, 0.0, False, motion, remote)  # fmt: skip
 
     # ------------------------------------------------------------------ views
     def catalogue(self) -> dict:
@@ -339,4 +430,4 @@ class PerceptionRuntime:
         return float(np.percentile(np.asarray(lat), q)) if lat else math.nan
 
 
-__all__ = ["Detector", "FrameResult", "PerceptionRuntime", "RuntimeStats"]
+__all__ = ["Detector", "FrameResult", "PerceptionRuntime", "RemoteCost", "RuntimeStats"]

@@ -91,6 +91,7 @@ def perception_status(
         ("granularity_commands", rt.watchdog.commands),
         ("configuration_switches", rt.stats.switches),
         ("remote_run_locally", rt.stats.remote_run_locally),
+        ("remote_frames", rt.stats.remote_frames),
         ("bad_input_total", bad.total()),
         *((f"bad_input.{kind}", n) for kind, n in sorted(bad.counts().items())),
         ("device", device),
@@ -103,7 +104,7 @@ def perception_status(
         warnings.append(f"most image_raw frames lost in transport ({frames.lost} so far): too large?")
     if frames.received == 0:
         warnings.append("no frames received on image_raw")
-    if rt.stats.remote_run_locally:
-        warnings.append("remote execution requested but not configured: running locally")
+    if rt.wants_remote() and last is not None and last.remote is not None and last.remote.miss:
+        warnings.append(f"remote execution commanded, running here ({last.remote.miss}): see remote.miss.*")
     ok = f"processing at {fps:.1f} FPS, configuration {rt.active_config().short()}"
     return PerceptionStatus(values, warnings, ok)

@@ -31,7 +31,8 @@ from agra_ros.granularity.levels import (
 from agra_ros.limits import InputRejected, bounded
 from agra_ros.msg import GranularityCatalogue, GranularityCommand, PerceptionFeedback
 from agra_ros.online.inputs import Feedback, parse_feedback
-from agra_ros.perception.runtime import FrameResult
+from agra_ros.perception.offload import LinkStats
+from agra_ros.perception.runtime import FrameResult, RemoteCost
 from agra_ros.workload.features import WorkloadFeatures, check_embedding
 
 MAX_RESOLUTION_MPIX = 100.0
@@ -107,10 +108,13 @@ def feedback_to_msg(
     decision: int = 0,
     fallback: bool = False,
     command_header: Header | None = None,
+    link: LinkStats | None = None,
 ) -> PerceptionFeedback:
     """The feedback of one processed frame; ``header`` is the camera frame's, ``decision`` and ``command_header``
     those of the command in force (0 and an empty header for the fallback configuration). The system energy per
-    frame is :func:`~agra_ros.core.reward.system_energy_per_frame_j` of the frame's power and FPS (NaN at 0 FPS)."""
+    frame is :func:`~agra_ros.core.reward.system_energy_per_frame_j` of the frame's power and FPS (NaN at 0 FPS).
+    A frame commanded remote carries where it ran and what it cost (``res.remote``); ``link``: the measurements of
+    the link to the perception server."""
     fps = float(res.fps)
     system_j = float(system_energy_per_frame_j(res.power_w, fps)) if fps > 0 else math.nan
     return PerceptionFeedback(
@@ -130,7 +134,33 @@ def feedback_to_msg(
         motion=float(res.motion),
         resolution_mpix=float(res.resolution_mpix),
         workload_embedding=[] if res.embedding is None else [float(v) for v in res.embedding],
+        **_remote_fields(getattr(res, "remote", None), link),
     )
+
+
+def _remote_fields(remote: RemoteCost | None, link: LinkStats | None) -> dict:
+    nan = math.nan
+    r = remote if remote is not None else RemoteCost()
+    out = {
+        "remote_server": r.server_id,
+        "remote_miss": r.miss,
+        "remote_rtt_ms": float(r.rtt_s * 1e3),
+        "radio_energy_per_frame_j": float(r.radio_j),
+        "server_compute_ms": float(r.server_compute_ms),
+        "server_energy_per_frame_j": float(r.server_energy_j),
+        "link_rtt_ms": nan,
+        "link_uplink_mbps": nan,
+        "link_loss": nan,
+        "server_queue": 0,
+    }
+    if link is not None:
+        out.update(
+            link_rtt_ms=float(link.rtt_ms),
+            link_uplink_mbps=float(link.uplink_mbps),
+            link_loss=float(link.loss),
+            server_queue=int(link.server_queue),
+        )
+    return out
 
 
 def workload_from_msg(msg: PerceptionFeedback, fb: Feedback) -> WorkloadFeatures:

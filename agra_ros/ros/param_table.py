@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-NODES = ("camera_source", "device_monitor", "perception", "policy", "recorder")
+NODES = ("camera_source", "device_monitor", "perception", "perception_server", "policy", "recorder")
 
 
 def specs_of(node: str):
