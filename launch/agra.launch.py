@@ -46,6 +46,7 @@ EXECUTABLES = {
     "camera_source": "camera_source_node",
     "device_monitor": "device_monitor_node",
     "perception": "perception_node",
+    "perception_server": "perception_server_node",  # launch/server.launch.py starts it (an edge machine)
     "policy": "policy_node",
     "recorder": "recorder_node",
     "viewer": "viewer_node",
