@@ -15,6 +15,7 @@ from agra_ros.core.contract import Contract, observation_layout
 from agra_ros.core.device import DEVICE_DIM, DeviceSim
 from agra_ros.core.observation import P_FIELDS
 from agra_ros.core.reward import calibrated_accuracy_ratio
+from agra_ros.core.temporal import tracker_latency_s
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import LEVELS, GranularityConfig
 from agra_ros.online.agent import AgentSettings, OnlineAgent, learner_settings_for
@@ -173,8 +174,9 @@ def test_learning_collects_experience_the_learner_accepts():
     assert [len(b) for b in agent.take_experience()] == [4]
     # not learning: greedy, the mode of every head for the observation (which carries the last configuration)
     for k in range(5):
-        chosen = agent.decide(t + k).config.to_indices()
-        assert list(chosen[:-1]) == list(agent.gpn.act(agent._pending.obs, deterministic=True)[:-1])
+        chosen = agent.decide(t + k).config.to_action()
+        act = agent.gpn.act(agent._pending.obs, deterministic=True)
+        assert chosen[:-2] == list(act[:-2]) and chosen[-1] == act[-1]  # all but the target (local here)
 
 
 def test_checkpoint_payload_roundtrip(tmp_path):
@@ -248,9 +250,12 @@ def test_the_state_carries_the_calibrated_slowdown_not_one_measurement():
     slow_i = [i for i, f in enumerate(P_FIELDS) if f[0].startswith("own speed: log2")][0]
     t = 0.0
     seen = []
-    for i in range(40):  # the same configuration measured alternately 1x and 4x the table latency
+    tracker_s = float(tracker_latency_s(5))  # _fb reports 5 objects
+    fixed = GranularityConfig.uniform("neuron-50", N_LAYERS).with_keyframe_interval(2).to_action()
+    agent._act = lambda obs: (np.asarray(fixed), 0.0, None)  # one configuration throughout
+    for i in range(40):  # the configuration that runs, measured alternately 1x and 4x its table latency
         agent.decide(t)
-        table_ms = agent.ref.table_latency_s(agent._pending.action) * 1e3
+        table_ms = agent.ref.table_latency_s(agent._pending.action, tracker_s) * 1e3
         agent.add_feedback(_fb(20.0, latency_ms=table_ms * (4.0 if i % 2 else 1.0)), t + 0.1)
         t += 0.2
         seen.append(agent._pending.obs[-len(P_FIELDS) + slow_i])
@@ -258,6 +263,7 @@ def test_the_state_carries_the_calibrated_slowdown_not_one_measurement():
     assert late.std() < 0.5 and 0.3 < late.mean() < 1.7  # steady, between log2(1) and log2(4)
     agent.s.calibrate_speed = False
     agent.decide(t)
-    agent.add_feedback(_fb(20.0, latency_ms=agent.ref.table_latency_s(agent._pending.action) * 4e3), t + 0.1)
+    table_s = agent.ref.table_latency_s(agent._pending.action, tracker_s)
+    agent.add_feedback(_fb(20.0, latency_ms=table_s * 4e3), t + 0.1)
     agent.decide(t + 0.2)
     assert agent._pending.obs[-len(P_FIELDS) + slow_i] == pytest.approx(2.0, abs=0.05)  # raw: log2(4)

@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from simfixtures import make_env, write_fixture_tables
 
-from agra_ros.granularity.levels import GranularityConfig
+from agra_ros.granularity.levels import KEYFRAME_INTERVALS, GranularityConfig
 from agra_ros.tables.files import AccuracyModel, CostTable
 from agra_ros.tables.search import ConfigModel, SearchSpace
 
@@ -48,8 +48,11 @@ def test_step_matches_vectorised_evaluate(tables):
     for _ in range(20):
         a = env.action_space.sample()
         lat, macs, byt, acc = env.model.lookup(tuple(int(v) for v in a[:4]))
-        vec = env.evaluate(np.array([lat]), np.array([macs]), np.array([byt]), np.array([acc]), np.array([a[3]]), a[4])
+        k = KEYFRAME_INTERVALS[a[5]]
+        args = (np.array([lat]), np.array([macs]), np.array([byt]), np.array([acc]), np.array([a[3]]), a[4])
+        vec = env.evaluate(*args, None, np.array([k]))
         _, r, _, _, info = env.step(a)
+        assert info["keyframe_interval"] == k
         assert r == pytest.approx(float(vec["reward"][0]))
         assert info["fps"] == pytest.approx(float(vec["fps"][0]))
 
@@ -63,14 +66,16 @@ def test_oracle_is_exact_against_brute_force(tables):
     for _ in range(5):
         a = oracle.act()
         best = max(
-            float(env.evaluate(*env.model.lookup((l0, l1, l2, s)), s, t)["reward"])
+            float(env.evaluate(*env.model.lookup((l0, l1, l2, s)), s, t, None, k)["reward"])
             for l0 in range(5)
             for l1 in range(5)
             for l2 in range(5)
             for s in range(3)
             for t in range(2)
+            for k in KEYFRAME_INTERVALS
         )
-        chosen = float(env.evaluate(*env.model.lookup(tuple(int(v) for v in a[:4])), a[3], a[4])["reward"])
+        lookup = env.model.lookup(tuple(int(v) for v in a[:4]))
+        chosen = float(env.evaluate(*lookup, a[3], a[4], None, KEYFRAME_INTERVALS[a[5]])["reward"])
         assert chosen == pytest.approx(best)
         env.step(a)
 
@@ -107,16 +112,16 @@ def test_without_a_remote_node_every_action_runs_locally_and_the_oracle_knows(ta
     env.reset(seed=3)
     twin.reset(seed=3)
     action = env.action_space.sample()
-    action[-1] = 1  # ask for remote
+    action[-2] = 1  # ask for remote (the last head is the keyframe interval)
     local = action.copy()
-    local[-1] = 0
+    local[-2] = 0
     _, r, _, _, info = env.step(action)
     _, r_local, _, _, info_local = twin.step(local)
     assert not info["remote"] and r == pytest.approx(r_local) and info["fps"] == pytest.approx(info_local["fps"])
     oracle = OraclePolicy(env)
     for _ in range(20):
         a = oracle.act()
-        assert a[-1] == 0
+        assert a[-2] == 0  # local (the last head is the keyframe interval)
         env.step(a)
 
 
@@ -201,3 +206,23 @@ def test_relative_targets_follow_the_episode_device():
     env = AgraEnv(trace="heldout_rel", device="jetson_nano_5w")
     slow = env.full_fps
     assert slow < AgraEnv(trace="heldout_rel", device="x86_generic").full_fps / 4
+
+
+def test_a_keyframe_interval_buys_rate_and_energy_for_the_tracker_s_accuracy():
+    """Same state, full everywhere, interval 1 against 3 (core.temporal): more FPS, less energy per frame, the
+    accuracy the motion of the phase's frames lets the tracker keep."""
+    from agra_ros.core.temporal import keyframe_retention
+    from agra_ros.sim.env import AgraEnv
+
+    outs = {}
+    for k_index in (0, KEYFRAME_INTERVALS.index(3)):
+        env = AgraEnv(trace="heldout_rel", device="jetson_nano_5w", random_start=False)
+        env.reset(seed=1)
+        action = np.zeros(env.n_layers + 3, dtype=np.int64)
+        action[-1] = k_index
+        motion = env.ctx["motion"]
+        outs[k_index] = env.step(action)[-1]
+    one, three = outs[0], outs[KEYFRAME_INTERVALS.index(3)]
+    assert three["fps"] > 1.3 * one["fps"] and three["keyframe_interval"] == 3  # the tracker costs too
+    assert three["system_energy_per_frame_j"] < one["system_energy_per_frame_j"]
+    assert three["accuracy_ratio"] == pytest.approx(one["accuracy_ratio"] * keyframe_retention(3, motion))

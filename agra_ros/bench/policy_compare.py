@@ -24,7 +24,7 @@ class UniformPolicy:
 
     def __init__(self, n_layers: int, level: int, scale: int) -> None:
         self.name = f"uniform {LEVELS[level]} x{RESOLUTION_SCALES[scale]:g}"
-        self.action = np.array([level] * n_layers + [scale, 0], dtype=np.int64)
+        self.action = np.array([level] * n_layers + [scale, 0, 0], dtype=np.int64)
 
     def act(self, obs):
         return self.action

@@ -24,7 +24,9 @@ import numpy as np
 
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DEVICE_DIM, DeviceSim, device_bounds
 from agra_ros.core.observation import ObservationLayout, OwnSpeed, performance_vector
+from agra_ros.core.temporal import TRACKER_BASE_S, mean_frame_latency_s
 from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
+from agra_ros.granularity.levels import KEYFRAME_INTERVALS
 from agra_ros.limits import ACCURACY_FLOOR
 from agra_ros.tables.search import ConfigModel, load_config_model
 from agra_ros.workload.features import WORKLOAD_DIM
@@ -86,10 +88,15 @@ class Contract:
         """D of a fresh device at ambient temperature and full clock (before the first /diagnostics)."""
         return np.asarray(self.device.vector(BACKGROUND_LOAD_MEAN, 0), dtype=np.float32)
 
-    def table_latency_s(self, action: np.ndarray) -> float:
-        """The cost table's latency of a granularity action's configuration (level indices, scale index, ...)."""
+    def table_latency_s(self, action: np.ndarray, tracker_s: float = TRACKER_BASE_S) -> float:
+        """The cost table's mean frame latency of a granularity action (level indices, scale index, target index,
+        and the keyframe-interval index where present: then ``tracker_s`` per tracked frame, on the table's
+        machine, :func:`~agra_ros.core.temporal.mean_frame_latency_s`)."""
         key = tuple(int(x) for x in np.asarray(action).ravel())
-        return float(self.model.lookup(key[: self.n_layers + 1])[0])
+        n = self.n_layers
+        detector_s = float(self.model.lookup(key[: n + 1])[0])
+        interval = KEYFRAME_INTERVALS[key[n + 2]] if len(key) > n + 2 else 1
+        return float(mean_frame_latency_s(detector_s, interval, tracker_s)) if interval != 1 else detector_s
 
     def own_speed(
         self,
@@ -98,13 +105,14 @@ class Contract:
         target_fps: float,
         action: np.ndarray,
         slowdown_log2: float | None = None,
+        tracker_s: float = TRACKER_BASE_S,
     ) -> OwnSpeed:
         """:meth:`OwnSpeed.measure` for a granularity action (level indices, scale index, target index);
         ``slowdown_log2`` replaces the one measurement's slowdown by a calibrated estimate (the robot's
         :class:`~agra_ros.online.live_latency.LiveLatency`)."""
         key = tuple(int(x) for x in np.asarray(action).ravel())
         n = self.n_layers
-        table_latency = self.table_latency_s(action)
+        table_latency = self.table_latency_s(action, tracker_s)
         return OwnSpeed.measure(
             latency_s, fps, target_fps, table_latency, key[:n], key[n], key[n + 1] == 1, slowdown_log2
         )

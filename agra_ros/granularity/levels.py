@@ -192,6 +192,25 @@ class GranularityConfig:
             EXECUTION_TARGETS.index(self.execution_target),
         ]
 
+    def to_action(self) -> list[int]:
+        """The policy's action form: :meth:`to_indices`, then the keyframe-interval index (:func:`action_nvec`)."""
+        return [*self.to_indices(), KEYFRAME_INTERVALS.index(self.keyframe_interval)]
+
+    @classmethod
+    def from_action(cls, action: Sequence[int], n_layers: int) -> GranularityConfig:
+        """Decode :meth:`to_action`; an action without the interval head (``n_layers + 2`` entries, as the fixed
+        baselines give) runs at interval 1. Raises :class:`GranularityCommandError` like :meth:`from_indices`
+        (kind ``unknown_interval`` for an interval index outside the catalogue)."""
+        idx = [int(i) for i in action]
+        if len(idx) != n_layers + 3:
+            return cls.from_indices(idx, n_layers)
+        if not 0 <= idx[-1] < len(KEYFRAME_INTERVALS):
+            raise GranularityCommandError(
+                "unknown_interval",
+                f"action: keyframe-interval index {idx[-1]}, known 0..{len(KEYFRAME_INTERVALS) - 1}",
+            )
+        return cls.from_indices(idx[:-1], n_layers).with_keyframe_interval(KEYFRAME_INTERVALS[idx[-1]])
+
     def short(self) -> str:
         """Compact human form, e.g. ``FFP5522/0.75/local``, or ``FFP5522/0.75/local/k3`` at keyframe interval 3."""
         text = "".join(LEVEL_SHORT[lv] for lv in self.levels) + f"/{self.resolution_scale:g}/{self.execution_target}"
@@ -237,5 +256,6 @@ def fallback_configuration(text: str, n_layers: int, default: str = "") -> Granu
 
 
 def action_nvec(n_layers: int) -> list[int]:
-    """Sizes of the categorical heads: one per layer, then scale, then target (a MultiDiscrete action)."""
-    return [len(LEVELS)] * n_layers + [len(RESOLUTION_SCALES), len(EXECUTION_TARGETS)]
+    """Sizes of the categorical heads: one per layer, then scale, then target, then keyframe interval (a
+    MultiDiscrete action, :meth:`GranularityConfig.to_action`)."""
+    return [len(LEVELS)] * n_layers + [len(RESOLUTION_SCALES), len(EXECUTION_TARGETS), len(KEYFRAME_INTERVALS)]

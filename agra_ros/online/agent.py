@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,50 +32,23 @@ from agra_ros.core.reward import (
     reward_terms,
     system_energy_per_frame_j,
 )
+from agra_ros.core.temporal import tracker_latency_s
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
-from agra_ros.limits import CRITICAL_TEMP_C, RECOVER_MARGIN_C
+from agra_ros.online.agent_settings import (  # noqa: F401  (re-exported: nodes and tests import them here)
+    ALGORITHMS,
+    LEARNER_ALGORITHMS,
+    AgentSettings,
+    learner_settings_for,
+)
 from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.experience import ExperienceBatch
 from agra_ros.online.inputs import Feedback
-from agra_ros.online.learner_settings import LearnerSettings, LearnerState, online_ppo_settings
+from agra_ros.online.learner_settings import LearnerState
 from agra_ros.online.live_accuracy import LiveAccuracy
 from agra_ros.online.live_latency import LiveLatency
 from agra_ros.online.safety import SafetyGuard, SafetyTransition, safety_override_configuration
 from agra_ros.online.serialise import ewc_to_numpy, gpn_state_to_numpy, load_numpy_state
 from agra_ros.workload.features import WorkloadFeatures
-
-ALGORITHMS: tuple[str, ...] = ("agra", "a2c", "bandit", "rule", "static")
-LEARNER_ALGORITHMS = ("agra", "a2c")
-"""Algorithms whose learning runs in the background learner process."""
-
-
-@dataclass
-class AgentSettings:
-    algorithm: str = "agra"
-    device_profile: str = "x86_generic"
-    """Device profile of the energy reference (the same profile perception's energy model uses)."""
-    accuracy_floor: float | None = None
-    """Accuracy floor of P (share of the full configuration's accuracy); None: the simulator's."""
-    link_rtt_s: float | None = None
-    """Round-trip time to a remote perception node for P; None: the simulator's mean."""
-    allow_remote: bool = False
-    """Let the policy choose remote execution (only where a remote perception node exists)."""
-    batch_steps: int = 16
-    """Transitions per experience batch handed to the learner."""
-    feedback_max_age_s: float = 2.0
-    """An interval without feedback is scored from the last feedback this young; older: not scored."""
-    critical_temp_c: float = CRITICAL_TEMP_C
-    recover_margin_c: float = RECOVER_MARGIN_C
-    seed: int = 0
-    start_from_shipped: bool = True
-    """Start from the policy pretrained in the simulator that ships with the package (when there is one)."""
-    live_accuracy: str = "table"
-    """Mask decisions by the live accuracy model (the shipped table corrected by this scene's shadow measurements,
-    :class:`~agra_ros.online.live_accuracy.LiveAccuracy`): ``table`` keeps the accuracy the table promised for
-    the decision (capped at the floor), ``floor`` keeps the floor itself, ``none`` masks nothing."""
-    calibrate_speed: bool = True
-    """The state's slowdown (P) is this robot's calibrated estimate (:class:`~agra_ros.online.live_latency.
-    LiveLatency`, from every decision's measured latency) instead of the last decision's one measurement."""
 
 
 @dataclass
@@ -104,17 +77,6 @@ class _Pending:
     bandit: tuple[int, int] | None = None
     ran: np.ndarray | None = None
     """The configuration that ran instead of ``action`` (the node held the one in force: min hold time)."""
-
-
-def learner_settings_for(algorithm: str, w_dim: int, rollout_steps: int = 64, seed: int = 0) -> LearnerSettings:
-    """PPO + EWC + dual ascent for agra; the A2C special case of the same update for a2c (no EWC, no dual
-    ascent, no workload-shift detection)."""
-    if algorithm == "a2c":
-        from agra_ros.policy.baselines import a2c_settings
-
-        a2c = replace(a2c_settings(1, seed=seed, num_envs=1), num_steps=rollout_steps, normalise_obs=False)
-        return LearnerSettings(ppo=a2c, ewc=False, w_dim=0)
-    return LearnerSettings(ppo=online_ppo_settings(num_steps=rollout_steps, seed=seed), w_dim=w_dim)
 
 
 class OnlineAgent:
@@ -212,8 +174,9 @@ class OnlineAgent:
         self._last_fb, self._last_fb_t = fb, now
         if fb.has_accuracy:
             self._last_accuracy = calibrated_accuracy_ratio(fb.accuracy_proxy)
-            if config is not None and config.n_layers == self.n_layers:
-                self.live.observe(config.detector_config(), self._last_accuracy)
+            # the live model learns the detector's agreement: frames of a keyframe interval > 1 mix in the tracker's
+            if config is not None and config.n_layers == self.n_layers and config.keyframe_interval == 1:
+                self.live.observe(config, self._last_accuracy)
 
     def set_learning(self, on: bool) -> None:
         """Start or stop collecting experience (the decision in flight is still filed under the old setting)."""
@@ -241,10 +204,11 @@ class OnlineAgent:
         if self._pending is not None:
             latency_s = float(np.mean([f.latency_ms for f in fbs])) / 1e3
             ran = self._pending.action if self._pending.ran is None else self._pending.ran
-            key = tuple(int(x) for x in np.asarray(ran).ravel()[: self.n_layers + 2])
-            self.live_latency.observe(key, latency_s, self.ref.table_latency_s(ran))
+            key = tuple(int(x) for x in np.asarray(ran).ravel())
+            tracker_s = float(tracker_latency_s(float(np.mean([f.objects for f in fbs]))))
+            self.live_latency.observe(key, latency_s, self.ref.table_latency_s(ran, tracker_s))
             slowdown = self.live_latency.slowdown_log2(key) if self.s.calibrate_speed else None
-            self._own_speed = self.ref.own_speed(latency_s, fps, target, ran, slowdown)
+            self._own_speed = self.ref.own_speed(latency_s, fps, target, ran, slowdown, tracker_s)
         t = reward_terms(energy, self.ref.reference_energy_j(target), fps, target, acc_ratio, floor)
         return {
             "fps": fps,
@@ -288,17 +252,17 @@ class OnlineAgent:
         transition = self.guard.update(self._temp_c, self._throttling, self._device_critical_c)
         if self.guard.engaged:
             config = safety_override_configuration(self.n_layers)
-            self._pending = _Pending(obs, np.asarray(config.to_indices()), 0.0, self.target_fps, learnable=False)
+            self._pending = _Pending(obs, np.asarray(config.to_action()), 0.0, self.target_fps, learnable=False)
             source = "safety"
         else:
             action, logprob, bandit = self._act(obs)
-            config = GranularityConfig.from_indices(action, self.n_layers)
+            config = GranularityConfig.from_action(action, self.n_layers)
             learnable, source = self.learning, "policy"
             if self.s.live_accuracy != "none":
                 floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
                 config, replaced = self.live.guard(config, floor, self.s.live_accuracy)
                 if replaced:  # not the policy's sample: not learned from, as the safety override is not
-                    action, learnable, bandit, source = np.asarray(config.to_indices()), False, None, "accuracy_mask"
+                    action, learnable, bandit, source = np.asarray(config.to_action()), False, None, "accuracy_mask"
                     self.masked += 1
             self._pending = _Pending(obs, action, logprob, self.target_fps, learnable=learnable, bandit=bandit)
         self.decisions += 1
@@ -308,7 +272,7 @@ class OnlineAgent:
         """The node commanded ``config`` instead of this decision's (:mod:`agra_ros.online.hold`): the own-speed
         state then measures what ran; experience keeps the decision (the hold is the environment's delay)."""
         if self._pending is not None:
-            self._pending.ran = np.asarray(config.to_indices())
+            self._pending.ran = np.asarray(config.to_action())
 
     def _act(self, obs: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int] | None]:
         local = EXECUTION_TARGETS.index("local")

@@ -34,7 +34,7 @@ class StaticPolicy:
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self.layout is not None:
             self.layout.validate(obs)
-        return np.zeros(self.n_layers + 2, dtype=np.int64)
+        return np.zeros(self.n_layers + 3, dtype=np.int64)  # full, native scale, local, every frame
 
     def save(self, path: str | Path) -> None:
         torch.save({"policy": self.name, "n_layers": self.n_layers}, Path(path))
@@ -94,7 +94,7 @@ class RulePolicy:
         if acc < floor and load <= self.up:  # accuracy below its floor: back to a finer rung
             self.rung = max(0, self.rung - 1)
         level, scale = RULE_LADDER[self.rung]
-        return np.array([LEVELS.index(level)] * self.n_layers + [scale, 0], dtype=np.int64)
+        return np.array([LEVELS.index(level)] * self.n_layers + [scale, 0, 0], dtype=np.int64)
 
     def save(self, path: str | Path) -> None:
         torch.save(
@@ -180,7 +180,7 @@ class BanditPolicy:
     def arm_action(self, arm: int) -> np.ndarray:
         width, rest = divmod(arm, 6)
         scale, target = divmod(rest, 2)
-        return np.array([LEVELS.index(BANDIT_WIDTHS[width])] * self.n_layers + [scale, target], dtype=np.int64)
+        return np.array([LEVELS.index(BANDIT_WIDTHS[width])] * self.n_layers + [scale, target, 0], dtype=np.int64)
 
     def select(self, obs: np.ndarray) -> tuple[int, int]:
         ctx = self.context(obs)

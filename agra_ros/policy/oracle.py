@@ -4,7 +4,7 @@ It is the upper bound every learned policy is measured against. The search is ex
 simulator's own reward (:meth:`agra_ros.sim.env.AgraEnv.evaluate`, the code path ``step`` uses) for every
 configuration that survives neighbour-dominance pruning (:meth:`agra_ros.tables.search.SearchSpace.candidates`,
 which only drops configurations another one beats or ties in latency, MACs, bytes and accuracy at once), for both
-execution targets, and returns the arg-max. Pruning is safe because that reward never improves with more latency,
+execution targets and every keyframe interval, and returns the arg-max. Pruning is safe because that reward never improves with more latency,
 MACs or bytes, nor with less accuracy.
 
 The oracle needs the environment itself (the state of the simulated world), so it is only for simulation.
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agra_ros.core.reward import RewardWeights
+from agra_ros.granularity.levels import KEYFRAME_INTERVALS
 
 
 class OutcomeModel(Protocol):
@@ -26,7 +27,15 @@ class OutcomeModel(Protocol):
     model: Any
 
     def evaluate(
-        self, latency_s, macs, bytes_moved, accuracy, scale_index, remote, weights: RewardWeights | None = None
+        self,
+        latency_s,
+        macs,
+        bytes_moved,
+        accuracy,
+        scale_index,
+        remote,
+        weights: RewardWeights | None = None,
+        interval=1,
     ) -> dict[str, Any]: ...
 
 
@@ -65,14 +74,15 @@ class OraclePolicy:
                 sp.scale_index[cand],
             )
         cand, lat, macs, byt, acc, sc = self._cand
-        best_r, best = -np.inf, (0, 0)
+        best_r, best, best_k = -np.inf, (0, 0), 0
         remote_ok = getattr(getattr(env, "settings", None), "allow_remote", True)
         for target in (0, 1) if remote_ok else (0,):
-            r = env.evaluate(lat, macs, byt, acc, sc, target, self.weights)["reward"]
-            j = int(np.argmax(r))
-            if r[j] > best_r:
-                best_r, best = float(r[j]), (int(cand[j]), target)
-        return self._space.action(*best)
+            for k_index, interval in enumerate(KEYFRAME_INTERVALS):
+                r = env.evaluate(lat, macs, byt, acc, sc, target, self.weights, interval)["reward"]
+                j = int(np.argmax(r))
+                if r[j] > best_r:
+                    best_r, best, best_k = float(r[j]), (int(cand[j]), target), k_index
+        return np.concatenate([self._space.action(*best), [best_k]])
 
     def save(self, path: str | Path) -> None:
         """Nothing to learn: writes a marker so a saved set of policies stays complete."""

@@ -21,8 +21,9 @@ from agra_ros.core.contract import (
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DeviceSim
 from agra_ros.core.observation import OwnSpeed
 from agra_ros.core.reward import RewardWeights, agra_reward, reward_terms, system_energy_per_frame_j
+from agra_ros.core.temporal import KEYFRAME_RETENTION_RATE, keyframe_retention, tracker_latency_s
 from agra_ros.device.profiles import DeviceProfile
-from agra_ros.granularity.levels import RESOLUTION_SCALES, action_nvec
+from agra_ros.granularity.levels import KEYFRAME_INTERVALS, RESOLUTION_SCALES, action_nvec
 from agra_ros.limits import ACCURACY_FLOOR
 from agra_ros.sim.randomise import DeviceRandomisation
 from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
@@ -101,8 +102,10 @@ class AgraEnv(gym.Env):
     ## Action space
     ``MultiDiscrete(action_nvec(n_layers))``: one level index per switchable layer (into ``levels.LEVELS``:
     full, partitioned, neuron-75, neuron-50, neuron-25), then the resolution-scale index (into
-    ``RESOLUTION_SCALES``: 1.0, 0.75, 0.5), then the execution-target index (0 local, 1 remote). The layer count is
-    read from the cost table. This is also the wire format of ``agra/granularity``.
+    ``RESOLUTION_SCALES``: 1.0, 0.75, 0.5), then the execution-target index (0 local, 1 remote), then the
+    keyframe-interval index (into ``KEYFRAME_INTERVALS``: 1, 2, 3, 4, 6; an action without it, as the fixed
+    baselines give, runs every frame). The layer count is read from the cost table. ``agra/granularity`` carries
+    the same (the interval in its own field).
 
     ## Observation space
     ``Box(low, high, (WORKLOAD_DIM + DEVICE_DIM + P_DIM,), float32)`` laid out by
@@ -266,6 +269,13 @@ class AgraEnv(gym.Env):
             "dyn_scale": self.device.dynamic_energy_scale(),
         }
         self.ctx["e_ref"] = self.device.reference_energy_j(self.model.full, self.ctx["target_fps"])
+        # temporal granularity (core.temporal): the tracker follows this frame's objects on the device's clock
+        self.ctx["motion"] = float(wl.motion[k])
+        self.ctx["objects"] = float(wl.objects[k])
+        self.ctx["tracker_s"] = float(tracker_latency_s(self.ctx["objects"])) * self.ctx["local_mult"]
+        self.ctx["tracker_j"] = float(
+            self.device.detector_energy_per_frame_j(self.ctx["tracker_s"], 0.0, 0.0) * self.ctx["dyn_scale"]
+        )
         self._w[:] = WorkloadFeatures(
             wl.embeddings[k],
             wl.resolution_mpix,
@@ -298,13 +308,22 @@ class AgraEnv(gym.Env):
 
     # ----------------------------------------------------------------- the model
     def evaluate(
-        self, latency_s, macs, bytes_moved, accuracy, scale_index, remote, weights: RewardWeights | None = None
+        self,
+        latency_s,
+        macs,
+        bytes_moved,
+        accuracy,
+        scale_index,
+        remote,
+        weights: RewardWeights | None = None,
+        interval=1,
     ) -> dict[str, Any]:
         """Outcome of configurations in the current state, from their table values (scalars or arrays).
 
         ``latency_s``, ``macs``, ``bytes_moved``, ``accuracy``: the additive-model values of the configurations
         (:class:`agra_ros.tables.search.ConfigModel`); ``scale_index``: their resolution-scale index; ``remote``:
-        0/1. Returns latency_s, fps, power_w, system_energy_per_frame_j, energy_norm, fps_shortfall, accuracy_ratio,
+        0/1; ``interval``: keyframe interval(s) (the detector on every k-th frame, the tracker between:
+        :mod:`agra_ros.core.temporal`). Returns latency_s (mean per frame), fps, power_w, system_energy_per_frame_j, energy_norm, fps_shortfall, accuracy_ratio,
         accuracy_loss, busy_s and reward (with ``weights``, default the env's). :meth:`step` uses exactly this code, so
         the oracle's search over it is exact for the env's reward.
         """
@@ -315,15 +334,26 @@ class AgraEnv(gym.Env):
         tx_bytes = ctx["frame_px"] * self._scale_sq[scale_index] * s.compressed_bytes_per_pixel
         lat_local = latency_s * ctx["local_mult"]
         lat_remote = latency_s * ctx["remote_mult"] + ctx["rtt_s"] + tx_bytes / s.link_bandwidth_bps
-        latency = np.where(remote, lat_remote, lat_local)
+        k = np.asarray(interval, dtype=np.float64)
+        tracked = (k - 1.0) / k  # share of frames the tracker serves
+        latency = np.where(remote, lat_remote, lat_local) / k + tracked * ctx["tracker_s"]
         fps = np.minimum(target, 1.0 / latency)
         e_local = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
-        e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local)
+        e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local) / k + tracked * ctx["tracker_j"]
         acc_ratio = np.clip(1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"], 0.0, 1.0)
-        return self._outcome(latency, fps, e_dyn, acc_ratio, np.where(remote, 0.0, lat_local), w)
+        acc_ratio = acc_ratio * keyframe_retention(k, ctx["motion"])
+        busy = np.where(remote, 0.0, lat_local) / k + tracked * ctx["tracker_s"]
+        return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w)
 
     def _evaluate_one(
-        self, latency_s: float, macs: float, bytes_moved: float, accuracy: float, scale_index: int, remote: bool
+        self,
+        latency_s: float,
+        macs: float,
+        bytes_moved: float,
+        accuracy: float,
+        scale_index: int,
+        remote: bool,
+        interval: int = 1,
     ) -> dict[str, float]:
         """:meth:`evaluate` for one configuration in plain floats (the hot path; a test checks they agree)."""
         ctx, dev, s, w = self.ctx, self.device, self.settings, self.settings.weights
@@ -338,9 +368,15 @@ class AgraEnv(gym.Env):
             latency = lat_local
             e_dyn = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
             busy = lat_local
-        fps = min(target, 1.0 / latency)
         # agreement with the full configuration: between 0 (nothing matches) and 1 (the full configuration itself)
         acc_ratio = min(1.0, max(0.0, 1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"]))
+        if interval != 1:  # the tracker serves (k - 1) of every k frames (core.temporal, as evaluate)
+            tracked = (interval - 1.0) / interval
+            latency = latency / interval + tracked * ctx["tracker_s"]
+            e_dyn = e_dyn / interval + tracked * ctx["tracker_j"]
+            busy = busy / interval + tracked * ctx["tracker_s"]
+            acc_ratio *= math.exp(-KEYFRAME_RETENTION_RATE * (interval - 1.0) * ctx["motion"])
+        fps = min(target, 1.0 / latency)
         return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w)
 
     def _outcome(self, latency, fps, e_dyn, acc_ratio, busy, w: RewardWeights) -> dict[str, Any]:
@@ -366,15 +402,19 @@ class AgraEnv(gym.Env):
     def step(self, action):
         key = tuple(int(x) for x in np.asarray(action).ravel())
         L = self.n_layers
-        if len(key) != L + 2 or not all(0 <= k < n for k, n in zip(key, self._nvec)):
+        # the fixed baselines give no interval head (L + 2 entries): interval 1
+        if len(key) not in (L + 2, L + 3) or not all(0 <= k < n for k, n in zip(key, self._nvec)):
             raise ValueError(f"action {key} is not in {self.action_space}")
         lat, macs, byt, acc = self.model.lookup(key[: L + 1])
         remote = key[L + 1] == 1 and self.settings.allow_remote
-        out = self._evaluate_one(lat, macs, byt, acc, key[L], remote)
+        interval = KEYFRAME_INTERVALS[key[L + 2]] if len(key) == L + 3 else 1
+        out = self._evaluate_one(lat, macs, byt, acc, key[L], remote, interval)
         info = dict(
             out,
             target_fps=self.ctx["target_fps"],
             remote=remote,
+            keyframe_interval=interval,
+            objects=self.ctx["objects"],
             phase=self.ctx["phase"],
             density=self.ctx["density"],
             temperature_c=self.device.temperature_c,
@@ -382,8 +422,14 @@ class AgraEnv(gym.Env):
         )
         # the device lives on: its power heats it, the thermal model may throttle the clock
         self.device.advance(out["power_w"], out["fps"] * out["busy_s"], self.settings.dt_s)
-        ran = (*key[: L + 1], int(remote))
-        self.own_speed = self.contract.own_speed(out["latency_s"], out["fps"], self.ctx["target_fps"], ran)
+        ran = (*key[: L + 1], int(remote), KEYFRAME_INTERVALS.index(interval))
+        self.own_speed = self.contract.own_speed(
+            out["latency_s"],
+            out["fps"],
+            self.ctx["target_fps"],
+            ran,
+            tracker_s=self.ctx["tracker_s"] / self.ctx["local_mult"],
+        )
         self.last_acc_ratio = max(0.0, min(1.5, out["accuracy_ratio"]))
         self.last_objects = min(1.5, self.ctx["density"] * self.last_acc_ratio)
         self.t += self.settings.dt_s
