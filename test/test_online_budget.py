@@ -4,6 +4,7 @@ target, what it held back reported, and the node parameter that sets the budget 
 from __future__ import annotations
 
 import math
+import os
 import time
 from types import SimpleNamespace
 
@@ -189,3 +190,18 @@ def test_the_policy_node_parameters_take_a_budget_and_a_hold_time_at_runtime():
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+def test_the_learner_is_niced_from_its_start_not_after_its_imports():
+    spec, st = _state()
+    sup = LearnerSupervisor(spec, st, LearnerSettings(nice=10))
+    try:
+        sup.start()
+        pid = sup.pid
+        assert pid is not None
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + 10)  # at once, while it still imports
+        assert _wait(lambda: (sup.poll(), bool(sup.stats))[1], 60), "the learner never reported"
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + 10)  # and not niced twice
+    finally:
+        sup.stop()

@@ -65,6 +65,20 @@ def _apply_control(gate: UpdateGate, control: dict[str, Any]) -> None:
         gate.set_target_missed(bool(control["target_missed"]))
 
 
+def _lower_priority(pid: int | None, parent_pid: int, nice: int) -> None:
+    """Make ``pid`` run ``nice`` steps nicer than ``parent_pid`` (the node), once: called by the node right after
+    the spawn, so the learner's start-up (spawn re-imports the node's modules, then torch) already yields to
+    perception, and by the learner itself in case the node could not."""
+    if not nice or pid is None:
+        return
+    try:
+        want = min(19, os.getpriority(os.PRIO_PROCESS, parent_pid) + int(nice))
+        if os.getpriority(os.PRIO_PROCESS, pid) < want:
+            os.setpriority(os.PRIO_PROCESS, pid, want)
+    except OSError:  # gone already, or a platform without priorities: the learner's budget still holds
+        pass
+
+
 def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
     """End this process as soon as the node that started it is gone, whatever the main thread is doing.
 
@@ -97,8 +111,7 @@ def learner_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node stops us (see LearnerSupervisor.start); already so
     _exit_with_parent(parent_pid)
     try:
-        if settings.nice:
-            os.nice(settings.nice)
+        _lower_priority(os.getpid(), parent_pid, settings.nice)  # the node did it already, unless it could not
         torch.set_num_threads(max(1, settings.threads))
         spec = GPNSpec(int(spec_dict["obs_dim"]), tuple(spec_dict["nvec"]), int(spec_dict["hidden"]))
         while True:
@@ -227,6 +240,7 @@ class LearnerSupervisor:
         )
         with _sigint_ignored():  # inherited through spawn's exec: Ctrl-C on the terminal is for the node
             self._proc.start()
+        _lower_priority(self._proc.pid, os.getpid(), self.settings.nice)  # before it imports torch, not after
         self._experience.put(self.latest)  # first item: where to start (see learner_main)
         self.status = "running"
         self.stats = {}
