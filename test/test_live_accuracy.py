@@ -9,7 +9,7 @@ import pytest
 
 from agra_ros.core.contract import Contract
 from agra_ros.granularity.levels import GranularityConfig
-from agra_ros.online.live_accuracy import LiveAccuracy
+from agra_ros.online.live_accuracy import LiveAccuracy, read_footage_table
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,27 @@ def test_the_floor_mode_keeps_the_floor_itself(model):
     assert replaced and live.predict(guarded) >= 0.9
     with pytest.raises(ValueError):
         live.guard(slim, 0.9, "sometimes")
+
+
+def test_an_installed_footage_table_is_where_the_robot_starts(model, tmp_path):
+    """evaluate-footage --install's CSV seeds the live model (interval-1 rows of this detector); a file that is not
+    one is refused with a message naming it, and the model stays the table."""
+    slim = GranularityConfig.uniform("neuron-50", model.n_layers)
+    full = GranularityConfig.uniform("full", model.n_layers)
+    path = tmp_path / "footage_eval.csv"
+    path.write_text(
+        "configuration,agreement,latency_ms,speedup\n"
+        f"{full.short()},1.0,40,1.0\n{slim.short()},0.30,30,1.3\n"
+        f"{slim.with_keyframe_interval(3).short()},0.25,12,3.3\n{slim.short()},nan,30,1.3\n"
+    )
+    rows = read_footage_table(path)
+    assert len(rows) == 3  # the NaN row is skipped
+    live = LiveAccuracy(model)
+    assert live.seed(rows) == 2  # the interval-3 row mixes in the tracker: not the detector's agreement
+    assert live.predict(slim) < live.prior(slim) - 0.1  # shrunk toward the table: one row, not the truth yet
+    for text, match in (("", "not a footage table"), ("configuration,agreement\nXYZ,0.5\n", "unknown level code")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=f"{path.name}.*{match}"):
+            read_footage_table(path)
+    with pytest.raises(ValueError, match="cannot read"):
+        read_footage_table(tmp_path / "missing.csv")

@@ -37,6 +37,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Float32, Header, UInt32
 
 from agra_ros.bad_inputs import BadInputCounter
+from agra_ros.detectors.footage import installed_table
 from agra_ros.device.profiles import ProfileError
 from agra_ros.granularity.levels import LEVELS, GranularityCommandError
 from agra_ros.limits import TARGET_FPS_RANGE, InputRejected, parse_target_fps
@@ -47,6 +48,7 @@ from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_devi
 from agra_ros.online.hold import DecisionHold, force_reason
 from agra_ros.online.learner_process import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
+from agra_ros.online.live_accuracy import read_footage_table
 from agra_ros.online.stats import AttainmentWindow, LatencyWindow
 from agra_ros.online.status import catalogue_mismatch, policy_status
 from agra_ros.policy.gpn import GPNSpec
@@ -88,6 +90,7 @@ class PolicyNode(Node):
             )
         )
         self.agent.set_target(p["target_fps"])
+        self._seed_live_accuracy(p["footage_table"])
         self.target = TargetArbiter()
         ro = ParameterDescriptor(read_only=True, description="Switchable layers of the detector, in command order.")
         self.declare_parameter("layer_names", list(self.agent.layer_names), ro)
@@ -153,6 +156,18 @@ class PolicyNode(Node):
         )
         if p["publish_target_fps"]:
             self._publish_target()
+
+    def _seed_live_accuracy(self, setting: str) -> None:
+        """Start the live accuracy model from this robot's footage table (``evaluate-footage --install``)."""
+        path = installed_table() if setting == "auto" else (Path(setting).expanduser() if setting else None)
+        if path is None or (setting == "auto" and not path.is_file()):
+            return
+        try:
+            used = self.agent.live.seed(read_footage_table(path))
+        except ValueError as exc:
+            self.get_logger().warning(f"footage table not used: {exc}")
+            return
+        self.get_logger().info(f"live accuracy starts from {used} configurations measured on this camera ({path})")
 
     # ------------------------------------------------------------------ parameters
     def _outside_target_stops_trace(self, params: list[Parameter]) -> list[Parameter]:

@@ -90,6 +90,13 @@ SPECS = [
         read_only=True,
     ),
     ros_params.ParamSpec(
+        "footage_table",
+        "auto",
+        "Footage table (agra-ros evaluate-footage's footage_eval.csv) the live accuracy model starts from: auto = "
+        "the one --install put in this user's cache, if any; a path; empty = none (start from the shipped table).",
+        read_only=True,
+    ),
+    ros_params.ParamSpec(
         "calibrate_speed",
         True,
         "The state's slowdown against the cost table is this robot's running estimate from every latency perception "

@@ -18,7 +18,9 @@ out of the way; where it over-rates the slim levels, the robot gets the accuracy
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from agra_ros.tables.search import ConfigModel, search_space
 
 _WIDTH_OF_LEVEL = np.array([LEVEL_WIDTH[lv] for lv in LEVELS])
 
+
+FOOTAGE_ROW_WEIGHT = 5.0
+"""Shadow measurements one row of an installed footage table counts as (a row averages the whole footage)."""
 
 GUARD_MODES: tuple[str, ...] = ("table", "floor")
 """What the mask keeps: the table's promise for the decided configuration (capped at the floor), or the floor."""
@@ -61,20 +66,32 @@ class LiveAccuracy:
         return _cell(float(np.mean(config.widths())), RESOLUTION_SCALES.index(config.resolution_scale))
 
     # ------------------------------------------------------------------ learning
-    def observe(self, config: GranularityConfig, measured_ratio: float) -> None:
-        """One shadow measurement of ``config`` (calibrated ratio); non-finite values are ignored."""
-        if not math.isfinite(measured_ratio):
+    def observe(self, config: GranularityConfig, measured_ratio: float, weight: float = 1.0) -> None:
+        """One shadow measurement of ``config`` (calibrated ratio), counted ``weight`` times (a footage table's row
+        averages many frames); non-finite values are ignored."""
+        if not math.isfinite(measured_ratio) or not weight > 0:
             return
         residual = float(measured_ratio) - self.prior(config)
         for stats in (*self._cells.values(), self._pool):
             stats[0] *= self.memory
             stats[1] *= self.memory
         cell = self._cells.setdefault(self._config_cell(config), [0.0, 0.0])
-        cell[0] += residual
-        cell[1] += 1.0
-        self._pool[0] += residual
-        self._pool[1] += 1.0
+        cell[0] += weight * residual
+        cell[1] += weight
+        self._pool[0] += weight * residual
+        self._pool[1] += weight
         self.observations += 1
+
+    def seed(self, rows: list[tuple[GranularityConfig, float]], weight: float = FOOTAGE_ROW_WEIGHT) -> int:
+        """Start from a footage table of this robot's camera (``agra-ros evaluate-footage --install``): each
+        interval-1 row of this detector's layer count is an observation worth ``weight`` shadow measurements (later
+        shadow measurements fade it as they fade each other). Returns the rows used."""
+        used = 0
+        for config, agreement in rows:
+            if config.n_layers == self.model.n_layers and config.keyframe_interval == 1:
+                self.observe(config, agreement, weight)
+                used += 1
+        return used
 
     def pooled_residual(self) -> float:
         """Every cell's residual together, shrunk toward 0 (the table) with ``prior_weight`` pseudo-measurements."""
@@ -120,3 +137,25 @@ class LiveAccuracy:
             levels, scale = ("full",) * n, 1.0
         out = GranularityConfig(levels, scale, config.execution_target, config.keyframe_interval)
         return out, out != config
+
+
+def read_footage_table(path: str | Path) -> list[tuple[GranularityConfig, float]]:
+    """(configuration, agreement) rows of a ``footage_eval.csv`` (``agra-ros evaluate-footage``); ValueError naming
+    the file when it is unreadable or has no usable row (rows with a NaN agreement are skipped)."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"configuration", "agreement"} <= set(reader.fieldnames):
+                raise ValueError("not a footage table (needs the columns configuration and agreement)")
+            rows = []
+            for line in reader:
+                value = float(line["agreement"])
+                if math.isfinite(value):
+                    rows.append((GranularityConfig.from_short(line["configuration"]), min(1.0, max(0.0, value))))
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: cannot read the footage table ({exc})") from None
+    except ValueError as exc:  # a bad number or configuration: say which file
+        raise ValueError(f"{path}: {exc}") from None
+    if not rows:
+        raise ValueError(f"{path}: the footage table has no row with a measured agreement")
+    return rows
