@@ -2,19 +2,23 @@
 
 No labelled real data set is reachable from this project's registries, so every accuracy figure of the real
 detector is *agreement with the pretrained model*: the ``full`` configuration at native resolution detects on each
-held-out frame (score >= ``PSEUDO_LABEL_SCORE``), those boxes are the pseudo-labels, and a configuration's
-detections (score >= ``PREDICTION_SCORE``) are scored against them with torchmetrics' mAP@0.5. The full
-configuration scores 1.0 by construction; a slim one scores how much of the pretrained model's behaviour it keeps.
-Every report that quotes these numbers says so.
+held-out frame, its boxes are the pseudo-labels, and a configuration's detections are scored against them with
+torchmetrics' mAP@0.5. The full configuration scores 1.0 by construction; a slim one scores how much of the
+pretrained model's behaviour it keeps. Every report that quotes these numbers says so.
 
-Two fixed definitions compare a configuration's detections with the full configuration's when both are already at
-hand (``agra-ros evaluate-footage``, anything else that runs both on the same frames):
+Two fixed definitions (issue 21), the first the package's accuracy measure everywhere (the accuracy tables and model,
+the shadow agreement on the robot, the benches), the second reported beside it:
 
 - :func:`confident_agreement`: the reference is full's *confident* detections (score >=
   ``CONFIDENT_REFERENCE_SCORE``), the candidate's detections are ranked down to ``CONFIDENT_CANDIDATE_SCORE``, so a
-  box the slim configuration still finds at a lower score counts as found (ranked after the sure ones);
+  box the slim configuration still finds at a lower score counts as found (ranked after the sure ones), and the
+  full model's own flicker near its threshold does not count against anyone. Per frame it is
+  :func:`agra_ros.perception.agreement.confident_frame_agreement` (one definition: the thresholds live there);
 - :func:`strict_agreement`: both cut at ``PSEUDO_LABEL_SCORE`` (the node's default threshold): what a user of the
   published detections sees change.
+
+:func:`agreement_map` (reference at ``PSEUDO_LABEL_SCORE``, candidate ranked down to ``PREDICTION_SCORE``) is the
+form the tables used before issue 21, kept for the synthetic detector's tests.
 """
 
 from __future__ import annotations
@@ -26,15 +30,14 @@ import torch
 
 from agra_ros.detectors.interface import Detections
 from agra_ros.granularity.levels import GranularityConfig
+from agra_ros.perception.agreement import CONFIDENT_CANDIDATE_SCORE, CONFIDENT_REFERENCE_SCORE
 
 PSEUDO_LABEL_SCORE = 0.3
 """Score at which the full configuration's detections become pseudo-labels (the node's default threshold)."""
 PREDICTION_SCORE = 0.05
 """Score threshold of the evaluated configuration's detections (low, so the precision-recall curve is complete)."""
-CONFIDENT_REFERENCE_SCORE = 0.5
-"""Score at which the full configuration's detections are the reference of :func:`confident_agreement`."""
-CONFIDENT_CANDIDATE_SCORE = 0.1
-"""Lowest score of the candidate's detections that :func:`confident_agreement` ranks."""
+EVALUATION_SCORE = min(CONFIDENT_CANDIDATE_SCORE, PSEUDO_LABEL_SCORE)
+"""Score down to which :func:`agreements` detects: low enough for both the confident and the strict form."""
 
 
 def _as_target(dets) -> dict[str, torch.Tensor]:
@@ -111,15 +114,34 @@ def strict_agreement(candidate_dets: Sequence, full_dets: Sequence) -> float:
     return _agreement(candidate_dets, full_dets, PSEUDO_LABEL_SCORE, PSEUDO_LABEL_SCORE)
 
 
+def full_detections(model, frames: np.ndarray) -> list:
+    """The full configuration's detections down to :data:`EVALUATION_SCORE`: the reference of :func:`agreements`
+    (cut there to each form's reference score)."""
+    n = len(model.switchable_layer_names())
+    return detect_all(model, frames, GranularityConfig.uniform("full", n), EVALUATION_SCORE)
+
+
+def agreements(model, frames: np.ndarray, config: GranularityConfig, full_dets: Sequence) -> tuple[float, float]:
+    """(confident, strict) agreement of ``config`` on ``frames`` with ``full_dets`` (from :func:`full_detections`),
+    from one detector pass; (NaN, NaN) for no frames."""
+    if not len(frames):
+        return float("nan"), float("nan")
+    dets = detect_all(model, frames, config, EVALUATION_SCORE)
+    return confident_agreement(dets, full_dets), strict_agreement(dets, full_dets)
+
+
 __all__ = [
     "CONFIDENT_CANDIDATE_SCORE",
     "CONFIDENT_REFERENCE_SCORE",
+    "EVALUATION_SCORE",
     "PREDICTION_SCORE",
     "PSEUDO_LABEL_SCORE",
     "above",
     "agreement_map",
+    "agreements",
     "confident_agreement",
     "detect_all",
+    "full_detections",
     "map50",
     "pseudo_labels",
     "strict_agreement",
