@@ -13,9 +13,10 @@ The three terms (:func:`reward_terms`) are defined from the same quantities on b
 - FPS shortfall is (target - achieved) / target, at least 0;
 - accuracy loss is max(0, floor - accuracy ratio), where the accuracy ratio is agreement with the full
   configuration as a share of the full configuration's own (1.0): the simulator reads it from the accuracy table
-  (mAP50 against the full configuration's detections), the robot from its shadow runs (F1 of matches with the
-  full configuration's detections), mapped onto the table's scale by :func:`calibrated_accuracy_ratio` (a line
-  fitted on both measured on the same frames: ``agra-ros calibrate-agreement``).
+  (the confident agreement: mAP@0.5 against the full configuration's confident detections over held-out frames),
+  the robot from its shadow runs (the same measure per frame), mapped onto the table's scale by
+  :func:`calibrated_accuracy_ratio` (a line fitted on both measured on the same frames: ``agra-ros
+  calibrate-agreement``).
 
 The reward (docs/architecture.md): ``r = -alpha * energy/frame (normalised) - beta * FPS shortfall - gamma * accuracy loss``,
 bounded on both sides: the energy term is capped at :data:`ENERGY_NORM_MAX` and the reward clipped to
@@ -46,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_agreement_calibration
+from agra_ros.perception.agreement import SHADOW_METRIC
 
 
 @dataclass
@@ -129,17 +131,21 @@ def reward_terms(energy_j, e_ref_j, fps, target_fps, accuracy_ratio, accuracy_fl
 
 @lru_cache(maxsize=1)
 def agreement_calibration() -> tuple[float, float]:
-    """(intercept, slope) of the map from the shadow agreement (F1 at IoU 0.5 with the full configuration's
-    detections) to the accuracy table's ratio (mAP50 against the same reference, over the full configuration's).
+    """(intercept, slope) of the map from the shadow agreement (the mean of per-frame confident agreements with the
+    full configuration) to the accuracy table's ratio (the confident agreement over all held-out frames, over the
+    full configuration's).
 
-    Both are 1.0 for the full configuration and both count a detection as right when it matches the full
-    configuration's at IoU >= 0.5 with the same class; mAP50 also weighs the score order, F1 does not. The line is
-    fitted on the same held-out frames for every uniform configuration (:mod:`agra_ros.detectors.ssd.calibrate`);
-    the file is the default detector's registry entry's; without one, the identity."""
+    Both are 1.0 for the full configuration and both are AP@0.5 against full's confident detections; they differ as
+    a mean of per-frame APs differs from the AP of the pooled matches. The line is fitted on the same held-out frames
+    for every uniform configuration (:mod:`agra_ros.detectors.ssd.calibrate`); the file is the default detector's
+    registry entry's. Without one, or when the file calibrates another shadow proxy (``shadow_metric`` other than
+    :data:`~agra_ros.perception.agreement.SHADOW_METRIC`: files before issue 21 calibrated an F1), the identity."""
     path = shipped_agreement_calibration(DEFAULT_DETECTOR)
     if path is None or not path.is_file():
         return 0.0, 1.0
     data = json.loads(path.read_text())
+    if data.get("shadow_metric") != SHADOW_METRIC:
+        return 0.0, 1.0
     return float(data["intercept"]), float(data["slope"])
 
 

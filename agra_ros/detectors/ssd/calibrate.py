@@ -1,12 +1,12 @@
 """Calibrate the robot's accuracy signal to the simulator's (``agra-ros calibrate-agreement``).
 
-On the robot, accuracy is the shadow agreement: per shadow frame, the F1 of class-aware IoU >= 0.5 matches between
-the active configuration's detections and the full configuration's, both at perception's score threshold
-(:func:`agra_ros.perception.agreement.detection_agreement`). The simulator's accuracy table is mAP@0.5 of a
-configuration's detections against the full configuration's on held-out frames
-(:func:`agra_ros.detectors.pseudo_eval.agreement_map`), as a share of the full configuration's. Both are 1 for the
-full configuration and fall as a configuration disagrees with it, but not at the same rate: mAP ranks detections
-by score, F1 counts matches at one threshold.
+On the robot, accuracy is the shadow agreement: per shadow frame, the confident agreement of that frame, AP@0.5 of
+the active configuration's detections down to score 0.1 against the full configuration's with score >= 0.5
+(:func:`agra_ros.perception.agreement.confident_frame_agreement`), averaged over the shadow frames. The simulator's
+accuracy table is the same measure over a whole set of held-out frames (mAP@0.5 pooled over the frames:
+:func:`agra_ros.detectors.pseudo_eval.confident_agreement`), as a share of the full configuration's. Both are 1 for
+the full configuration and fall as a configuration disagrees with it, but a mean of per-frame APs and an AP of the
+pooled matches do not fall at exactly the same rate.
 
 This measures both on the same held-out frames for every uniform configuration and fits the straight line
 ``table ratio = a + b * mean shadow agreement`` through (1, 1), which :func:`agra_ros.core.reward.calibrated_accuracy_ratio`
@@ -19,42 +19,35 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from agra_ros.detectors import registry
-from agra_ros.detectors.pseudo_eval import PREDICTION_SCORE, detect_all, map50, pseudo_labels
+from agra_ros.detectors.pseudo_eval import EVALUATION_SCORE, confident_agreement, detect_all, full_detections
 from agra_ros.detectors.ssd.evaluate import uniform_configs
 from agra_ros.paths import data_dir, run_dir
-from agra_ros.perception.agreement import detection_agreement
+from agra_ros.perception.agreement import SHADOW_METRIC, confident_frame_agreement
 from agra_ros.progress import progress
 from agra_ros.tables.files import write_json_atomic
 
 CALIBRATION_FILE = registry.entry("ssd").calibration_file
 """The file name the registry entry names, so the writer here and the reader in core.reward cannot disagree."""
-RUNTIME_SCORE = 0.3
-"""Perception's default score threshold: the shadow agreement compares detections above it."""
 
 
 def measure(model, frames: np.ndarray) -> list[dict]:
-    """Per uniform configuration: mAP@0.5 against the full configuration's detections and mean per-frame F1."""
-    refs = pseudo_labels(model, frames)
+    """Per uniform configuration: the table's measure (confident mAP@0.5 over all frames, ``map50``) and the
+    shadow's (the mean of the per-frame confident agreements, frames where full has no confident box left out)."""
+    refs = full_detections(model, frames)
     rows = []
     configs = uniform_configs(len(model.switchable_layer_names()))
     for config in progress(configs, desc="calibrate-agreement: configurations", unit="cfg"):
-        dets = detect_all(model, frames, config, PREDICTION_SCORE)
-        above = [_above(d, RUNTIME_SCORE) for d in dets]
-        f1 = float(np.mean([detection_agreement(a, r) for a, r in zip(above, refs)]))
+        dets = detect_all(model, frames, config, EVALUATION_SCORE)
+        shadow = float(np.nanmean([confident_frame_agreement(d, r) for d, r in zip(dets, refs)]))
         full = all(lv == "full" for lv in config.levels) and config.resolution_scale == 1.0
-        rows.append({"config": config.short(), "full": full, "map50": map50(dets, refs), "agreement": f1})
+        rows.append(
+            {"config": config.short(), "full": full, "map50": confident_agreement(dets, refs), "agreement": shadow}
+        )
     return rows
-
-
-def _above(dets, threshold: float) -> SimpleNamespace:
-    """The detections perception would report at ``threshold`` (boxes, scores and labels above it)."""
-    keep = np.asarray(dets.scores) >= threshold
-    return SimpleNamespace(**{k: np.asarray(getattr(dets, k))[keep] for k in ("boxes", "scores", "labels")})
 
 
 def fit(rows: Sequence[dict]) -> tuple[float, float]:
@@ -90,18 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     residual = max(abs(a + b * r["agreement"] - r["map50"]) for r in rows)  # full's mAP is 1: ratio = mAP
     result = {
         "format": "agra_ros/agreement-calibration",
-        "version": 1,
+        "version": 2,
+        "shadow_metric": SHADOW_METRIC,
+        "table_metric": "confident agreement (torchmetrics map_50, full's detections >= 0.5, candidate's >= 0.1)",
         "detector": "ssd-mobilenetv2-oidv4",
         "intercept": a,
         "slope": b,
         "max_abs_residual": residual,
         "frames": int(len(frames)),
-        "score_threshold": RUNTIME_SCORE,
         "rows": rows,
     }
     out = Path(args.out)
     write_json_atomic(out / CALIBRATION_FILE, result)
-    print(f"{'config':12s} {'mAP50':>7s} {'F1':>7s}")
+    print(f"{'config':12s} {'table':>7s} {'shadow':>7s}")
     for r in rows:
         print(f"{r['config']:12s} {r['map50']:7.3f} {r['agreement']:7.3f}")
     print(f"table ratio = {a:.3f} + {b:.3f} * shadow agreement (max residual {residual:.3f}, {len(frames)} frames)")
