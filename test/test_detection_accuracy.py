@@ -135,7 +135,7 @@ def test_frontier_picks_lie_on_the_predicted_frontier_fastest_first() -> None:
 
 def test_active_rounds_measure_new_frontier_configurations_and_refit() -> None:
     from agra_ros.detectors import registry
-    from agra_ros.detectors.pseudo_eval import agreement_map, pseudo_labels
+    from agra_ros.detectors.pseudo_eval import agreements, full_detections
     from agra_ros.detectors.ssd.evaluate import active_rounds
     from agra_ros.tables.files import fit_accuracy_model
 
@@ -143,9 +143,9 @@ def test_active_rounds_measure_new_frontier_configurations_and_refit() -> None:
     model = registry.load("synthetic")
     names = model.switchable_layer_names()
     frames = np.stack([f.image for f in validation_frames(4)])
-    ref = pseudo_labels(model, frames)
+    ref = full_detections(model, frames)
     start = [
-        {"config": c, "kind": "random", "split": "train", "in_domain": agreement_map(model, frames, c, ref)}
+        {"config": c, "kind": "random", "split": "train", "in_domain": agreements(model, frames, c, ref)[0]}
         for c in random_configs(12, len(names), seed=1)
     ]
     fits = []
@@ -161,5 +161,5 @@ def test_active_rounds_measure_new_frontier_configurations_and_refit() -> None:
     assert len({r["config"] for r in rows}) == len(rows), "a configuration was measured twice"
     assert sum(h["measured"] for h in history) == len(new)
     assert fits[0] == len(start) and (len(fits) == 1 or fits[1] > fits[0]), "the second round did not refit on more"
-    for r in new:  # the rows hold the real measurement, not the prediction
-        assert r["in_domain"] == pytest.approx(agreement_map(model, frames, r["config"], ref))
+    for r in new:  # the rows hold the real measurement (confident, strict beside it), not the prediction
+        assert (r["in_domain"], r["strict_in"]) == pytest.approx(agreements(model, frames, r["config"], ref))

@@ -2,10 +2,15 @@
 
 Agreement with the pretrained model, not ground truth (no labelled real data is reachable; see
 :mod:`agra_ros.detectors.pseudo_eval`): mAP@0.5 of each configuration's detections against the ``full``
-configuration's on held-out frames, in two columns:
+configuration's on held-out frames, in two domains:
 
 - in-domain: the later half of every distillation video (vtest, Megamind, tree), never trained on;
 - out-of-domain: the photos, never used at all.
+
+The main columns (``confident_*``) are the package's accuracy measure, the confident agreement (full's detections
+at score >= 0.5 the reference, the configuration's ranked down to 0.1); the strict agreement (both cut at 0.3) is
+measured from the same detections and written beside it (``strict_*``). The accuracy model is fitted on the
+confident in-domain column.
 
 Every uniform configuration (5 levels x 3 scales) is measured in both columns, then ``--random`` mixed
 configurations in-domain; the accuracy model the simulator reads is fitted on the in-domain rows (a quarter of the
@@ -34,7 +39,7 @@ from agra_ros.detectors.measure import (
     uniform_configs,
     write_measurements,
 )
-from agra_ros.detectors.pseudo_eval import agreement_map, pseudo_labels
+from agra_ros.detectors.pseudo_eval import agreements, full_detections
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.paths import run_dir
 from agra_ros.progress import echo, progress
@@ -43,25 +48,48 @@ from agra_ros.tables.files import AccuracyModel, CostTable, fit_accuracy_model, 
 if TYPE_CHECKING:
     from agra_ros.tables.search import SearchSpace
 
-YLABEL = "mAP@0.5 vs full's detections (held-out real frames)"
+YLABEL = "confident agreement with full (mAP@0.5, held-out real frames)"
+COLUMNS = (
+    "config",
+    "scale",
+    "kind",
+    "split",
+    "confident_in_domain",
+    "confident_out_of_domain",
+    "strict_in_domain",
+    "strict_out_of_domain",
+)
+"""The agreement table's columns (``agra_ros/data/accuracy_measured_ssd.csv`` once shipped)."""
+
+
+def measure_row(model, config: GranularityConfig, kind: str, split: str, frames, refs, out: bool) -> dict:
+    """One configuration's row: confident agreement as ``in_domain``/``out_domain`` (what the fit reads), strict as
+    ``strict_in``/``strict_out``; out-of-domain only where ``out`` (NaN otherwise). ``frames``/``refs``: (in, out)."""
+    row = {"config": config, "kind": kind, "split": split}
+    row["in_domain"], row["strict_in"] = agreements(model, frames[0], config, refs[0])
+    row["out_domain"], row["strict_out"] = (
+        agreements(model, frames[1], config, refs[1]) if out else (float("nan"), float("nan"))
+    )
+    return row
+
+
+def references(model, in_frames: np.ndarray, out_frames: np.ndarray) -> tuple[list, list]:
+    """The full configuration's detections on both domains (the reference of every row)."""
+    return full_detections(model, in_frames), full_detections(model, out_frames) if len(out_frames) else []
 
 
 def evaluate(model, in_frames: np.ndarray, out_frames: np.ndarray, n_random: int, seed: int = 0) -> list[dict]:
-    """Rows {config, kind, split, in_domain, out_domain} (out_domain NaN for the random configurations)."""
+    """Rows {config, kind, split, in_domain, out_domain, strict_in, strict_out}: confident agreement in and out of
+    domain, strict beside it (out-of-domain NaN for the random configurations)."""
     n = len(model.switchable_layer_names())
-    ref_in = pseudo_labels(model, in_frames)
-    ref_out = pseudo_labels(model, out_frames) if len(out_frames) else []
+    refs = references(model, in_frames, out_frames)
     rand = random_configs(n_random, n, seed)
     n_held = int(round(0.25 * len(rand)))
     rows = []
     todo = [(c, "uniform", "train") for c in uniform_configs(n)]
     todo += [(c, "random", "heldout" if i < n_held else "train") for i, c in enumerate(rand)]
     for c, kind, split in progress(todo, desc="evaluate-ssd: configurations", unit="cfg"):
-        row = {"config": c, "kind": kind, "split": split, "in_domain": agreement_map(model, in_frames, c, ref_in)}
-        row["out_domain"] = (
-            agreement_map(model, out_frames, c, ref_out) if kind == "uniform" and ref_out else float("nan")
-        )
-        rows.append(row)
+        rows.append(measure_row(model, c, kind, split, (in_frames, out_frames), refs, kind == "uniform"))
     model.set_config(GranularityConfig.uniform("full", n))
     return rows
 
@@ -105,8 +133,7 @@ def active_rounds(
     have been told about them)."""
     from agra_ros.tables.search import ConfigModel, SearchSpace
 
-    ref_in = pseudo_labels(model, in_frames)
-    ref_out = pseudo_labels(model, out_frames) if len(out_frames) else []
+    refs = references(model, in_frames, out_frames)
     rows = list(rows)
     history = []
     for k in range(rounds):
@@ -119,9 +146,7 @@ def active_rounds(
                     todo.append(c)
         errors = []
         for c in progress(todo, desc=f"evaluate-ssd: active round {k + 1}/{rounds}", unit="cfg"):
-            row = {"config": c, "kind": "active", "split": "train"}
-            row["in_domain"] = agreement_map(model, in_frames, c, ref_in)
-            row["out_domain"] = agreement_map(model, out_frames, c, ref_out) if ref_out else float("nan")
+            row = measure_row(model, c, "active", "train", (in_frames, out_frames), refs, True)
             errors.append(acc.predict(c) - row["in_domain"])
             rows.append(row)
         err = np.asarray(errors if errors else [0.0])
@@ -146,18 +171,27 @@ def active_rounds(
 
 
 def read_table(path: str | Path) -> list[dict]:
-    """The rows :func:`write_table` wrote, back as :func:`evaluate` returns them (to refit without re-measuring)."""
+    """The rows :func:`write_table` wrote, back as :func:`evaluate` returns them (to refit without re-measuring).
+    A table of the earlier metric (``map50_*`` columns, before issue 21) is refused: refitting on it would mix
+    two measures."""
+    keys = {"in_domain": "confident_in_domain", "out_domain": "confident_out_of_domain"}
+    keys |= {"strict_in": "strict_in_domain", "strict_out": "strict_out_of_domain"}
     try:
         with Path(path).open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            if "map50_in_domain" in (reader.fieldnames or ()):
+                raise SystemExit(
+                    f"evaluate-ssd: {path} holds the earlier metric (map50_* columns, reference at score 0.3, "
+                    "candidates down to 0.05): measure again (agra-ros evaluate-ssd) to refit on the confident one"
+                )
             return [
                 {
                     "config": GranularityConfig.from_short(r["config"]),
                     "kind": r["kind"],
                     "split": r["split"],
-                    "in_domain": float(r["map50_in_domain"]),
-                    "out_domain": float(r["map50_out_of_domain"]),
+                    **{k: float(r[col]) for k, col in keys.items()},
                 }
-                for r in csv.DictReader(fh)
+                for r in reader
             ]
     except (OSError, KeyError, ValueError) as exc:
         raise SystemExit(f"evaluate-ssd: cannot read the agreement table {path}: {exc}") from None
@@ -167,19 +201,11 @@ def write_table(rows: Sequence[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["config", "scale", "kind", "split", "map50_in_domain", "map50_out_of_domain"])
+        w.writerow(COLUMNS)
         for r in rows:
             c = r["config"]
-            w.writerow(
-                [
-                    c.short(),
-                    c.resolution_scale,
-                    r["kind"],
-                    r["split"],
-                    f"{r['in_domain']:.4f}",
-                    f"{r['out_domain']:.4f}",
-                ]
-            )
+            values = (r["in_domain"], r["out_domain"], r["strict_in"], r["strict_out"])
+            w.writerow([c.short(), c.resolution_scale, r["kind"], r["split"], *(f"{v:.4f}" for v in values)])
     return path
 
 
@@ -276,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             meta={
                 "detector": registry.entry("ssd").network,
                 "validation": {
-                    "metric": "torchmetrics map_50 against the full configuration's detections (pseudo-labels)",
+                    "metric": "confident agreement: torchmetrics map_50 of the configuration's detections (score "
+                    ">= 0.1) against the full configuration's with score >= 0.5",
                     "frames": int(len(in_frames)),
                     "domain": "in-domain held-out video frames",
                 },
@@ -298,10 +325,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_table(rows, registry.shipped_accuracy_table("ssd"))
         write_json_atomic(registry.shipped_accuracy_model("ssd"), acc.data)
     print(f"accuracy model: held-out MAE {acc.data['fit'].get('heldout_mae', float('nan')):.3f}")
-    print(f"{'configuration':<22}{'in-domain':>10}{'out-of-domain':>15}")
+    print(f"{'configuration':<22}{'confident in':>13}{'out':>7}{'strict in':>11}{'out':>7}")
     for r in rows:
         if r["kind"] == "uniform":
-            print(f"{r['config'].short():<22}{r['in_domain']:>10.3f}{r['out_domain']:>15.3f}")
+            print(
+                f"{r['config'].short():<22}{r['in_domain']:>13.3f}{r['out_domain']:>7.3f}"
+                f"{r['strict_in']:>11.3f}{r['strict_out']:>7.3f}"
+            )
     if Path(table_path).is_file():
         table = CostTable.load(table_path)
         meas = [Measurement(r["config"], r["in_domain"], r["kind"], r["split"]) for r in rows]
@@ -320,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "speedup": full / lat,
                     "in_domain": best["in_domain"],
                     "out_domain": best["out_domain"],
+                    "strict_in_domain": best["strict_in"],
+                    "strict_out_of_domain": best["strict_out"],
                 }
                 print(
                     f"cheapest {key}: {best['config'].short()} {lat * 1e3:.1f} ms ({full / lat:.2f}x faster than full)"
