@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -91,9 +92,10 @@ def test_a_recording_gives_its_images_as_rgb_in_order(tmp_path):
     assert len(frames) == 2
 
 
-@pytest.mark.parametrize("case", ["missing", "empty folder", "corrupt video", "text only", "empty file", "no images"])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, monkeypatch, capfd):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+BAD_INPUTS = ["missing", "empty folder", "corrupt video", "text only", "empty file", "no images"]
+
+
+def _bad_input(case: str, tmp_path: Path) -> Path:
     path = tmp_path / "input"
     if case == "empty folder":
         path.mkdir()
@@ -108,12 +110,33 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, monk
         path.touch()
     elif case == "no images":
         path = _write_recording(tmp_path / "rec", None)
+    return path
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = _bad_input(case, tmp_path)
     out = tmp_path / "run"
     rc = cli_main(["evaluate-footage", str(path), "--detector", "synthetic", "--out", str(out), "--install"])
     captured = capfd.readouterr()
     assert rc == 2
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and str(path.name) in lines[0] and lines[0].startswith("agra-ros evaluate-footage:")
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_distill_detector_footage_bad_input_exits_2_before_fetching_or_writing(case, tmp_path, monkeypatch, capfd):
+    """distill-detector --footage reads the user's footage first: a bad one is one line, exit 2, no run folder,
+    nothing fetched (the cache stays untouched)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = _bad_input(case, tmp_path)
+    out = tmp_path / "run"
+    rc = cli_main(["distill-detector", "--footage", str(path), "--out", str(out)])
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(lines) == 1 and path.name in lines[0] and lines[0].startswith("agra-ros distill-detector:")
     assert not out.exists() and not (tmp_path / "cache").exists()
 
 

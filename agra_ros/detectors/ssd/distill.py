@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +39,13 @@ import torch
 import torch.nn.functional as F
 
 from agra_ros.detectors.ssd.augment import augment_batch, default_image_dirs, training_pool
+from agra_ros.detectors.ssd.frames import (  # noqa: F401  (re-exported: evaluate, calibrate and tests read them here)
+    FrameSplit,
+    read_footage,
+    read_image_folder,
+    read_video_frames,
+    split_frames,
+)
 from agra_ros.detectors.ssd.graph_ops import GraphConv
 from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SLIM_WIDTHS, SsdDetector
 from agra_ros.granularity.levels import RESOLUTION_SCALES, WIDTHS
@@ -46,69 +54,6 @@ from agra_ros.progress import progress
 log = logging.getLogger("agra_ros.distill")
 
 WIDTH_LEVEL = {1.0: "full", 0.75: "neuron-75", 0.5: "neuron-50", 0.25: "neuron-25"}
-
-
-# ---------------------------------------------------------------------- data
-@dataclass
-class FrameSplit:
-    """Unlabelled frames (RGB uint8, resized to the native side) for training and the two held-out sets."""
-
-    train: np.ndarray
-    in_domain: np.ndarray
-    out_domain: np.ndarray
-
-
-def read_video_frames(path: str | Path, side: int = NATIVE_SIDE, step: int = 1) -> np.ndarray:
-    """Every ``step``-th frame of a video as (N, side, side, 3) RGB uint8."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise ValueError(f"cannot open video {path}")
-    frames, i = [], 0
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        if i % step == 0:
-            frames.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_AREA))
-        i += 1
-    cap.release()
-    if not frames:
-        raise ValueError(f"video {path} has no decodable frame")
-    return np.stack(frames)
-
-
-def read_image_folder(path: str | Path, side: int = NATIVE_SIDE) -> np.ndarray:
-    """The decodable colour images of a folder (sorted) as (N, side, side, 3) RGB uint8."""
-    out = []
-    for p in sorted(Path(path).iterdir()):
-        if p.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp"):
-            continue
-        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if bgr is None or min(bgr.shape[:2]) < 64:
-            continue
-        out.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_AREA))
-    if not out:
-        raise ValueError(f"image folder {path} holds no decodable image")
-    return np.stack(out)
-
-
-def split_frames(
-    videos: Sequence[str | Path], photo_dirs: Sequence[str | Path], train_share: float = 0.5
-) -> FrameSplit:
-    """In-domain held-out = the later ``1 - train_share`` of every video (never trained on); out-of-domain = photos."""
-    train, held = [], []
-    for v in videos:
-        frames = read_video_frames(v)
-        cut = int(len(frames) * train_share)
-        train.append(frames[:cut])
-        held.append(frames[cut:])
-    photos = [read_image_folder(d) for d in photo_dirs]
-    empty = np.zeros((0, NATIVE_SIDE, NATIVE_SIDE, 3), np.uint8)
-    return FrameSplit(
-        np.concatenate(train) if train else empty,
-        np.concatenate(held) if held else empty,
-        np.concatenate(photos) if photos else empty,
-    )
 
 
 def to_input(frames: np.ndarray, side: int) -> torch.Tensor:
@@ -356,6 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="training video (repeatable); the first half of each is trained on, the second half held out",
     )
+    ap.add_argument(
+        "--footage",
+        action="append",
+        default=[],
+        help="your camera's footage: a video, an image folder or a folder the recorder wrote (repeatable); its first "
+        "half is trained on beside the default clips, its second half held out, so the slim levels specialise to it",
+    )
     ap.add_argument("--photos", action="append", default=[], help="folder of photos held out (out-of-domain)")
     ap.add_argument(
         "--extra-images",
@@ -384,14 +336,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # the user's footage first: a bad path is one line and exit 2, before anything is fetched or written
+        footage = [read_footage(f) for f in args.footage]
+    except ValueError as exc:
+        print(f"agra-ros distill-detector: {exc}", file=sys.stderr)
+        return 2
     if not args.video:
         from agra_ros.workload.real_media import CLIPS, fetch_real_media, photos_dir, video_path
 
         root = fetch_real_media()
         args.video = [str(video_path(c, root)) for c in CLIPS]
         args.photos = args.photos or [str(photos_dir(root))]
-    split = split_frames(args.video, args.photos)
+    split = split_frames(args.video, args.photos, footage=footage)
+    out.mkdir(parents=True, exist_ok=True)
     log.info(
         "frames: %d train, %d in-domain held out, %d out-of-domain",
         len(split.train),
