@@ -6,7 +6,8 @@ Run: ``python -m agra_ros.bench.detector_bench [--threads 2] [--repeats 15]``. I
 (``agra_ros/data/accuracy_measured.csv``, from ``python -m agra_ros.detectors.synthetic.evaluate``) and the cost table
 (``agra_ros/data/cost_tables/<device>.json``, from ``agra-ros profile``), measures the end-to-end latency of
 every measured configuration on a 640x480 synthetic frame, and plots mAP@0.5 against latency and against MACs,
-one point per configuration.
+one point per configuration. The synthetic detector's mAP@0.5 is against its scenes' ground truth, not agreement with
+``full``: the package's accuracy measure for the real detector, the confident agreement, is ``agra-ros evaluate-ssd``'s.
 """
 
 from __future__ import annotations

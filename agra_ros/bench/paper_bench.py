@@ -9,6 +9,11 @@ by the same code as ``agra-ros report``, so a run on a robot and its later analy
 from its simulator pretraining (the shipped policy_<algorithm>.pt, where one ships) with no checkpoint of earlier
 runs, and learns online as it would on the robot.
 
+The accuracy column is perception's accuracy proxy: the package's accuracy measure, the confident agreement with
+the full configuration of each shadow frame (:func:`agra_ros.perception.agreement.confident_frame_agreement`: AP@0.5
+of the active configuration's detections down to score 0.1 against full's at score >= 0.5), averaged over the
+samples. Tables measured before issue 21 quote the earlier proxy (F1 of matches at the node's threshold).
+
 A node that dies ends the benchmark with an error naming the node and its log; no table is written from a partial
 set of runs.
 """

@@ -18,7 +18,7 @@ the shadow agreement on the robot, the benches), the second reported beside it:
   published detections sees change.
 
 :func:`agreement_map` (reference at ``PSEUDO_LABEL_SCORE``, candidate ranked down to ``PREDICTION_SCORE``) is the
-form the tables used before issue 21, kept for the synthetic detector's tests.
+form the tables used before issue 21 (the "earlier form" of docs/results.md), kept to reproduce those figures.
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ class AlgorithmRow:
     """Mean power / mean FPS (:func:`agra_ros.core.reward.system_energy_per_frame_j`): the paper's FPS per mW,
     inverted, idle power included."""
     accuracy: float
-    """Accuracy proxy (live: agreement with the full configuration; simulated: the accuracy model's ratio)."""
+    """Accuracy proxy: live, the mean of perception's shadow agreement, the confident agreement of each shadow frame
+    with the full configuration (:func:`agra_ros.perception.agreement.confident_frame_agreement`, uncalibrated);
+    simulated, the accuracy model's ratio (the agreement table's measure: the earlier form until it is re-shipped)."""
     power_p5: float = math.nan
     power_p95: float = math.nan
     fps_p5: float = math.nan
