@@ -27,7 +27,12 @@ import numpy as np
 
 from agra_ros.granularity.levels import GranularityConfig, full_configuration
 from agra_ros.limits import MAX_IMAGE_SIDE
-from agra_ros.perception.agreement import detection_agreement
+from agra_ros.perception.agreement import (
+    CONFIDENT_CANDIDATE_SCORE,
+    CONFIDENT_REFERENCE_SCORE,
+    confident_frame_agreement,
+    cut,
+)
 from agra_ros.perception.energy import EnergyMeter
 from agra_ros.perception.runtime import Detector
 
@@ -266,12 +271,12 @@ class ServerCore:
             return len(self._queue)
 
     # ------------------------------------------------------------------ work
-    def _detect(self, image: np.ndarray, config: GranularityConfig):
+    def _detect(self, image: np.ndarray, config: GranularityConfig, score: float | None = None):
         config = config.detector_config()
         if config != self._loaded:
             self.detector.set_config(config)
             self._loaded = config
-        return self.detector.detect([image], self.score_threshold)[0]
+        return self.detector.detect([image], self.score_threshold if score is None else score)[0]
 
     def run(self, req: Request) -> Answer:
         """Decode and detect one request; RequestRejected (counted) for a JPEG that does not decode or is too
@@ -286,14 +291,19 @@ class ServerCore:
         clock = self.busy_clock
         c0 = clock() if clock is not None else 0.0
         t0 = time.perf_counter()
-        dets = self._detect(image, config)
+        # a shadow request detects down to the confident agreement's candidate score, as perception's runtime does;
+        # what is answered is cut back to the threshold
+        low = min(self.score_threshold, CONFIDENT_CANDIDATE_SCORE) if req.shadow else None
+        candidate = self._detect(image, config, low)
+        dets = cut(candidate, self.score_threshold) if req.shadow else candidate
         compute_s = time.perf_counter() - t0
         accuracy = math.nan
         if req.shadow:
             if config.levels == self.full_config.levels and config.resolution_scale == 1.0:
-                accuracy = 1.0  # the reference itself
+                accuracy = confident_frame_agreement(candidate, candidate)  # the reference itself (NaN: no box)
             else:
-                accuracy = detection_agreement(dets, self._detect(image, self.full_config))
+                ref = self._detect(image, self.full_config, CONFIDENT_REFERENCE_SCORE)
+                accuracy = confident_frame_agreement(candidate, ref)
         busy = (clock() - c0) if clock is not None else time.perf_counter() - t0
         energy_j = self.energy.detector_energy_per_frame_j(busy, config) if self.energy is not None else math.nan
         now = self.clock()
