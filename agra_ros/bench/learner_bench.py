@@ -62,7 +62,6 @@ def run_case(
                 "target_fps": target_fps,
                 "publish_target_fps": False,
                 **({"learner_cpu_budget": cpu_budget} if cpu_budget is not None else {}),
-                "image_reliability": "reliable",
             }
             cmd = node_command("policy", None, pol) + ["-r", "agra/granularity:=bench/granularity_unused"]
             sup.start("policy", cmd)
