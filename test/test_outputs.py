@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agra_ros.training.policy import VALIDATION_TRACES
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = [
     "agra_ros/cli.py",
@@ -102,7 +104,8 @@ def test_policy_train_ships_the_checkpoint_that_scored_best_on_validation(tmp_pa
     best_step = ckpt["best"]["step"]
     assert abs(ckpt["best"]["score"] - top) <= 5e-4 and best_step in {s for s, v in scores if v == top}, scores
     assert shipped["meta"]["selected_step"] == best_step, (scores, shipped["meta"])
-    assert len(shipped["meta"]["validation"]) == 4 * 5, shipped["meta"]["validation"]  # 4 profiles x 5 traces
+    n_cases = 4 * len(VALIDATION_TRACES)  # 4 profiles x the training traces
+    assert len(shipped["meta"]["validation"]) == n_cases, shipped["meta"]["validation"]
     for k, v in ckpt["best"]["gpn"].items():
         assert torch.equal(shipped["state_dict"][k], v), k
     if best_step != 3072:  # the last chunk's weights differ from the ones shipped

@@ -49,6 +49,10 @@ OPTIONAL = {
     "pynvml": "nvidia-ml-py: the NVML backend on machines with an NVIDIA driver",
     "cv_bridge": "used where a ROS distro provides it; numpy conversion otherwise",
     "stable_baselines3": "the PPO-vs-SB3 benchmark only (dev extra)",
+    "compression": "Python 3.14's standard zstd (record/salvage.py, a recording cut inside a zstd chunk); "
+    "backports.zstd, rosbags' own dependency, before 3.14",
+    "backports": "backports.zstd, installed with rosbags (record/salvage.py's zstd chunks before Python 3.14)",
+    "lz4": "lz4 chunks of a recording cut short (record/salvage.py); rosbags' own dependency where it writes lz4",
     "tflite": "flatbuffer reader for converting the TFLite SSD into torch weights (detectors/ssd/tflite_import.py); "
     "needs a key in package.xml and rosdep/agra_ros.yaml if perception ever imports it at run time",
 }

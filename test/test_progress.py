@@ -7,6 +7,7 @@ import io
 import re
 import time
 
+import numpy as np
 import pytest
 import tqdm.std
 
@@ -83,7 +84,7 @@ def test_a_live_run_is_counted_in_seconds_and_ends_at_its_planned_length(fake_cl
 
 
 def test_train_policy_shows_its_steps_and_eta_on_stderr_and_learns_the_same(tmp_path, capsys, monkeypatch):
-    from agra_ros.training.policy import SHIPPED_ENV, main, train_bandit
+    from agra_ros.training.policy import SHIPPED_ENV, TRAIN_TRACES, main, train_bandit
 
     monkeypatch.delenv(ENV, raising=False)
     assert main(["--algorithm", "bandit", "--steps", "2000", "--run", str(tmp_path)]) == 0
@@ -93,5 +94,9 @@ def test_train_policy_shows_its_steps_and_eta_on_stderr_and_learns_the_same(tmp_
     seen: list[int] = []
     with_bar, returns = train_bandit(500, 3, on_step=seen.append, **SHIPPED_ENV)
     without, returns_without = train_bandit(500, 3, **SHIPPED_ENV)
-    assert seen == [100, 200, 300, 400, 500]
+    # one call per training trace, the remainder spread over the first ones, reaching exactly the steps asked
+    assert seen == list(
+        np.cumsum([500 // len(TRAIN_TRACES) + (i < 500 % len(TRAIN_TRACES)) for i in range(len(TRAIN_TRACES))])
+    )
+    assert seen[-1] == 500
     assert (with_bar.q == without.q).all() and (with_bar.counts == without.counts).all() and returns == returns_without

@@ -81,7 +81,7 @@ def adapt_online(
         x = torch.as_tensor(obs, dtype=torch.float32)[None]
         with torch.no_grad():
             a, _, _, _ = acting.get_action_and_value(x)
-            a[..., -1] = 0  # local execution, as the node without a remote perception node
+            a[..., env.n_layers + 1] = 0  # local execution, as the node without a remote perception node
             _, logprob, _, _ = acting.get_action_and_value(x, a)
         action = a[0].numpy().astype(np.int64)
         next_obs, _, _, _, info = env.step(action)

@@ -93,9 +93,10 @@ def load_trace(name: str, full_rate_fps: float = 0.0) -> Trace:
     """A trace whose every phase target is one the policy and perception accept (agra_ros.limits), relative targets
     resolved against ``full_rate_fps`` (0: unknown), else TraceError: a target they would refuse, or a relative one
     on a device of unknown rate, is refused here, where the file and the phase are named."""
+    trace = Trace.load(name)  # a missing or malformed file says so itself
     try:
-        trace = Trace.load(name).resolved(full_rate_fps or None)
-    except TraceError as exc:
+        trace = trace.resolved(full_rate_fps or None)
+    except TraceError as exc:  # a relative target on a robot of unknown rate: name the trace too
         raise TraceError(f"trace {name!r}, {exc}") from None
     for phase in trace.phases:
         try:

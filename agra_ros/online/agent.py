@@ -284,7 +284,7 @@ class OnlineAgent:
                 else:
                     a = torch.stack([lg.argmax(-1) for lg in self.gpn.logits(x)], dim=-1)
                 if not self.s.allow_remote:
-                    a[..., -1] = local
+                    a[..., self.n_layers + 1] = local  # the target head (the interval head follows it)
                 logprob = 0.0
                 if self.learning:  # log-prob of the action that actually runs (PPO's old log-prob)
                     _, lp, _, _ = self.gpn.get_action_and_value(x, a)
@@ -298,7 +298,7 @@ class OnlineAgent:
             action, bandit = np.asarray(self.policy.act(obs), dtype=np.int64), None
         if not self.s.allow_remote:
             action = action.copy()
-            action[-1] = local
+            action[self.n_layers + 1] = local
         return action, 0.0, bandit
 
     # ------------------------------------------------------------------ experience

@@ -171,11 +171,13 @@ def train_bandit(
     envs = [AgraEnv(trace=t, **env_kw) for t in traces]
     bandit = make_policy("bandit", env=envs[0], seed=seed)
     returns: list[float] = []
-    share = steps // len(traces)
+    done = 0
     for i, env in enumerate(envs):
+        share = steps // len(traces) + (1 if i < steps % len(traces) else 0)  # the remainder too: steps in all
         returns += bandit.train(env, share, seed=seed * len(traces) + i)
+        done += share
         if on_step is not None:
-            on_step((i + 1) * share)
+            on_step(done)
     return bandit, returns
 
 
