@@ -15,17 +15,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, read_only_dir, wait_for
-from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Header
+from std_msgs.msg import Float32
 
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.ros.diagnostics import array_to_dicts
-from agra_ros.ros.image import rgb_to_msg
 from agra_ros.ros.interfaces import GranularityCatalogue, GranularityCommand, PerceptionFeedback, command_from_msg
-from agra_ros.ros.qos import command_qos, image_qos, latched_qos
+from agra_ros.ros.qos import command_qos, latched_qos
 from agra_ros.sim.env import default_cost_table
 from agra_ros.tables.files import CostTable
+from agra_ros.workload.features import EMBEDDING_DIM
 from agra_ros.workload.real_media import media_available
 
 pytestmark = pytest.mark.ros
@@ -75,31 +74,30 @@ class PolicyWatch:
 
 
 class FakeGraph:
-    """Stands in for camera and perception: frames, and feedback that tracks the commanded configuration."""
+    """Stands in for perception: feedback with its workload embedding (W), as perception sends it."""
 
     def __init__(self, node, fps: float = 20.0) -> None:
         self.node = node
-        self.img_pub = node.create_publisher(Image, "image_raw", image_qos("reliable"))
         self.fb_pub = node.create_publisher(PerceptionFeedback, "agra/feedback", command_qos(50))
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 20)
         self.target_pub = node.create_publisher(Float32, "agra/trace_target_fps", latched_qos())  # as a trace's
         self.cat_pub = node.create_publisher(GranularityCatalogue, "agra/granularity_catalogue", latched_qos())
         self.rng = np.random.default_rng(0)
-        self.frames = [self.rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(4)]
+        self.embeddings = [self.rng.normal(size=EMBEDDING_DIM).astype(np.float32) for _ in range(4)]
         self.i = 0
-        self.frames_paused = False
-        """While True no good frames go out, so a bad one cannot be replaced in the node's depth-1 reader unseen."""
         node.create_timer(1.0 / fps, self._tick)
 
     def _tick(self) -> None:
         self.i += 1
-        if not self.frames_paused:
-            self.img_pub.publish(rgb_to_msg(self.frames[self.i % 4], Header(frame_id="cam")))
         self.feedback([20.0 + (self.i % 5), 30.0, 0.3, 8.0, 0.95 if self.i % 10 == 0 else float("nan"), 6.0, 0.6])
 
-    def feedback(self, values: list[float]) -> None:
-        """Publish a PerceptionFeedback whose fields named in FEEDBACK_FIELDS take these values, in that order."""
-        msg = PerceptionFeedback(energy_source="test")
+    def feedback(self, values: list[float], embedding: list[float] | None = None) -> None:
+        """Publish a PerceptionFeedback whose fields named in FEEDBACK_FIELDS take these values, in that order, with
+        a workload embedding (one of four scenes unless given)."""
+        w = self.embeddings[self.i % 4] if embedding is None else embedding
+        msg = PerceptionFeedback(
+            energy_source="test", workload_embedding=[float(v) for v in w], resolution_mpix=0.3, motion=2.0
+        )
         for name, value in zip(FEEDBACK_FIELDS, values, strict=True):
             setattr(msg, name, int(value) if name == "objects" else float(value))
         self.fb_pub.publish(msg)
@@ -154,14 +152,10 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
         # diagnostics: NaN and non-numeric device readings
         graph.device_status(temp_c="nan", power_w="5.0")
         graph.device_status(temp_c="hot", power_w="5.0")
-        # catalogue: names no layer; images: unknown encoding
+        # catalogue: names no layer; W: an embedding of the wrong length and one with NaN
         graph.cat_pub.publish(GranularityCatalogue(detector="empty", level_names=["full"]))
-        bad_img = rgb_to_msg(graph.frames[0], Header())
-        bad_img.encoding = "weird16"
-        graph.frames_paused = True
-        graph.img_pub.publish(bad_img)
-        assert wait_for(lambda: watch.num("rejected.image") >= 1, 15), f"bad image not counted: {watch.status}"
-        graph.frames_paused = False
+        graph.feedback([20.0, 30.0, 0.3, 8.0, 0.9, 6.0, 0.6], embedding=[0.1] * (EMBEDDING_DIM - 1))
+        graph.feedback([20.0, 30.0, 0.3, 8.0, 0.9, 6.0, 0.6], embedding=[float("nan")] * EMBEDDING_DIM)
 
         def counted() -> bool:
             return (
@@ -169,7 +163,7 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
                 and watch.num("rejected.feedback") >= 4
                 and watch.num("rejected.diagnostics") >= 2
                 and watch.num("rejected.catalogue") >= 1
-                and watch.num("rejected.image") >= 1
+                and watch.num("rejected.embedding") >= 2
             )
 
         assert wait_for(counted, 15), f"rejections not counted: {watch.status}\n" + read_log(proc)
@@ -178,7 +172,7 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
         assert wait_for(lambda: watch.commands_since(t) >= 10, 10), "node stopped deciding"
         assert proc.poll() is None, read_log(proc)
         log = read_log(proc)
-        for kind in ("target_fps", "feedback", "diagnostics", "catalogue", "image"):
+        for kind in ("target_fps", "feedback", "diagnostics", "catalogue", "embedding"):
             assert f"rejected {kind} input" in log, f"no log line for {kind}:\n{log}"
         assert watch.get("layer_names", "") == "" and n_layers >= 1
         p50, p99 = watch.num("decision_latency_ms_p50"), watch.num("decision_latency_ms_p99")

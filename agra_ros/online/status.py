@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from agra_ros.online.hold import DecisionHold
     from agra_ros.online.learner_process import LearnerSupervisor
 
-REJECTED_KINDS: tuple[str, ...] = ("image", "diagnostics", "target_fps", "feedback", "catalogue", "observation")
+REJECTED_KINDS: tuple[str, ...] = ("embedding", "diagnostics", "target_fps", "feedback", "catalogue", "observation")
 """The policy's inputs, each with its own count of rejected messages."""
 
 
