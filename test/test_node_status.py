@@ -94,7 +94,7 @@ def test_policy_status_before_the_first_frame():
     )
     values = dict(s.values)
     assert values["algorithm"] == "static" and values["learner_state"] == "none" and values["safety"] == "normal"
-    assert values["rejected_total"] == 0 and all(f"rejected.{k}" in values for k in ("image", "catalogue"))
+    assert values["rejected_total"] == 0 and all(f"rejected.{k}" in values for k in ("embedding", "catalogue"))
     assert s.summaries == [("warn", "waiting for perception's feedback (W comes with it)"), ("error", "layers differ")]
 
 
