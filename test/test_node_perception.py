@@ -194,7 +194,9 @@ def test_catalogue_reaches_a_late_subscriber(graph):
     cat = got[-1]
     assert len(cat.layer_names) == N_LAYERS and cat.detector and cat.class_names == list(CLASS_NAMES)
     assert cat.level_names == ["full", "partitioned", "neuron-75", "neuron-50", "neuron-25"]
-    assert list(cat.resolution_scales) == [1.0, 0.75, 0.5] and cat.execution_targets == ["local"]  # remote: only while a server answers
+    assert list(cat.resolution_scales) == [1.0, 0.75, 0.5] and cat.execution_targets == [
+        "local"
+    ]  # remote: only while a server answers
     assert configuration_short(cat.safe_configuration) == FALLBACK.short() and cat.safe_configuration.decision == 0
 
 
