@@ -17,6 +17,7 @@ from rclpy.parameter import Parameter
 from ros_harness import node_process, probe, read_log, read_only_dir, wait_for
 from std_msgs.msg import Float32
 
+from agra_ros.core.temporal import mean_frame_latency_s, tracker_latency_s
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.granularity.levels import GranularityConfig
 from agra_ros.ros.diagnostics import array_to_dicts
@@ -38,6 +39,8 @@ class PolicyWatch:
     def __init__(self, node) -> None:
         self.lock = threading.Lock()
         self.commands: list[tuple[float, list[int]]] = []
+        self.intervals: list[int] = []
+        """Keyframe interval of each command (the indices are the wire form: levels, scale, target)."""
         """(arrival, the command's configuration in index form)"""
         self.decisions: list[int] = []
         self.status: dict[str, str] = {}
@@ -46,9 +49,10 @@ class PolicyWatch:
         node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
 
     def _cmd(self, msg: GranularityCommand) -> None:
-        indices = command_from_msg(msg, len(msg.levels)).to_indices()  # raises on a command perception would refuse
+        config = command_from_msg(msg, len(msg.levels))  # raises on a command perception would refuse
         with self.lock:
-            self.commands.append((time.monotonic(), indices))
+            self.commands.append((time.monotonic(), config.to_indices()))
+            self.intervals.append(config.keyframe_interval)
             self.decisions.append(int(msg.decision))
 
     def _diag(self, msg: DiagnosticArray) -> None:
@@ -346,9 +350,11 @@ def _costs() -> CostTable:
     return _COSTS
 
 
-def _frame_latency_s(indices: list[int]) -> float:
-    """Per-frame latency of a commanded configuration, from the shipped measured cost table (its real cost)."""
-    return _costs().frame_cost(GranularityConfig.from_indices(indices, len(indices) - 2)).latency_s
+def _frame_latency_s(indices: list[int], interval: int = 1) -> float:
+    """Mean per-frame latency of a commanded configuration, from the shipped measured cost table (its real cost),
+    a keyframe interval's tracked frames at the tracker's modelled cost (core.temporal)."""
+    detector_s = _costs().frame_cost(GranularityConfig.from_indices(indices, len(indices) - 2)).latency_s
+    return float(mean_frame_latency_s(detector_s, interval, tracker_latency_s(5)))
 
 
 _COSTS: CostTable | None = None
@@ -390,7 +396,8 @@ def test_raising_target_fps_makes_configurations_cheaper_and_fps_follow_lowering
 
         def cost(t0, t1):
             with watch.lock:
-                return float(np.mean([_frame_latency_s(c) for t, c in watch.commands if t0 <= t <= t1]))
+                pairs = zip(watch.commands, watch.intervals)
+                return float(np.mean([_frame_latency_s(c, k) for (t, c), k in pairs if t0 <= t <= t1]))
 
         time.sleep(8.0)
         t_low = time.monotonic()
