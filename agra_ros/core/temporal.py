@@ -5,7 +5,9 @@ frames in between with its tracker (:mod:`agra_ros.perception.tracker`). The sim
 trade in the same terms as the cost table and the accuracy model:
 
 - **Cost.** A tracked frame costs the tracker's latency, not the detector's:
-  :func:`tracker_latency_s` grows with the objects followed (points per box); measured on this project's VM at
+  :func:`tracker_latency_s` grows with the objects followed (points per box). The cost table's ``tracker``
+  section holds the line measured on the table's machine (``agra-ros profile-ssd``, or ``--tracker-only`` to add it
+  to a table, :mod:`agra_ros.detectors.tracker_cost`); the defaults here were first measured on this project's VM at
   1 thread with ``agra-ros evaluate-footage`` (mean frame latency at k=2 and k=3 against k=1): about 12-14 ms
   on vtest (768x576, 15-20 people) and 2.7 ms on a 640x272 street clip with a few objects. The mean frame
   latency of interval k is :func:`mean_frame_latency_s`.
@@ -33,9 +35,11 @@ KEYFRAME_RETENTION_RATE = 0.057
 """Agreement lost per tracked frame per grey level of motion (fitted on vtest, see the module docstring)."""
 
 
-def tracker_latency_s(objects: float):
-    """Tracker latency of one frame following ``objects`` boxes (works on numpy arrays)."""
-    return TRACKER_BASE_S + TRACKER_PER_OBJECT_S * np.maximum(objects, 0.0)
+def tracker_latency_s(objects: float, base_s: float = TRACKER_BASE_S, per_object_s: float = TRACKER_PER_OBJECT_S):
+    """Tracker latency of one frame following ``objects`` boxes (works on numpy arrays); ``base_s`` and
+    ``per_object_s`` come from the cost table's ``tracker`` section where it has one
+    (:meth:`agra_ros.tables.files.CostTable.tracker_cost`), else this module's defaults."""
+    return base_s + per_object_s * np.maximum(objects, 0.0)
 
 
 def mean_frame_latency_s(detector_s, interval, tracker_s):

@@ -135,6 +135,21 @@ class CostTable:
     def n_layers(self) -> int:
         return len(self.layer_names)
 
+    def tracker_cost(self) -> tuple[float, float] | None:
+        """(base_s, per_object_s) of the keyframe tracker on this table's device from the table's ``tracker``
+        section; None where the profiler measured none (the caller then uses :mod:`agra_ros.core.temporal`'s
+        defaults, which sits above this layer)."""
+        sec = self.data.get("tracker")
+        if sec is None:
+            return None
+        try:
+            base, per = float(sec["base_ms"]) / 1e3, float(sec["per_object_ms"]) / 1e3
+        except (KeyError, TypeError, ValueError):
+            raise TableError(f"cost table of {self.device}: malformed tracker section {sec!r}") from None
+        if not (math.isfinite(base) and math.isfinite(per) and base >= 0 and per >= 0):
+            raise TableError(f"cost table of {self.device}: tracker cost must be finite and >= 0, got {sec!r}")
+        return base, per
+
     # ------------------------------------------------------------------ lookups
     def _in_width(self, layer: str, widths: dict[str, float]) -> float:
         src = self.input_from[layer]

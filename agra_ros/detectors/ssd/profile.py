@@ -26,10 +26,11 @@ import torch
 
 from agra_ros.detectors.measure import assemble_cost_table, report_cost_table
 from agra_ros.detectors.ssd.network import LAYER_NAMES, NATIVE_SIDE, SsdDetector
+from agra_ros.detectors.tracker_cost import profile_tracker
 from agra_ros.granularity.levels import LEVELS, RESOLUTION_SCALES, WIDTHS, GranularityConfig
 from agra_ros.paths import run_dir
 from agra_ros.progress import progress
-from agra_ros.tables.files import write_json_atomic
+from agra_ros.tables.files import CostTable, write_json_atomic
 
 
 def profile_frame() -> np.ndarray:
@@ -116,7 +117,7 @@ def build_ssd_cost_table(
                         "peak_act_bytes": peak,
                     }
                 )
-    return assemble_cost_table(
+    data = assemble_cost_table(
         model,
         frame,
         device_name=device_name,
@@ -131,6 +132,10 @@ def build_ssd_cost_table(
         started=t_start,
         n_check=n_check,
     )
+    tracker = profile_tracker(model)
+    if tracker is not None:
+        data["tracker"] = tracker
+    return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,17 +152,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights", default=None, help="detector weights (default: shipped)")
     p.add_argument("--out", default=None, help="output file (default: runs/profile/ssd-<device>-<threads>t.json)")
     p.add_argument("--ship", action="store_true", help="write the shipped table of this device instead")
+    p.add_argument(
+        "--tracker-only",
+        action="store_true",
+        help="time only the keyframe tracker and add its section to the existing table (the shipped one, or "
+        "--out's; the detector's entries are kept as they are)",
+    )
     args = p.parse_args(argv)
     model = registry.load("ssd", args.weights)
-    data = build_ssd_cost_table(model, args.device_name, args.threads, args.repeats, args.check_configs)
     if args.ship:
         out = registry.shipped_cost_table(
             "ssd", args.device_name if args.threads == 1 else f"{args.device_name}-{args.threads}t"
         )
     else:
         out = Path(args.out) if args.out else run_dir("profile") / f"ssd-{args.device_name}-{args.threads}t.json"
+    if args.tracker_only:
+        return _add_tracker(model, registry.shipped_cost_table("ssd", args.device_name), out, args.threads)
+    data = build_ssd_cost_table(model, args.device_name, args.threads, args.repeats, args.check_configs)
     write_json_atomic(out, data)
     report_cost_table(out, data)
+    return 0
+
+
+def _add_tracker(model: SsdDetector, shipped: Path, out: Path, threads: int) -> int:
+    """``--tracker-only``: the table at ``out`` (or the shipped one when ``out`` does not exist yet) with a freshly
+    timed ``tracker`` section, written to ``out``."""
+    torch.set_num_threads(threads)
+    data = CostTable.load(out if out.exists() else shipped).data
+    tracker = profile_tracker(model)
+    if tracker is None:
+        print("no real media to time the tracker on (agra-ros fetch-media): nothing written")
+        return 2
+    data["tracker"] = tracker
+    write_json_atomic(out, data)
+    print(
+        f"tracker on {tracker['frames']} frames ({tracker['objects_range'][0]}-{tracker['objects_range'][1]} "
+        f"objects): {tracker['base_ms']:.2f} ms + {tracker['per_object_ms']:.3f} ms per object -> {out}"
+    )
     return 0
 
 
