@@ -40,6 +40,7 @@ def _rollout(gpn, n: int, rng: np.random.Generator) -> ExperienceBatch:
         energy_norm=0.05 * a[:, 0].astype(np.float64),
         fps_shortfall=(a[:, 0] == 0).astype(np.float64),
         accuracy_loss=np.zeros(n),
+        switch=np.zeros(n),
         next_obs=obs[n],
         starts=np.zeros(n),
     )

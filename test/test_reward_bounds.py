@@ -64,7 +64,7 @@ def test_nan_is_not_clipped_into_a_plausible_reward_and_is_still_rejected():
         LagrangeMultipliers().update(np.array([0.0, np.nan]), np.zeros(2))
     batch = ExperienceBatch(
         obs=np.zeros((1, 2), np.float32), actions=np.zeros((1, 1), np.int64), logprobs=np.zeros(1, np.float32),
-        energy_norm=np.array([np.nan]), fps_shortfall=np.zeros(1), accuracy_loss=np.zeros(1),
+        energy_norm=np.array([np.nan]), fps_shortfall=np.zeros(1), accuracy_loss=np.zeros(1), switch=np.zeros(1),
         next_obs=np.zeros(2, np.float32), starts=np.ones(1),
     )  # fmt: skip
     with pytest.raises(ValueError, match="energy_norm holds NaN"):

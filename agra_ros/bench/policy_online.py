@@ -95,6 +95,7 @@ def adapt_online(
                 energy_norm=np.array([r[3]["energy_norm"] for r in rows]),
                 fps_shortfall=np.array([r[3]["fps_shortfall"] for r in rows]),
                 accuracy_loss=np.array([r[3]["accuracy_loss"] for r in rows]),
+                switch=np.array([r[3]["switch"] for r in rows]),
                 next_obs=np.asarray(obs, dtype=np.float32),
                 starts=np.array([1.0 if (t < 16 and i == 0) else 0.0 for i in range(16)]),
             )

@@ -30,6 +30,7 @@ from agra_ros.core.reward import (
     RewardWeights,
     calibrated_accuracy_ratio,
     reward_terms,
+    switch_churn,
     system_energy_per_frame_j,
 )
 from agra_ros.core.temporal import tracker_latency_s
@@ -61,7 +62,7 @@ class Decision:
     reward: float | None = None
     """Reward of the previous decision's interval (None when it could not be scored)."""
     terms: dict[str, float] = field(default_factory=dict)
-    """energy_norm, fps_shortfall, accuracy_loss, fps of the previous interval."""
+    """energy_norm, fps_shortfall, accuracy_loss, switch, fps of the previous interval."""
     safety: SafetyTransition | None = None
     compute_s: float = 0.0
     """Time spent deciding (observation, policy, bookkeeping)."""
@@ -132,6 +133,8 @@ class OnlineAgent:
         """Accuracy ratio of the latest shadow run, on the simulator's scale."""
         self._own_speed = OwnSpeed()
         """What the robot measured of its own speed over the last scored decision (the simulator's builder)."""
+        self._ran_before: tuple[int, ...] | None = None
+        """The configuration that ran over the last scored decision: the churn term's previous (None after a gap)."""
         # bookkeeping
         self._pending: _Pending | None = None
         self._segment: list[tuple[_Pending, dict[str, float]]] = []
@@ -194,6 +197,7 @@ class OnlineAgent:
         fbs = [f for f in fbs if f.fps > 0]  # FPS 0: perception has measured no rate yet (its first frames)
         if not fbs:  # energy per frame would be power over nothing: no reward, experience, bandit or dual ascent
             self.unmeasured += self._pending is not None
+            self._ran_before = None  # a gap, as an episode's start: the next decision pays no churn
             return None
         target = self._pending.target_fps if self._pending is not None else self.target_fps
         fps = float(np.mean([f.fps for f in fbs]))
@@ -201,10 +205,12 @@ class OnlineAgent:
         acc = [f.accuracy_proxy for f in fbs if f.has_accuracy]
         acc_ratio = calibrated_accuracy_ratio(float(np.mean(acc))) if acc else self._last_accuracy
         floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
+        switch = 0.0
         if self._pending is not None:
             latency_s = float(np.mean([f.latency_ms for f in fbs])) / 1e3
             ran = self._pending.action if self._pending.ran is None else self._pending.ran
             key = tuple(int(x) for x in np.asarray(ran).ravel())
+            switch, self._ran_before = switch_churn(self._ran_before, key), key  # the simulator's churn
             tracker_s = float(tracker_latency_s(float(np.mean([f.objects for f in fbs]))))
             self.live_latency.observe(key, latency_s, self.ref.table_latency_s(ran, tracker_s))
             slowdown = self.live_latency.slowdown_log2(key) if self.s.calibrate_speed else None
@@ -215,6 +221,7 @@ class OnlineAgent:
             "energy_norm": float(t.energy_norm),
             "fps_shortfall": float(t.fps_shortfall),
             "accuracy_loss": float(t.accuracy_loss),
+            "switch": switch,
         }
 
     def _observation(self) -> np.ndarray:
@@ -243,9 +250,7 @@ class OnlineAgent:
         terms = self._score(now)
         reward = None
         if terms is not None and self._pending is not None:
-            reward = float(
-                self.multipliers.reward(terms["energy_norm"], terms["fps_shortfall"], terms["accuracy_loss"])
-            )
+            reward = float(self.multipliers.reward_of(terms))
             self.last_reward = reward
         obs = self._observation()
         self._record(terms, reward, obs)
@@ -330,6 +335,7 @@ class OnlineAgent:
                     energy_norm=np.array([t["energy_norm"] for _, t in seg]),
                     fps_shortfall=np.array([t["fps_shortfall"] for _, t in seg]),
                     accuracy_loss=np.array([t["accuracy_loss"] for _, t in seg]),
+                    switch=np.array([t["switch"] for _, t in seg]),
                     next_obs=np.asarray(next_obs, dtype=np.float32),
                     starts=starts,
                 )

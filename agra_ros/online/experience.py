@@ -36,7 +36,8 @@ class ExperienceBatch:
     energy_norm: np.ndarray = _array(DECISIONS, finite=True)
     fps_shortfall: np.ndarray = _array(DECISIONS, finite=True)
     accuracy_loss: np.ndarray = _array(DECISIONS, finite=True)
-    """(T,) the reward terms measured over each decision's interval."""
+    switch: np.ndarray = _array(DECISIONS, finite=True)
+    """(T,) the reward terms measured over each decision's interval (:data:`agra_ros.core.reward.REWARD_TERMS`)."""
     next_obs: np.ndarray = _array("obs_dim", finite=True)
     """(obs_dim,) observation after the last decision (bootstrap of the value)."""
     starts: np.ndarray = _array(DECISIONS)

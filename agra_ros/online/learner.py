@@ -108,7 +108,7 @@ class OnlineLearner:
             states, _, _ = self.memory.sample(s.fisher_samples)
             self.ewc.consolidate(self.gpn, states, seed=ppo.seed + self.updates)
         self._shift_seen = False
-        rewards = self.multipliers.reward(b.energy_norm, b.fps_shortfall, b.accuracy_loss).astype(np.float64)
+        rewards = self.multipliers.reward_of(b).astype(np.float64)
         obs_t = torch.as_tensor(b.obs, dtype=torch.float32)
         with torch.no_grad():
             values = self.gpn.get_value(obs_t).numpy().astype(np.float64)

@@ -64,6 +64,7 @@ def evaluate(policy, env, episodes: int = 3, seed: int = 1000, weights: RewardWe
                 -weights.alpha * info["energy_norm"]
                 - weights.beta * info["fps_shortfall"]
                 - weights.gamma * info["accuracy_loss"]
+                - weights.delta * info.get("switch", 0.0)
             )
         rets[ep] += float(r)
         met.append(met_target(info))

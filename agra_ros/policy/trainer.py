@@ -133,7 +133,7 @@ class PPOTrainer:
     def _reward(self, env_reward: float, info: dict) -> float:
         if self.multipliers is None:
             return env_reward
-        return float(self.multipliers.reward(info["energy_norm"], info["fps_shortfall"], info["accuracy_loss"]))
+        return float(self.multipliers.reward_of(info))
 
     def train(self, total_timesteps: int | None = None) -> TrainResult:
         """Collect ``total_timesteps`` more steps and update after every rollout."""

@@ -20,7 +20,7 @@ from agra_ros.core.contract import (
 )
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DeviceSim
 from agra_ros.core.observation import OwnSpeed
-from agra_ros.core.reward import RewardWeights, agra_reward, reward_terms, system_energy_per_frame_j
+from agra_ros.core.reward import RewardWeights, agra_reward, reward_terms, switch_churn, system_energy_per_frame_j
 from agra_ros.core.temporal import KEYFRAME_RETENTION_RATE, keyframe_retention, tracker_latency_s
 from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import KEYFRAME_INTERVALS, RESOLUTION_SCALES, action_nvec
@@ -136,7 +136,8 @@ class AgraEnv(gym.Env):
     the terms from :func:`agra_ros.core.reward.reward_terms`, the function the robot uses: ``energy_norm`` = system
     energy per frame (P / FPS, idle share included) / that of the full configuration on the nominal device at the
     same target, ``fps_shortfall`` = max(0, target - fps) / target, ``accuracy_loss`` = max(0, floor - accuracy
-    ratio).
+    ratio), and ``- delta * switch``: the churn against the previous step's configuration (none on an episode's
+    first step; :func:`agra_ros.core.reward.switch_churn`). :meth:`evaluate` prices no switch (``switch`` 0).
 
     ## Domain randomisation
     With ``SimSettings.randomise_device``, every reset draws a device around one of the shipped profiles and the
@@ -148,7 +149,7 @@ class AgraEnv(gym.Env):
     Never terminates; truncated after ``max_steps`` decisions. ``info`` carries ``energy_norm``,
     ``fps_shortfall``, ``accuracy_loss`` (the constraint terms for dual ascent), ``fps``, ``target_fps``,
     ``latency_s``, ``power_w``, ``system_energy_per_frame_j``, ``accuracy_ratio``, ``temperature_c``,
-    ``clock_ratio``, ``remote``.
+    ``clock_ratio``, ``remote``, ``switch``.
     """
 
     metadata = {"render_modes": []}
@@ -194,6 +195,7 @@ class AgraEnv(gym.Env):
         self.cores_lost = 0
         self.core_loss_left = 0
         self.own_speed = OwnSpeed()
+        self.previous: tuple[int, ...] | None = None  # the configuration that ran last step (the churn term's)
         self.last_acc_ratio = 1.0
         self.last_objects = 0.0
         self.confidence_top = float(np.mean(CONFIDENCE_AT_FULL))
@@ -354,6 +356,7 @@ class AgraEnv(gym.Env):
         scale_index: int,
         remote: bool,
         interval: int = 1,
+        switch: float = 0.0,
     ) -> dict[str, float]:
         """:meth:`evaluate` for one configuration in plain floats (the hot path; a test checks they agree)."""
         ctx, dev, s, w = self.ctx, self.device, self.settings, self.settings.weights
@@ -377,9 +380,9 @@ class AgraEnv(gym.Env):
             busy = busy / interval + tracked * ctx["tracker_s"]
             acc_ratio *= math.exp(-KEYFRAME_RETENTION_RATE * (interval - 1.0) * ctx["motion"])
         fps = min(target, 1.0 / latency)
-        return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w)
+        return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w, switch)
 
-    def _outcome(self, latency, fps, e_dyn, acc_ratio, busy, w: RewardWeights) -> dict[str, Any]:
+    def _outcome(self, latency, fps, e_dyn, acc_ratio, busy, w: RewardWeights, switch=0.0) -> dict[str, Any]:
         """Power, energy and the reward terms from one or many configurations' latency, FPS, dynamic energy and
         accuracy (plain arithmetic: floats and numpy arrays alike), so both evaluation paths share one reward."""
         ctx = self.ctx
@@ -395,7 +398,8 @@ class AgraEnv(gym.Env):
             "fps_shortfall": t.fps_shortfall,
             "accuracy_ratio": acc_ratio,
             "accuracy_loss": t.accuracy_loss,
-            "reward": agra_reward(t.energy_norm, t.fps_shortfall, t.accuracy_loss, w),
+            "switch": switch,
+            "reward": agra_reward(t.energy_norm, t.fps_shortfall, t.accuracy_loss, w, switch),
             "busy_s": busy,
         }
 
@@ -408,7 +412,9 @@ class AgraEnv(gym.Env):
         lat, macs, byt, acc = self.model.lookup(key[: L + 1])
         remote = key[L + 1] == 1 and self.settings.allow_remote
         interval = KEYFRAME_INTERVALS[key[L + 2]] if len(key) == L + 3 else 1
-        out = self._evaluate_one(lat, macs, byt, acc, key[L], remote, interval)
+        ran = (*key[: L + 1], int(remote), KEYFRAME_INTERVALS.index(interval))
+        switch, self.previous = switch_churn(self.previous, ran), ran
+        out = self._evaluate_one(lat, macs, byt, acc, key[L], remote, interval, switch)
         info = dict(
             out,
             target_fps=self.ctx["target_fps"],
@@ -422,7 +428,6 @@ class AgraEnv(gym.Env):
         )
         # the device lives on: its power heats it, the thermal model may throttle the clock
         self.device.advance(out["power_w"], out["fps"] * out["busy_s"], self.settings.dt_s)
-        ran = (*key[: L + 1], int(remote), KEYFRAME_INTERVALS.index(interval))
         self.own_speed = self.contract.own_speed(
             out["latency_s"],
             out["fps"],
