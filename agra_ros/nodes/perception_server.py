@@ -19,18 +19,16 @@ import socket
 import threading
 import time
 
-import torch
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from std_msgs.msg import Header
 
 from agra_ros.bad_inputs import BadInputCounter
-from agra_ros.detectors import registry
-from agra_ros.detectors.interface import WeightsError
+from agra_ros.detectors.startup import HostedDetector
 from agra_ros.msg import RemoteRequest, RemoteResult, RemoteServer
 from agra_ros.nodes.perception_server_params import SPECS
 from agra_ros.perception.energy import EnergyModelError, make_energy_meter
-from agra_ros.perception.host import busy_clock, cuda_problem
+from agra_ros.perception.host import StartupError, device_rejected, set_threads
 from agra_ros.perception.remote import RequestRejected, ServerCore
 from agra_ros.ros import params as ros_params
 from agra_ros.ros.diagnostics import OK, WARN, DiagnosticsReporter, StatusBuilder
@@ -50,29 +48,22 @@ from agra_ros.ros.spin import spin_node
 __all__ = ["PerceptionServerNode", "SPECS", "main"]
 
 
-class StartupError(RuntimeError):
-    """A setting the server cannot start with: reported once, exit code 2."""
-
-
 class PerceptionServerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("perception_server", **kwargs)
         self._specs = ros_params.declare(self, SPECS)
         p = ros_params.values(self, self._specs)
-        if p["device"] == "cuda" and cuda_problem():
-            raise StartupError(f"device=cuda rejected: {cuda_problem()}")
-        torch.set_num_threads(int(p["threads"]))
+        hosted = HostedDetector.start(p["detector"], p["weights"], p["device"], int(p["threads"]))
+        (self.get_logger().warning if hosted.fell_back else self.get_logger().info)(hosted.why)
         try:
-            detector, why = registry.load_with_fallback(p["detector"], p["weights"] or None, device=p["device"])
             energy = make_energy_meter(p["device_profile"])
-        except (WeightsError, EnergyModelError) as exc:
+        except EnergyModelError as exc:
             raise StartupError(str(exc)) from None
-        self.get_logger().info(why)
-        self.detector_name = registry.entry(detector.registry_name).network
+        self.detector_name = hosted.network
         self.server_id = p["server_id"] or f"{socket.gethostname()}:{self.get_fully_qualified_name()}"
         self.energy_source = energy.source
         self.core = ServerCore(
-            detector,
+            hosted.detector,
             self.server_id,
             self.detector_name,
             run=p["run"],
@@ -80,7 +71,7 @@ class PerceptionServerNode(Node):
             max_request_bytes=int(p["max_request_mb"] * 2**20),
             score_threshold=p["score_threshold"],
             energy=energy,
-            busy_clock=busy_clock(int(p["threads"])),
+            busy_clock=hosted.busy_clock,
         )
         self.bad = BadInputCounter()
         self._pub_result = self.create_publisher(RemoteResult, RESULT_TOPIC, result_qos())
@@ -103,8 +94,9 @@ class PerceptionServerNode(Node):
     @staticmethod
     def _validate(params) -> SetParametersResult:
         for prm in params:
-            if prm.name == "device" and prm.value == "cuda" and cuda_problem():
-                return SetParametersResult(successful=False, reason=f"device=cuda rejected: {cuda_problem()}")
+            problem = device_rejected(prm.name, prm.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     def _apply(self, params) -> None:
@@ -112,8 +104,7 @@ class PerceptionServerNode(Node):
             if prm.name == "device":
                 self.core.detector.to(prm.value)
             elif prm.name == "threads":
-                torch.set_num_threads(int(prm.value))
-                self.core.busy_clock = busy_clock(int(prm.value))
+                self.core.busy_clock = set_threads(int(prm.value))
             elif prm.name == "run":
                 self.core.run_mode = prm.value
             elif prm.name == "score_threshold":

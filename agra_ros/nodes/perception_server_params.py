@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from agra_ros.nodes.perception_params import SPECS as PERCEPTION_SPECS
+from agra_ros.nodes.detector_params import detector_specs
 from agra_ros.perception.remote import MAX_REQUEST_BYTES, RUN_MODES
 from agra_ros.ros import params as ros_params
 
-_PERCEPTION = {s.name: s for s in PERCEPTION_SPECS}
-"""The detector's own settings are perception's (the same network must run on both sides)."""
-
 SPECS = [
+    *detector_specs(),  # the robot's network must run here: the same settings as perception_node's
     ros_params.ParamSpec(
         "server_id",
         "",
@@ -17,16 +15,12 @@ SPECS = [
         "<hostname>:<node name>.",
         read_only=True,
     ),
-    _PERCEPTION["device"],
-    _PERCEPTION["detector"],
-    _PERCEPTION["weights"],
     ros_params.ParamSpec(
         "run",
         "requested",
         "What runs: requested (the configuration each request names) or full (always the full configuration).",
         choices=RUN_MODES,
     ),
-    _PERCEPTION["score_threshold"],
     ros_params.ParamSpec(
         "max_queue", 8, "Requests waiting at most (one per robot; the oldest is dropped).", range=(1, 1000, 1)
     ),
@@ -42,7 +36,6 @@ SPECS = [
         "Device profile of the power model behind the server's reported energy per request (server_energy_j).",
         read_only=True,
     ),
-    _PERCEPTION["threads"],
     ros_params.ParamSpec(
         "announce_period_s", 1.0, "Interval of the agra/remote/server announcements.", range=(0.1, 60.0, 0.0)
     ),
