@@ -39,7 +39,7 @@ def _robot_feedback(info: dict) -> Feedback:
 
 def test_robot_and_simulator_build_the_same_state_and_reward_terms(tables):
     """The agent fed what the simulator's device did builds the simulator's P and D blocks and its reward terms."""
-    env = make_env(tables, allow_remote=False, link_rtt_sd=0.0, link_jitter_sd=0.0)
+    env = make_env(tables, allow_remote=False, link_noise=False)
     obs, _ = env.reset(seed=5)
     env.action_space.seed(0)
     # calibrate_speed off: the simulator's slowdown is each decision's exact one (the calibration smooths it)

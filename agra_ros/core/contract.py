@@ -12,7 +12,8 @@ on inputs it never saw. Both sides therefore take their definitions from here (a
 - ``energy_norm``'s reference: the energy per frame of the full configuration on the nominal device at the
   same target;
 - the D vector of a device nobody has reported on yet (a fresh modelled device), for the first decisions;
-- the default link round-trip time (the accuracy floor's default is :data:`agra_ros.limits.ACCURACY_FLOOR`).
+- the default link round-trip time, what P shows while no link was measured (the accuracy floor's default is
+  :data:`agra_ros.limits.ACCURACY_FLOOR`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DEVICE_DIM, DeviceSim, device_bounds
-from agra_ros.core.observation import ObservationLayout, OwnSpeed, performance_vector
+from agra_ros.core.observation import (  # noqa: F401  (LINK_RTT_S re-exported: the simulator imports it here)
+    LINK_RTT_S,
+    LinkObservation,
+    ObservationLayout,
+    OwnSpeed,
+    performance_vector,
+)
 from agra_ros.core.temporal import TRACKER_BASE_S, mean_frame_latency_s
 from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
 from agra_ros.granularity.levels import KEYFRAME_INTERVALS
@@ -34,8 +41,6 @@ from agra_ros.workload.features import WORKLOAD_DIM
 SCORE_THRESHOLD = 0.3
 """Perception's default score threshold: every detection it keeps scores at least this, so W's mean confidence is
 0 (nothing kept) or at least this, on the robot and in the simulator alike."""
-LINK_RTT_S = 0.03
-"""Default mean round-trip time of the link to a remote perception node."""
 
 
 def default_cost_table() -> Path:
@@ -125,13 +130,14 @@ class Contract:
         own_speed: OwnSpeed,
         last_accuracy_ratio: float,
         accuracy_floor: float | None = None,
-        link_rtt_s: float | None = None,
+        link: LinkObservation | None = None,
     ) -> np.ndarray:
-        """The flat (W, D, P) vector, clipped into the layout's bounds: the one builder of both sides."""
+        """The flat (W, D, P) vector, clipped into the layout's bounds: the one builder of both sides. ``link``:
+        the measured link to a perception server; None: no server (RTT at the contract's default)."""
         p = performance_vector(
             target_fps,
             self.accuracy_floor if accuracy_floor is None else accuracy_floor,
-            self.link_rtt_s if link_rtt_s is None else link_rtt_s,
+            LinkObservation(rtt_s=self.link_rtt_s) if link is None else link,
             own_speed,
             last_accuracy_ratio,
         )

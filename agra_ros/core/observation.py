@@ -7,7 +7,7 @@ core imports neither gymnasium nor the simulator, so the robot process never loa
 |---|---|---|
 | W | ``w_dim`` | workload profile (the detector backbone's embedding and four scalars, ``agra_ros.workload.features``) |
 | D | ``d_dim`` | device state (``agra_ros.device.DeviceState.vector()``) |
-| P | 10 | performance target, the robot's own speed and the accuracy feedback, see :data:`P_FIELDS` |
+| P | 13 | performance target, the robot's own speed, the accuracy feedback and the link to a perception server, see :data:`P_FIELDS` |
 
 Own speed is what the robot measures about itself, built by :meth:`OwnSpeed.measure` from the last decision's
 frames on both sides: the latency against the frame budget 1/target, the achieved FPS against the target, how
@@ -15,6 +15,10 @@ much slower than the cost table the configuration ran (log2 of measured over tab
 Jetson Nano from a laptop, and a throttled or loaded device from a fresh one), and the configuration that produced
 them (its mean channel width, resolution scale and execution target). Without it one policy cannot fit fast and
 slow devices: the same (W, D, target) asks for ``full`` on a laptop and for ``neuron-25`` on a Nano.
+
+The link (:class:`LinkObservation`) is what perception measured of its link to a perception server: RTT, uplink
+throughput, share of requests lost, and whether a server answers at all; without a server the entries take neutral
+values (the default RTT, no uplink, no loss), so one policy serves robots with and without a server.
 
 P is normalised here so that every entry is O(1): the policy node and the simulator hand raw values to
 :func:`performance_vector`.
@@ -35,6 +39,10 @@ FPS_SCALE = 60.0
 """Target FPS is divided by this (60 Hz -> 1.0)."""
 RTT_SCALE_S = 0.1
 """Link round-trip time is divided by this (100 ms -> 1.0)."""
+LINK_RTT_S = 0.03
+"""Default round-trip time to a perception server: what P shows while none was measured."""
+UPLINK_SCALE_MBPS = 50.0
+"""Link uplink throughput is divided by this (50 Mbit/s, a good Wi-Fi link -> 1.0)."""
 MAX_LOAD = 4.0
 """Feedback load (latency per frame / frame budget) is clipped to this."""
 SLOWDOWN_RANGE = (-2.0, 6.0)
@@ -51,6 +59,9 @@ P_FIELDS: tuple[tuple[str, float, float], ...] = (
     ("own speed: mean channel width of the configuration that ran", 0.0, 1.0),
     ("own speed: resolution scale of the configuration that ran", 0.0, 1.0),
     ("own speed: 1 if it ran remotely", 0.0, 1.0),
+    ("link uplink Mbit/s / 50 (0 without a server)", 0.0, 4.0),
+    ("link loss: share of recent requests unanswered (0 without a server)", 0.0, 1.0),
+    ("link: 1 if a perception server answers", 0.0, 1.0),
 )
 """(meaning, low, high) of every entry of the P block."""
 P_DIM = len(P_FIELDS)
@@ -58,6 +69,18 @@ P_DIM = len(P_FIELDS)
 
 class InvalidObservationError(ValueError):
     """An observation that is not a finite vector of the expected shape inside the documented bounds."""
+
+
+@dataclass(frozen=True)
+class LinkObservation:
+    """The link to a perception server as the policy sees it (built by the simulator's link model and, on the
+    robot, from perception's link measurements by :func:`agra_ros.online.inputs.parse_link`). The defaults are a
+    robot without a server: RTT is then only the configured default, which the policy learns to ignore."""
+
+    rtt_s: float = LINK_RTT_S
+    uplink_mbps: float = 0.0
+    loss: float = 0.0
+    server: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,7 @@ class OwnSpeed:
 def performance_vector(
     target_fps: float,
     accuracy_floor: float,
-    link_rtt_s: float,
+    link: LinkObservation,
     own_speed: OwnSpeed,
     last_accuracy_ratio: float,
 ) -> np.ndarray:
@@ -122,7 +145,7 @@ def performance_vector(
     raw = (
         target_fps / FPS_SCALE,
         accuracy_floor,
-        link_rtt_s / RTT_SCALE_S,
+        link.rtt_s / RTT_SCALE_S,
         o.load,
         last_accuracy_ratio,
         o.fps_ratio,
@@ -130,6 +153,9 @@ def performance_vector(
         o.mean_width,
         o.scale,
         float(o.remote),
+        link.uplink_mbps / UPLINK_SCALE_MBPS,
+        link.loss,
+        float(link.server),
     )
     out = np.empty(P_DIM, dtype=np.float32)
     for i, (v, (_, lo, hi)) in enumerate(zip(raw, P_FIELDS)):

@@ -14,13 +14,15 @@ transfer (its RRC_CONNECTED tail, ~11.6 s in the paper) is not charged per frame
 radio never leaves the connected state, so the tail is a constant of the link, not a cost of one frame.
 
 Wi-Fi is the default: a robot beside its edge box. The per-bit Wi-Fi cost (2.27 J per MB sent) is far above the
-0.05 J/MB in the device profiles' ``tx_j_per_mb`` that the simulator charges; the simulator's link profiles should
-use this model (not done here).
+0.05 J/MB in the device profiles' ``tx_j_per_mb``; the simulator's link profiles (:mod:`agra_ros.sim.link`) charge
+this model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 __all__ = ["RADIOS", "RadioModel", "radio_model"]
 
@@ -35,12 +37,13 @@ class RadioModel:
     base_mw: float
 
     def energy_j(self, tx_bytes: float, rx_bytes: float, active_s: float) -> float:
-        """Joules to send ``tx_bytes``, receive ``rx_bytes`` with the radio active for ``active_s`` seconds."""
-        mbit_up, mbit_down = 8.0 * max(0.0, tx_bytes) / 1e6, 8.0 * max(0.0, rx_bytes) / 1e6
+        """Joules to send ``tx_bytes``, receive ``rx_bytes`` with the radio active for ``active_s`` seconds (floats,
+        or numpy arrays: the simulator evaluates many configurations at once)."""
+        mbit_up, mbit_down = 8.0 * np.maximum(0.0, tx_bytes) / 1e6, 8.0 * np.maximum(0.0, rx_bytes) / 1e6
         mj = (
             self.uplink_mw_per_mbps * mbit_up
             + self.downlink_mw_per_mbps * mbit_down
-            + self.base_mw * max(0.0, active_s)
+            + self.base_mw * np.maximum(0.0, active_s)
         )
         return mj / 1e3
 

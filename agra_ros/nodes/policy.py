@@ -267,6 +267,7 @@ class PolicyNode(Node):
         except GranularityCommandError:
             config = None  # a feedback without a readable configuration still scores the decision
         self.agent.add_feedback(fb, time.monotonic(), config)
+        self.agent.set_link(float(msg.link_rtt_ms), float(msg.link_uplink_mbps), float(msg.link_loss))
         self.attainment.add(fb.fps, self.agent.target_fps)
         self._fallback = bool(msg.fallback)
         try:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from agra_ros.core.contract import Contract
-from agra_ros.core.observation import OwnSpeed
+from agra_ros.core.observation import LinkObservation, OwnSpeed
 from agra_ros.core.reward import (
     LagrangeMultipliers,
     RewardWeights,
@@ -43,7 +43,7 @@ from agra_ros.online.agent_settings import (  # noqa: F401  (re-exported: nodes 
 )
 from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.experience import ExperienceBatch
-from agra_ros.online.inputs import Feedback
+from agra_ros.online.inputs import Feedback, parse_link
 from agra_ros.online.learner_settings import LearnerState
 from agra_ros.online.live_accuracy import LiveAccuracy
 from agra_ros.online.live_latency import LiveLatency
@@ -133,6 +133,8 @@ class OnlineAgent:
         """Accuracy ratio of the latest shadow run, on the simulator's scale."""
         self._own_speed = OwnSpeed()
         """What the robot measured of its own speed over the last scored decision (the simulator's builder)."""
+        self._link: LinkObservation | None = None
+        """The link to a perception server as perception last measured it (None: no link stats heard yet)."""
         self._ran_before: tuple[int, ...] | None = None
         """The configuration that ran over the last scored decision: the churn term's previous (None after a gap)."""
         # bookkeeping
@@ -169,6 +171,22 @@ class OnlineAgent:
 
     def set_target(self, fps: float) -> None:
         self.target_fps = float(fps)
+
+    def set_link(self, rtt_ms: float, uplink_mbps: float, loss: float) -> None:
+        """P's link entries from the latest feedback's link stats (:func:`~agra_ros.online.inputs.parse_link`)."""
+        self._link = parse_link(rtt_ms, uplink_mbps, loss, self._default_rtt_s)
+
+    @property
+    def _default_rtt_s(self) -> float:
+        """RTT P shows while nothing was measured: the setting, else the simulator's default."""
+        return self.ref.link_rtt_s if self.s.link_rtt_s is None else self.s.link_rtt_s
+
+    def _link_observation(self) -> LinkObservation:
+        """The measured link, or "no server" when none was heard or remote execution is off (as the simulator's
+        episodes without a server, where remote is masked to local too)."""
+        if self._link is None or not self.s.allow_remote:
+            return LinkObservation(rtt_s=self._default_rtt_s)
+        return self._link
 
     def add_feedback(self, fb: Feedback, now: float, config: GranularityConfig | None = None) -> None:
         """One frame's feedback; ``config`` (the configuration that produced it) teaches the live accuracy model
@@ -233,7 +251,7 @@ class OnlineAgent:
             self._own_speed,
             self._last_accuracy,
             self.s.accuracy_floor,
-            self.s.link_rtt_s,
+            self._link_observation(),
         )
 
     @property

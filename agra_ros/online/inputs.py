@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agra_ros.core.observation import LinkObservation
 from agra_ros.feedback import FEEDBACK_FIELDS
 from agra_ros.limits import InputRejected, bounded
 
@@ -62,4 +63,27 @@ def parse_feedback(values: Sequence[float]) -> Feedback:
         accuracy_proxy=accuracy,
         objects=int(round(objects)),
         mean_confidence=bounded(kind, "mean_confidence", v[6], 0.0, 1.0),
+    )
+
+
+def parse_link(rtt_ms: float, uplink_mbps: float, loss: float, fallback_rtt_s: float) -> LinkObservation:
+    """P's link entries from perception's link measurements (PerceptionFeedback's ``link_rtt_ms``,
+    ``link_uplink_mbps``, ``link_loss``), the way the simulator shows them (:meth:`agra_ros.sim.link.LinkSim.
+    observation`).
+
+    A server counts as available when a recent request was answered: the smoothed RTT is finite and positive (NaN:
+    nothing answered yet; 0: a message built without link stats, a real round trip is never 0) and not every one of
+    the last requests went unanswered (loss below 1). Without one the entries are
+    the simulator's "no server" values (``fallback_rtt_s``, no uplink, no loss), whatever stale numbers perception
+    still carries, so a NaN never reaches the observation. With one, a NaN uplink or loss reads as 0 and values are
+    clipped to their physical range (P clips them again to its bounds)."""
+    finite = math.isfinite
+    loss_v = min(1.0, max(0.0, loss)) if finite(loss) else 0.0
+    if not (finite(rtt_ms) and rtt_ms > 0.0 and loss_v < 1.0):
+        return LinkObservation(rtt_s=fallback_rtt_s)
+    return LinkObservation(
+        rtt_s=rtt_ms / 1e3,
+        uplink_mbps=max(0.0, uplink_mbps) if finite(uplink_mbps) else 0.0,
+        loss=loss_v,
+        server=True,
     )

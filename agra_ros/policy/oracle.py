@@ -75,7 +75,7 @@ class OraclePolicy:
             )
         cand, lat, macs, byt, acc, sc = self._cand
         best_r, best, best_k = -np.inf, (0, 0), 0
-        remote_ok = getattr(getattr(env, "settings", None), "allow_remote", True)
+        remote_ok = getattr(env, "remote_available", True)  # this episode has a perception server
         for target in (0, 1) if remote_ok else (0,):
             for k_index, interval in enumerate(KEYFRAME_INTERVALS):
                 r = env.evaluate(lat, macs, byt, acc, sc, target, self.weights, interval)["reward"]

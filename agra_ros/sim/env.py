@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -11,21 +10,19 @@ import numpy as np
 from gymnasium import spaces
 
 from agra_ros.core.contract import (
-    LINK_RTT_S,
     SCORE_THRESHOLD,
     Contract,
     default_accuracy_model,
     default_cost_table,
     observation_layout,
 )
-from agra_ros.core.device import BACKGROUND_LOAD_MEAN, DeviceSim
+from agra_ros.core.device import DeviceSim
 from agra_ros.core.observation import OwnSpeed
 from agra_ros.core.reward import RewardWeights, agra_reward, reward_terms, switch_churn, system_energy_per_frame_j
 from agra_ros.core.temporal import KEYFRAME_RETENTION_RATE, keyframe_retention, tracker_latency_s
-from agra_ros.device.profiles import DeviceProfile
 from agra_ros.granularity.levels import KEYFRAME_INTERVALS, RESOLUTION_SCALES, action_nvec
-from agra_ros.limits import ACCURACY_FLOOR
-from agra_ros.sim.randomise import DeviceRandomisation
+from agra_ros.sim.link import NO_SERVER, LinkSim, draw_profile, link_profile
+from agra_ros.sim.settings import SimSettings
 from agra_ros.sim.workload_cache import PhaseWorkload, phase_workloads
 from agra_ros.tables.search import ConfigModel, load_config_model
 from agra_ros.workload.features import OBJECTS_SCALE, WorkloadFeatures
@@ -36,64 +33,6 @@ CONFIDENCE_AT_FULL = (0.35, 0.9)
 """Range of the episode's mean detection confidence at full accuracy, drawn uniformly per episode. The real SSD on
 the package's clips at 320x240 keeps detections of mean score 0.35 (Megamind) to 0.45 (vtest), the synthetic-shape
 detector about 0.9."""
-
-
-@dataclass
-class SimSettings:
-    """Everything that defines one simulated world."""
-
-    trace: str = "default"
-    """Workload trace (config/traces/<name>.yaml or a path): density, resolution and target FPS over time."""
-    device: str | DeviceProfile = "x86_generic"
-    """Device profile of the robot's computer (a config/devices/<name>.yaml name, or a profile)."""
-    randomise_device: DeviceRandomisation | None = None
-    """Draw the device and its background load anew every episode around these profiles (domain randomisation);
-    None: always ``device`` with ``interference_mean``."""
-    remote_device: str | DeviceProfile = "x86_generic"
-    """Device profile of the remote perception node the execution target 'remote' sends frames to."""
-    cost_table: str | None = None
-    """Cost table path (default: the real detector's, agra_ros/data/cost_tables/ssd/x86_generic.json)."""
-    accuracy_model: str | None = None
-    """Accuracy model path (default: the real detector's, agra_ros/data/accuracy_model_ssd.json)."""
-    dt_s: float = 1.0
-    """Simulated seconds per decision (one step)."""
-    max_steps: int = 128
-    """Episode length in decisions (then truncated)."""
-    random_start: bool = True
-    """Start each episode at a random time of the trace (otherwise at t = 0)."""
-    accuracy_floor: float = ACCURACY_FLOOR
-    """Accuracy floor, as a share of the full configuration's accuracy (the optional accuracy target of P)."""
-    accuracy_floor_range: tuple[float, float] | None = None
-    """Draw each episode's accuracy floor uniformly in this range instead (training: the robot's accuracy_floor
-    parameter can be set anywhere, and a policy that only ever saw one floor ignores it); None: always
-    ``accuracy_floor``."""
-    accuracy_floor_drawn_share: float = 1.0
-    """With ``accuracy_floor_range``: the share of episodes whose floor is drawn; the rest keep ``accuracy_floor``
-    (the default floor most robots run at stays well trained)."""
-    density_sensitivity: tuple[float, float] = (0.5, 1.5)
-    """Accuracy-loss multiplier for an empty and for a full (40-object) scene: dense scenes suffer more."""
-    allow_remote: bool = True
-    """False: the execution target is always local, whatever the action says, as perception_node does when no
-    remote perception node exists (policy_node's default). A policy meant for such a robot is trained this way:
-    its layer heads then learn choices that fit local execution, instead of choices made for a remote run."""
-    link_rtt_s: float = LINK_RTT_S
-    """Mean round-trip time of the link to the remote perception node."""
-    link_rtt_sd: float = 0.4
-    """Log-normal spread of the link state (slow) ..."""
-    link_jitter_sd: float = 0.15
-    """... and of the per-decision jitter around it (fast)."""
-    link_bandwidth_bps: float = 50e6
-    """Link bandwidth, bytes are sent as compressed frames."""
-    compressed_bytes_per_pixel: float = 0.15
-    """Size of a compressed camera frame per input pixel (JPEG-like)."""
-    interference_mean: float = BACKGROUND_LOAD_MEAN
-    """Mean background CPU load from other processes (0..1); slows local inference by 1 + load."""
-    interference_sd: float = 0.1
-    """Step noise of the background load (AR(1) with rate 0.2)."""
-    core_loss_rate: float = 0.01
-    """Chance per decision that another process takes a core for a while (cores available drops)."""
-    weights: RewardWeights = field(default_factory=RewardWeights)
-    """Fixed reward weights of the env's own reward (an AGRA learner recomputes it with learned multipliers)."""
 
 
 class AgraEnv(gym.Env):
@@ -117,13 +56,15 @@ class AgraEnv(gym.Env):
     | W | EMBEDDING_DIM | the detector backbone's embedding of a rendered frame of the current trace phase, as perception publishes it |
     | W | 4 | resolution (Mpix), objects detected last frame / 40, mean confidence, motion / 16 (``WorkloadFeatures``) |
     | D | DEVICE_DIM | device state vector (``agra_ros.device``): temperature, power, voltage, CPU/GPU use, clock ratio, cores available, throttling |
-    | P | 10 | target FPS / 60, accuracy floor, link RTT / 0.1 s, last accuracy ratio, and own speed: last load (latency x target FPS), achieved / target FPS, log2 of latency over the table's, the last configuration's mean width, scale and target (``core.observation.P_FIELDS``) |
+    | P | 13 | target FPS / 60, accuracy floor, link RTT / 0.1 s, last accuracy ratio, and own speed: last load (latency x target FPS), achieved / target FPS, log2 of latency over the table's, the last configuration's mean width, scale and target; then the link: uplink / 50 Mbit/s, loss share, server available (``core.observation.P_FIELDS``) |
 
     ## Transition
     The frame latency of a configuration is its cost-table latency (additive model) scaled by the device profile
     (speed relative to the table's device, DVFS clock ratio from the thermal model, cores available, background
-    interference). Remote execution costs the remote node's latency (its own profile) plus the link RTT (log-normal
-    link state with per-decision jitter) plus the transfer; locally it pays only the radio's energy per byte.
+    interference). Remote execution (only in episodes with a server: :mod:`agra_ros.sim.link`, a link profile drawn
+    per episode) costs the server's latency (its own profile) plus the link RTT (log-normal link state with
+    per-decision jitter) plus the transfer at the uplink's rate; the robot pays its radio (Huang et al.'s model);
+    a lost or late request costs the deadline and then the local fallback (full) run.
     Perception paces itself to the target: achieved FPS = min(target, 1 / latency). Power is the device power
     model, P = min(P_idle + E_dyn(configuration) * FPS, P_max); it heats the thermal RC model, which throttles the clock above
     its threshold. Accuracy is the accuracy model's mAP as a share of the full configuration's, with the loss scaled
@@ -164,6 +105,8 @@ class AgraEnv(gym.Env):
         self.settings = s
         if s.dt_s <= 0 or s.max_steps <= 0:
             raise ValueError("dt_s and max_steps must be positive")
+        for name in s.link_profiles:
+            link_profile(name)  # an unknown name fails here, not at the first reset that draws it
         self.model: ConfigModel = load_config_model(
             str(s.cost_table or default_cost_table()), str(s.accuracy_model or default_accuracy_model())
         )
@@ -191,7 +134,7 @@ class AgraEnv(gym.Env):
         self.t = 0.0
         self.steps = 0
         self.interference = self.settings.interference_mean
-        self.link_state = 0.0
+        self.link = LinkSim(link_profile(NO_SERVER), self.settings.link_rtt_s)
         self.cores_lost = 0
         self.core_loss_left = 0
         self.own_speed = OwnSpeed()
@@ -213,7 +156,10 @@ class AgraEnv(gym.Env):
             profile, self.interference_mean = self.settings.randomise_device.sample(rng)
             self.device = DeviceSim(profile, table_device=self._table_device, table_threads=self._table_threads)
             self.contract.device = self.device
-        self.link_state = float(rng.normal(0.0, self.settings.link_rtt_sd))
+        s = self.settings
+        profile = draw_profile(rng, s.link_profiles, s.server_share if s.allow_remote else 0.0)
+        self.link = LinkSim(profile, s.link_rtt_s, s.link_noise)
+        self.link.reset(rng)
         self.interference = float(np.clip(rng.normal(self.interference_mean, 0.1), 0.0, 0.9))
         self.device.reset(rng)
         self.full_fps = self.device_full_fps()
@@ -255,8 +201,7 @@ class AgraEnv(gym.Env):
         elif rng.random() < s.core_loss_rate:
             self.cores_lost = 1
             self.core_loss_left = int(rng.integers(5, 30))
-        self.link_state += 0.1 * (0.0 - self.link_state) + 0.1 * s.link_rtt_sd * float(rng.normal())
-        rtt = s.link_rtt_s * math.exp(self.link_state + s.link_jitter_sd * float(rng.normal()))
+        self.link.draw(rng)
         density = float(wl.objects[k]) / OBJECTS_SCALE
         lo, hi = s.density_sensitivity
         self.ctx = {
@@ -264,13 +209,16 @@ class AgraEnv(gym.Env):
             "target_fps": float(phase.target_for(self.full_fps)),
             "density": density,
             "sensitivity": lo + (hi - lo) * min(1.5, density),
-            "rtt_s": rtt,
             "frame_px": float(phase.resolution[0] * phase.resolution[1]),
             "local_mult": self.device.latency_multiplier(self.interference, self.cores_lost),
             "remote_mult": self.remote.latency_multiplier(0.0, 0),
             "dyn_scale": self.device.dynamic_energy_scale(),
         }
         self.ctx["e_ref"] = self.device.reference_energy_j(self.model.full, self.ctx["target_fps"])
+        # a lost remote request runs here in the fallback configuration (the detector's full, local)
+        f_s = self.ctx["fallback_s"] = float(self.model.full[0]) * self.ctx["local_mult"]
+        f_j = self.device.detector_energy_per_frame_j(f_s, float(self.model.full[1]), float(self.model.full[2]))
+        self.ctx["fallback_j"] = float(f_j) * self.ctx["dyn_scale"]
         # temporal granularity (core.temporal): the tracker follows this frame's objects on the device's clock
         self.ctx["motion"] = float(wl.motion[k])
         self.ctx["objects"] = float(wl.objects[k])
@@ -297,7 +245,6 @@ class AgraEnv(gym.Env):
         return lo + (self.confidence_top - lo) * min(1.0, self.last_acc_ratio)
 
     def _observation(self) -> np.ndarray:
-        rtt_seen = self.settings.link_rtt_s * math.exp(self.link_state)  # the link state, not this decision's jitter
         return self.contract.observation(
             self._w,
             self.device.vector(self.interference, self.cores_lost),
@@ -305,8 +252,13 @@ class AgraEnv(gym.Env):
             self.own_speed,
             self.last_acc_ratio,
             self.accuracy_floor,
-            rtt_seen,
+            self.link.observation(),
         )
+
+    @property
+    def remote_available(self) -> bool:
+        """Whether this episode has a perception server (remote execution is masked to local otherwise)."""
+        return self.link.profile.server
 
     # ----------------------------------------------------------------- the model
     def evaluate(
@@ -331,20 +283,23 @@ class AgraEnv(gym.Env):
         """
         ctx, dev, s = self.ctx, self.device, self.settings
         w = weights or s.weights
-        remote = np.asarray(remote, dtype=bool)
+        remote = np.asarray(remote, dtype=bool) & self.remote_available
         target = ctx["target_fps"]
-        tx_bytes = ctx["frame_px"] * self._scale_sq[scale_index] * s.compressed_bytes_per_pixel
         lat_local = latency_s * ctx["local_mult"]
-        lat_remote = latency_s * ctx["remote_mult"] + ctx["rtt_s"] + tx_bytes / s.link_bandwidth_bps
+        e_local = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
+        lat_det, e_det, busy_det = lat_local, e_local, lat_local
+        if np.any(remote):
+            lat_r, e_r, busy_r = self._remote(latency_s, self._scale_sq[scale_index])
+            lat_det, e_det = np.where(remote, lat_r, lat_local), np.where(remote, e_r, e_local)
+            busy_det = np.where(remote, busy_r, lat_local)
         k = np.asarray(interval, dtype=np.float64)
         tracked = (k - 1.0) / k  # share of frames the tracker serves
-        latency = np.where(remote, lat_remote, lat_local) / k + tracked * ctx["tracker_s"]
+        latency = lat_det / k + tracked * ctx["tracker_s"]
         fps = np.minimum(target, 1.0 / latency)
-        e_local = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
-        e_dyn = np.where(remote, dev.transmit_energy_j(tx_bytes), e_local) / k + tracked * ctx["tracker_j"]
+        e_dyn = e_det / k + tracked * ctx["tracker_j"]
         acc_ratio = np.clip(1.0 - (1.0 - accuracy / self.model.accuracy_full) * ctx["sensitivity"], 0.0, 1.0)
         acc_ratio = acc_ratio * keyframe_retention(k, ctx["motion"])
-        busy = np.where(remote, 0.0, lat_local) / k + tracked * ctx["tracker_s"]
+        busy = busy_det / k + tracked * ctx["tracker_s"]
         return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w)
 
     def _evaluate_one(
@@ -359,14 +314,11 @@ class AgraEnv(gym.Env):
         switch: float = 0.0,
     ) -> dict[str, float]:
         """:meth:`evaluate` for one configuration in plain floats (the hot path; a test checks they agree)."""
-        ctx, dev, s, w = self.ctx, self.device, self.settings, self.settings.weights
+        ctx, dev, w = self.ctx, self.device, self.settings.weights
         target = ctx["target_fps"]
-        tx_bytes = ctx["frame_px"] * self._scale_sq_list[scale_index] * s.compressed_bytes_per_pixel
         lat_local = latency_s * ctx["local_mult"]
-        if remote:
-            latency = latency_s * ctx["remote_mult"] + ctx["rtt_s"] + tx_bytes / s.link_bandwidth_bps
-            e_dyn = dev.transmit_energy_j(tx_bytes)
-            busy = 0.0
+        if remote and self.remote_available:
+            latency, e_dyn, busy = map(float, self._remote(latency_s, self._scale_sq_list[scale_index]))
         else:
             latency = lat_local
             e_dyn = dev.detector_energy_per_frame_j(lat_local, macs, bytes_moved) * ctx["dyn_scale"]
@@ -381,6 +333,14 @@ class AgraEnv(gym.Env):
             acc_ratio *= math.exp(-KEYFRAME_RETENTION_RATE * (interval - 1.0) * ctx["motion"])
         fps = min(target, 1.0 / latency)
         return self._outcome(latency, fps, e_dyn, acc_ratio, busy, w, switch)
+
+    def _remote(self, latency_s, scale_sq):
+        """(latency, energy, busy) per frame commanded remote (:meth:`~agra_ros.sim.link.LinkSim.remote_cost`)."""
+        c = self.ctx
+        tx = c["frame_px"] * scale_sq * self.settings.compressed_bytes_per_pixel
+        return self.link.remote_cost(
+            latency_s * c["remote_mult"], tx, c["target_fps"], c["fallback_s"], c["fallback_j"]
+        )
 
     def _outcome(self, latency, fps, e_dyn, acc_ratio, busy, w: RewardWeights, switch=0.0) -> dict[str, Any]:
         """Power, energy and the reward terms from one or many configurations' latency, FPS, dynamic energy and
@@ -410,7 +370,7 @@ class AgraEnv(gym.Env):
         if len(key) not in (L + 2, L + 3) or not all(0 <= k < n for k, n in zip(key, self._nvec)):
             raise ValueError(f"action {key} is not in {self.action_space}")
         lat, macs, byt, acc = self.model.lookup(key[: L + 1])
-        remote = key[L + 1] == 1 and self.settings.allow_remote
+        remote = key[L + 1] == 1 and self.remote_available
         interval = KEYFRAME_INTERVALS[key[L + 2]] if len(key) == L + 3 else 1
         ran = (*key[: L + 1], int(remote), KEYFRAME_INTERVALS.index(interval))
         switch, self.previous = switch_churn(self.previous, ran), ran

@@ -2,7 +2,8 @@
 
 PPO over eight simulators on the training traces (never the held-out one), each episode on a device drawn around
 one of the shipped profiles (domain randomisation, :mod:`agra_ros.sim.randomise`; never the held-out profile) and,
-on half of them, with an accuracy floor drawn in 0.5-0.95; every chunk is scored on validation (:class:`Validation`)
+on half of them, with an accuracy floor drawn in 0.5-0.95, and on a third of them with a perception server behind a
+drawn link profile (:mod:`agra_ros.sim.link`; the rest have none); every chunk is scored on validation (:class:`Validation`)
 and the best one is kept; then EWC consolidation on states from the prioritised memory so that online learning on
 the robot starts anchored to what was learned here.
 
@@ -22,7 +23,7 @@ docs/policy_train_curve.png.
 ``--algorithm a2c`` / ``bandit`` pretrain the learning baselines the same way, so that on the robot each starts
 from its own simulator pretraining as agra does (the policy node loads agra_ros/data/policy_<algorithm>.pt):
 :func:`train_a2c` and :func:`train_bandit`, which ``agra-ros bench policy compare`` uses too. Both train on the
-training traces in the shipped setup (:data:`SHIPPED_ENV`: local execution, a device drawn around the shipped
+training traces in the shipped setup (:data:`SHIPPED_ENV`: a server on part of the episodes, a device drawn around the shipped
 profiles every episode, never the held-out one), with the simulator's fixed reward weights (the seed papers' A2C
 and AutoScale have no dual ascent), and write policy_<algorithm>.pt (+ a curve) into their own run folder; with
 ``--ship`` over agra_ros/data/policy_<algorithm>.pt. They are not resumable (A2C anneals its step size over the
@@ -58,15 +59,23 @@ from agra_ros.sim.randomise import HELDOUT_PROFILE, TRAINING_PROFILES, DeviceRan
 TRAIN_TRACES: tuple[str, ...] = ("default", "trace_a", "trace_b", "bench", "train_mix", "train_rel")
 """Traces the shipped policy is trained on (``heldout`` and ``heldout_rel`` are kept for evaluation); ``train_rel``
 states its targets relative to each episode's device, so slow profiles see binding targets too."""
+SERVER_LINKS: tuple[str, ...] = ("good_wifi", "poor_wifi", "lte")
+"""Link profiles (:mod:`agra_ros.sim.link`) of the training episodes that have a perception server."""
+SERVER_SHARE = 0.35
+"""Share of training episodes with a perception server; the rest have none (policy_node's default robot)."""
 SHIPPED_ENV: dict[str, object] = {
-    "allow_remote": False,
+    "allow_remote": True,
+    "link_profiles": SERVER_LINKS,
+    "server_share": SERVER_SHARE,
     "randomise_device": DeviceRandomisation(),
     "accuracy_floor_range": (0.5, 0.95),
     "accuracy_floor_drawn_share": 0.5,
 }
-"""Simulator settings of the shipped policy: the robot policy_node serves by default, which has no remote node, on
-a device drawn around the shipped profiles every episode, and on half the episodes an accuracy floor drawn in
-0.5-0.95 (policy_node's accuracy_floor parameter; the other half keep the default 0.9)."""
+"""Simulator settings of the shipped policy: one policy for robots with and without a perception server (P says
+which: :class:`agra_ros.core.observation.LinkObservation`), so :data:`SERVER_SHARE` of the episodes have a server
+behind one of :data:`SERVER_LINKS` and the rest none (remote masked to local); a device drawn around the shipped
+profiles every episode, and on half the episodes an accuracy floor drawn in 0.5-0.95 (policy_node's
+accuracy_floor parameter; the other half keep the default 0.9)."""
 DEFAULT_STEPS = 1_200_000
 BASELINE_STEPS = 300_000
 """Default pretraining of the learning baselines (a2c: 100 s wall on one thread of a loaded 2-core VM; the
@@ -86,7 +95,8 @@ class Validation:
     the benchmark's."""
 
     def __init__(self, profiles: tuple[str, ...] = TRAINING_PROFILES, episodes: int = 2, **sim) -> None:
-        world = {"allow_remote": bool(sim.get("allow_remote", False))}
+        world = {k: sim[k] for k in ("allow_remote", "link_profiles", "server_share") if k in sim}
+        world.setdefault("allow_remote", False)
         self.episodes = episodes
         self.cases = [(p, t, AgraEnv(trace=t, device=p, **world)) for p in profiles for t in VALIDATION_TRACES]
         self.oracle = [self._return(make_policy("oracle", env=env), env) for _, _, env in self.cases]
@@ -326,8 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--allow-remote",
-        action="store_true",
-        help="train for a robot with a remote perception node (default: local only, as policy_node's default)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train with a perception server on --server-share of the episodes (default; the others have none), "
+        "so one policy serves robots with and without a server; --no-allow-remote: never a server",
+    )
+    ap.add_argument(
+        "--server-share",
+        type=float,
+        default=SERVER_SHARE,
+        help=f"with --allow-remote: share of episodes with a server behind one of {', '.join(SERVER_LINKS)} "
+        f"(default {SERVER_SHARE})",
     )
     ap.add_argument(
         "--dual-ascent",
@@ -355,7 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps if args.steps is not None else (DEFAULT_STEPS if alg == "agra" else BASELINE_STEPS)
     run = Path(args.run) if args.run else run_dir("policy_train" if alg == "agra" else f"policy_train_{alg}")
     run.mkdir(parents=True, exist_ok=True)
-    sim = dict(SHIPPED_ENV, allow_remote=args.allow_remote)
+    if not 0.0 <= args.server_share <= 1.0:
+        ap.error(f"--server-share must be in 0..1, got {args.server_share}")
+    sim = dict(SHIPPED_ENV, allow_remote=args.allow_remote, server_share=args.server_share)
     if args.device:
         sim.update(randomise_device=None, device=args.device)
     torch.set_num_threads(1)
@@ -366,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         "traces": list(TRAIN_TRACES),
         "sim": {
             "allow_remote": args.allow_remote,
+            "link_profiles": list(SERVER_LINKS),
+            "server_share": args.server_share if args.allow_remote else 0.0,
             "randomise_device": repr(sim["randomise_device"]),
             "device": args.device or "randomised",
         },
