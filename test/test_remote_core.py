@@ -293,3 +293,27 @@ def _full_detector() -> FakeDetector:
     d = FakeDetector()
     d.set_config(GranularityConfig.uniform("full", N))
     return d
+
+
+def test_the_kept_server_falling_silent_hands_the_next_frame_to_another_at_once():
+    """Two servers: a kept one that stops answering is dropped after miss_limit misses and the next frame races
+    again (no retry_s wait while another server announces itself); with no other server the link is down."""
+    c, clock = client(miss_limit=2, retry_s=2.0)
+    announce(c), announce(c, "s2")
+    rec = c.sent("", 1000, 64, 48, 0.2)
+    c.accept(reply(rec.request_id, "s1"))
+    assert c.chosen == "s1"
+    for _ in range(2):  # s1 dies: its requests time out
+        c.sent(*c.plan()[:1], 1000, 64, 48, 0.2)
+        clock.t += 0.3
+        c.expire()
+    assert c.chosen == "" and c.plan() == ("", "")  # not link_down: s2 still announces itself
+    rec = c.sent("", 1000, 64, 48, 0.2)
+    c.accept(reply(rec.request_id, "s2"))
+    assert c.chosen == "s2" and c.link.misses["timeout"] == 2
+    c.servers.pop("s1")  # s1's announcements stopped
+    for _ in range(2):  # now s2 goes too: nobody else to race, the link is down
+        c.sent("s2", 1000, 64, 48, 0.2)
+        clock.t += 0.3
+        c.expire()
+    assert c.plan() == (None, "link_down")

@@ -85,6 +85,8 @@ class RemoteExecution:
         self._done, self._budget_s, self._bad_input, self._changed = done, budget_s, bad_input, availability_changed
         self._waiting: _Waiting | None = None
         self.available = False
+        self._said_server = ""
+        """The kept server last named in the log (a change of server is logged once, when it happens)."""
         self._pub = node.create_publisher(RemoteRequest, REQUEST_TOPIC, request_qos())
         node.create_subscription(RemoteResult, RESULT_TOPIC, self._on_result, result_qos())
         node.create_subscription(RemoteServer, SERVER_TOPIC, self._on_server, latched_qos())
@@ -166,6 +168,7 @@ class RemoteExecution:
         if accepted is None:
             return  # another robot's
         rec, rtt = accepted
+        self._say_server(rtt)
         w = self._waiting
         if w is None or w.rec.request_id != rec.request_id:
             return  # cannot happen with one request in flight; never publish a frame we no longer hold
@@ -187,6 +190,7 @@ class RemoteExecution:
     def _on_deadline(self) -> None:
         self._deadline_timer.cancel()
         self.client.expire()
+        self._say_server()
         w = self._waiting
         if w is None or w.rec.request_id in self.client.in_flight:
             return
@@ -205,8 +209,27 @@ class RemoteExecution:
             self._bad_input("remote_server_mismatch", f"server {msg.server_id!r} runs {msg.detector!r}, not ours")
         self._check_availability()
 
+    def _say_server(self, rtt_s: float | None = None) -> None:
+        """Log which server the robot keeps whenever that changes (the feedback's remote_server names it per frame,
+        /diagnostics as remote.server)."""
+        chosen, said = self.client.chosen, self._said_server
+        if chosen == said:
+            return
+        self._said_server = chosen
+        heard = ", ".join(self.client.live_servers()) or "none"
+        if chosen:
+            rtt = f", round trip {rtt_s * 1e3:.0f} ms" if rtt_s is not None else ""
+            self.node.get_logger().info(
+                f"remote: keeping perception server {chosen!r} (the first to answer{rtt}; servers heard: {heard})"
+            )
+        else:
+            self.node.get_logger().warning(
+                f"remote: perception server {said!r} dropped (silent or unanswered); servers heard: {heard}"
+            )
+
     def _check_availability(self) -> None:
-        available = self.client.available()
+        available = self.client.available()  # also drops a kept server that stopped announcing itself
+        self._say_server()
         if available != self.available:
             self.available = available
             self._changed()

@@ -12,9 +12,11 @@ out or whose reply does not come in time runs locally in the fallback configurat
 - ``timeout``: the reply did not arrive within the deadline (lost on the link, or late).
 
 Servers: the robot keeps one. While it has none it addresses its request to any server; the first reply that comes
-back (the fastest server) makes that server the chosen one, and later requests name it. A reply from another server
-to the same request is a counted ``duplicate`` and dropped. The chosen one is dropped when it falls silent or the
-link goes down.
+back (the fastest server: the round trip of that race is the measurement that decides) makes that server the chosen
+one, and later requests name it. A reply from another server to the same request is a counted ``duplicate`` and
+dropped. The chosen one is dropped when it falls silent (no announcement for ``server_timeout_s``) or leaves
+``miss_limit`` requests in a row unanswered; while another server still announces itself the next frame races
+again at once, and only when none does (or the new race is lost too) is the link ``link_down``.
 
 Replies are checked before anything is published: a reply for another robot is ignored; for a request that is not
 in flight (``unknown``), already expired (``stale``) or already answered (``duplicate``), with boxes that are NaN or
@@ -207,9 +209,14 @@ class OffloadClient:
             self.miss("timeout")
             self._misses_in_row += 1
             if self._misses_in_row >= self.miss_limit:
+                failed, self.chosen = self.chosen, ""
+                if failed and any(s != failed for s in self.live_servers(now)):
+                    # another server still announces itself: the next frame goes to whichever answers first,
+                    # at once (the link itself is down only when that one is unanswered too)
+                    self._misses_in_row = 0
+                    continue
                 self._down_until = now + self.retry_s
                 self._misses_in_row = self.miss_limit - 1  # the probe after retry_s: one more miss closes it again
-                self.chosen = ""
         return out
 
     def accept(self, reply: Reply, now: float | None = None) -> tuple[InFlight, float] | None:
