@@ -31,7 +31,7 @@ from agra_ros.core.observation import (  # noqa: F401  (LINK_RTT_S re-exported: 
     OwnSpeed,
     performance_vector,
 )
-from agra_ros.core.temporal import TRACKER_BASE_S, mean_frame_latency_s
+from agra_ros.core.temporal import TRACKER_BASE_S, mean_frame_latency_s, tracker_latency_s
 from agra_ros.detectors.registry import DEFAULT_DETECTOR, shipped_accuracy_model, shipped_cost_table
 from agra_ros.granularity.levels import KEYFRAME_INTERVALS
 from agra_ros.limits import ACCURACY_FLOOR
@@ -92,6 +92,13 @@ class Contract:
     def default_device_vector(self) -> np.ndarray:
         """D of a fresh device at ambient temperature and full clock (before the first /diagnostics)."""
         return np.asarray(self.device.vector(BACKGROUND_LOAD_MEAN, 0), dtype=np.float32)
+
+    def tracker_latency_s(self, objects):
+        """The keyframe tracker's latency per frame following ``objects`` boxes on the cost table's machine: the
+        table's measured ``tracker`` line where it has one, else :mod:`agra_ros.core.temporal`'s defaults (works
+        on numpy arrays)."""
+        measured = self.model.cost_table.tracker_cost()
+        return tracker_latency_s(objects) if measured is None else tracker_latency_s(objects, *measured)
 
     def table_latency_s(self, action: np.ndarray, tracker_s: float = TRACKER_BASE_S) -> float:
         """The cost table's mean frame latency of a granularity action (level indices, scale index, target index,

@@ -33,7 +33,6 @@ from agra_ros.core.reward import (
     switch_churn,
     system_energy_per_frame_j,
 )
-from agra_ros.core.temporal import tracker_latency_s
 from agra_ros.granularity.levels import EXECUTION_TARGETS, GranularityConfig, action_nvec
 from agra_ros.online.agent_settings import (  # noqa: F401  (re-exported: nodes and tests import them here)
     ALGORITHMS,
@@ -229,7 +228,7 @@ class OnlineAgent:
             ran = self._pending.action if self._pending.ran is None else self._pending.ran
             key = tuple(int(x) for x in np.asarray(ran).ravel())
             switch, self._ran_before = switch_churn(self._ran_before, key), key  # the simulator's churn
-            tracker_s = float(tracker_latency_s(float(np.mean([f.objects for f in fbs]))))
+            tracker_s = float(self.ref.tracker_latency_s(float(np.mean([f.objects for f in fbs]))))
             self.live_latency.observe(key, latency_s, self.ref.table_latency_s(ran, tracker_s))
             slowdown = self.live_latency.slowdown_log2(key) if self.s.calibrate_speed else None
             self._own_speed = self.ref.own_speed(latency_s, fps, target, ran, slowdown, tracker_s)

@@ -19,7 +19,7 @@ from agra_ros.core.contract import (
 from agra_ros.core.device import DeviceSim
 from agra_ros.core.observation import OwnSpeed
 from agra_ros.core.reward import RewardWeights, agra_reward, reward_terms, switch_churn, system_energy_per_frame_j
-from agra_ros.core.temporal import KEYFRAME_RETENTION_RATE, keyframe_retention, tracker_latency_s
+from agra_ros.core.temporal import KEYFRAME_RETENTION_RATE, keyframe_retention
 from agra_ros.granularity.levels import KEYFRAME_INTERVALS, RESOLUTION_SCALES, action_nvec
 from agra_ros.sim.link import NO_SERVER, LinkSim, draw_profile, link_profile
 from agra_ros.sim.settings import SimSettings
@@ -222,7 +222,7 @@ class AgraEnv(gym.Env):
         # temporal granularity (core.temporal): the tracker follows this frame's objects on the device's clock
         self.ctx["motion"] = float(wl.motion[k])
         self.ctx["objects"] = float(wl.objects[k])
-        self.ctx["tracker_s"] = float(tracker_latency_s(self.ctx["objects"])) * self.ctx["local_mult"]
+        self.ctx["tracker_s"] = float(self.contract.tracker_latency_s(self.ctx["objects"])) * self.ctx["local_mult"]
         self.ctx["tracker_j"] = float(
             self.device.detector_energy_per_frame_j(self.ctx["tracker_s"], 0.0, 0.0) * self.ctx["dyn_scale"]
         )
