@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from agra_ros.device.profiles import load_profile
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_FPS = float(os.environ.get("AGRA_REMOTE_TEST_FPS", "5"))
 """Frame budget 200 ms: the default deadline is 300 ms."""
@@ -33,6 +35,8 @@ DETECTOR = os.environ.get("AGRA_REMOTE_TEST_DETECTOR", "synthetic")
 """synthetic (fast start-up) in the suite; AGRA_REMOTE_TEST_DETECTOR=ssd measures the shipped detector."""
 WIDTH, HEIGHT = (int(v) for v in os.environ.get("AGRA_REMOTE_TEST_SIZE", "320x240").split("x"))
 BACK_TO_LOCAL_S = 3.0
+P_IDLE_W = load_profile("x86_generic").p_idle_w
+"""perception's default device profile: the idle power its system energy per frame includes."""
 
 pytestmark = pytest.mark.slow
 
@@ -116,22 +120,23 @@ def _env(link: dict, ns: str) -> dict[str, str]:
 
 
 class Graph:
-    def __init__(self, link: dict, logs: Path) -> None:
+    """The test's processes, each logging to its own file; ``ns`` None runs one here (this machine's loopback,
+    the test's own ROS environment) instead of in a namespace of ``link``."""
+
+    def __init__(self, link: dict | None, logs: Path) -> None:
         self.link, self.logs, self.procs = link, logs, {}
 
-    def start(self, name: str, ns: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, name: str, ns: str | None, argv: list[str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "w")
+        prefix = ["ip", "netns", "exec", ns] if ns else []
+        env = _env(self.link, ns) if ns else {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, *argv],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_env(self.link, ns),
-            cwd=ROOT,
+            [*prefix, sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
         )
         self.procs[name] = proc
         return proc
 
-    def node(self, name: str, ns: str, module: str, **params) -> subprocess.Popen:
+    def node(self, name: str, ns: str | None, module: str, **params) -> subprocess.Popen:
         args = ["-m", f"agra_ros.nodes.{module}", "--ros-args"]
         for k, v in params.items():
             args += ["-p", f"{k}:={str(v).lower() if isinstance(v, bool) else v}"]
@@ -186,6 +191,17 @@ def mean(values) -> float:
     return sum(v) / len(v) if v else math.nan
 
 
+def robot_dynamic_j(frames: list[dict]) -> float:
+    """The robot's own joules per frame beyond idle: (power - P_idle) / FPS, from the feedback's power (the
+    graph's process CPU and the radio included: power_counts_processes)."""
+    return mean((x["power_w"] - P_IDLE_W) / x["fps"] for x in frames if x["fps"] and x["fps"] > 0)
+
+
+def attainment(frames: list[dict]) -> float:
+    """Share of frames whose achieved FPS met the target (>= 0.95 x target: the one rule everywhere)."""
+    return sum(bool(x["fps"]) and x["fps"] >= 0.95 * TARGET_FPS for x in frames) / max(1, len(frames))
+
+
 def test_remote_execution_over_a_degrading_link(link, tmp_path):
     g = Graph(link, tmp_path)
     out, control = tmp_path / "feedback.jsonl", tmp_path / "command"
@@ -205,7 +221,10 @@ def test_remote_execution_over_a_degrading_link(link, tmp_path):
             trace="''",
             reliability="reliable",
         )
-        g.node("perception", robot, "perception", detector=DETECTOR, reliability="reliable", shadow_share=0.2)
+        g.node(
+            "perception", robot, "perception", detector=DETECTOR, reliability="reliable", shadow_share=0.2,
+            power_counts_processes=True,
+        )  # fmt: skip
         g.start("probe", robot, [str(ROOT / "test" / "remote_probe.py"), str(out), str(TARGET_FPS), str(control)])
 
         # local full: the baseline
@@ -230,13 +249,18 @@ def test_remote_execution_over_a_degrading_link(link, tmp_path):
             local_frames=len(local),
             local_detector_j=e_local,
             local_system_j=mean(x["system_energy_per_frame_j"] for x in local),
+            local_robot_dynamic_j=robot_dynamic_j(local),
             local_fps=mean(x["fps"] for x in local),
+            local_attainment=attainment(local),
+            energy_source=local[-1]["energy_source"] if local else None,
             remote_frames=len(remote_ran),
             remote_share=len(remote_ran) / len(remote),
             remote_detector_j=e_remote,
             remote_accuracy_proxy=mean(x["accuracy_proxy"] for x in remote_ran),  # the server's shadow: full vs full
             remote_radio_j=mean(x["radio_energy_per_frame_j"] for x in remote_ran),
             remote_system_j=mean(x["system_energy_per_frame_j"] for x in remote_ran),
+            remote_robot_dynamic_j=robot_dynamic_j(remote_ran),
+            remote_attainment=attainment(remote),
             remote_fps=mean(x["fps"] for x in remote_ran),
             remote_rtt_ms=mean(x["remote_rtt_ms"] for x in remote_ran),
             server_compute_ms=mean(x["server_compute_ms"] for x in remote_ran),
@@ -244,6 +268,8 @@ def test_remote_execution_over_a_degrading_link(link, tmp_path):
             link_uplink_mbps=remote_ran[-1]["link_uplink_mbps"],
             energy_ratio=e_remote / e_local,
         )
+        report["robot_dynamic_ratio"] = report["remote_robot_dynamic_j"] / report["local_robot_dynamic_j"]
+        report["system_ratio"] = report["remote_system_j"] / report["local_system_j"]
         assert e_remote < e_local, report
 
         # the link degrades: back on local within 3 s, frames keep coming, misses by cause
@@ -260,7 +286,13 @@ def test_remote_execution_over_a_degrading_link(link, tmp_path):
             degraded_fps_after_3s=len(late) / (7.0 - BACK_TO_LOCAL_S),
             degraded_misses={c: sum(x["remote_miss"] == c for x in bad) for c in ("timeout", "link_down", "no_server")},
             degraded_link_loss=bad[-1]["link_loss"] if bad else None,
+            # the goal "bad link: no worse than local only": energy per frame and attainment once back on local
+            degraded_system_j=mean(x["system_energy_per_frame_j"] for x in late),
+            degraded_robot_dynamic_j=robot_dynamic_j(late),
+            degraded_attainment=attainment(late),
         )
+        report["degraded_system_ratio"] = report["degraded_system_j"] / report["local_system_j"]
+        report["degraded_dynamic_ratio"] = report["degraded_robot_dynamic_j"] / report["local_robot_dynamic_j"]
         assert first_local <= BACK_TO_LOCAL_S, report
         assert len(late) >= 0.5 * TARGET_FPS * (7.0 - BACK_TO_LOCAL_S), report
         assert all(x["remote_miss"] for x in bad if x["target"] == 0), "a local frame without its cause"

@@ -12,8 +12,9 @@ one-shot timer and then processes the newest frame held at that moment.
 
 Everything that is not ROS is in the core: the frame's processing (fallback, shadow accuracy, energy) in
 agra_ros.perception.runtime and the modules it composes, command decoding in agra_ros.granularity.levels, pacing in
-agra_ros.perception.pacing, what the node reports on /diagnostics in agra_ros.perception.status, the busy clock and
-CUDA check in agra_ros.perception.host, bad-input counting in agra_ros.bad_inputs. The parameters are declared in
+agra_ros.perception.pacing, what the node reports on /diagnostics in agra_ros.perception.status, the detector's
+start-up (device check, torch threads, registry fallback, busy clock; shared with perception_server_node) in
+agra_ros.detectors.startup, bad-input counting in agra_ros.bad_inputs. The parameters are declared in
 agra_ros.nodes.perception_params.
 """
 
@@ -31,8 +32,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header, String
 
 from agra_ros.bad_inputs import BadInputCounter
-from agra_ros.detectors import registry
-from agra_ros.detectors.interface import WeightsError
+from agra_ros.detectors.startup import HostedDetector
+from agra_ros.device.process_cpu import ProcessCpu
 from agra_ros.granularity.levels import (
     GranularityCommandError,
     GranularityConfig,
@@ -44,7 +45,7 @@ from agra_ros.nodes.perception_params import SPECS
 from agra_ros.nodes.perception_remote import RemoteExecution
 from agra_ros.perception.annotate import annotate
 from agra_ros.perception.energy import EnergyModelError, make_energy_meter
-from agra_ros.perception.host import busy_clock, cuda_problem
+from agra_ros.perception.host import StartupError, device_rejected, set_threads
 from agra_ros.perception.pacing import RatePacer
 from agra_ros.perception.runtime import FrameResult, PerceptionRuntime
 from agra_ros.perception.status import FrameCounters, perception_status
@@ -64,12 +65,10 @@ from agra_ros.ros.interfaces import (
 from agra_ros.ros.qos import command_qos, image_qos, latched_qos
 from agra_ros.ros.spin import spin_node
 
+PROCESS_CPU_WINDOW_S = 1.0
+"""The window over which the graph's process CPU is measured (power_counts_processes)."""
 LOST_LOG_PERIOD_S = 5.0
 """Frames lost in transport are logged at most this often (all are counted in diagnostics)."""
-
-
-class StartupError(RuntimeError):
-    """A setting the node cannot start with (missing weights, unusable device): reported once, exit code 2."""
 
 
 class PerceptionNode(Node):
@@ -79,17 +78,10 @@ class PerceptionNode(Node):
         super().__init__("perception", **kwargs)
         self._specs = ros_params.declare(self, SPECS)
         p = ros_params.values(self, self._specs)
-        if p["device"] == "cuda" and cuda_problem():
-            raise StartupError(f"device=cuda rejected: {cuda_problem()}")
-        torch.set_num_threads(int(p["threads"]))
-        try:
-            detector, why = registry.load_with_fallback(p["detector"], p["weights"] or None, device=p["device"])
-        except WeightsError as exc:
-            raise StartupError(str(exc)) from None
-        self._detector_entry = registry.entry(detector.registry_name)
-        detector_name = self._detector_entry.network
-        (self.get_logger().info if detector.registry_name == p["detector"] else self.get_logger().warning)(why)
-        n_layers = len(detector.switchable_layer_names())
+        hosted = HostedDetector.start(p["detector"], p["weights"], p["device"], int(p["threads"]))
+        (self.get_logger().warning if hosted.fell_back else self.get_logger().info)(hosted.why)
+        detector, self._detector_entry, detector_name = hosted.detector, hosted.entry, hosted.network
+        n_layers = hosted.n_layers
         try:
             fallback = fallback_configuration(
                 p["fallback_configuration"], n_layers, self._detector_entry.fallback_configuration
@@ -105,7 +97,7 @@ class PerceptionNode(Node):
             fallback_timeout_s=p["fallback_timeout_s"],
             energy=energy,
             detector_name=detector_name,
-            busy_clock=busy_clock(int(p["threads"])),
+            busy_clock=hosted.busy_clock,
         )
         self.bad = BadInputCounter()
         self.pacer = RatePacer()
@@ -143,6 +135,8 @@ class PerceptionNode(Node):
         self.create_subscription(Float32, "agra/target_fps", self._on_target_fps, latched_qos())
         self._pace_timer = self.create_timer(1.0, self._on_pace_timer, autostart=False)
         self._watch_timer = self.create_timer(0.1, self._check_fallback)
+        self._process_cpu = ProcessCpu() if p["power_counts_processes"] else None
+        self.create_timer(PROCESS_CPU_WINDOW_S, self._sample_process_cpu)
         self._publish_catalogue()
 
         ros_params.on_set(self, self._specs, self._validate)
@@ -158,8 +152,9 @@ class PerceptionNode(Node):
     # ------------------------------------------------------------------ parameters
     def _validate(self, params: list[Parameter]) -> SetParametersResult:
         for prm in params:
-            if prm.name == "device" and prm.value == "cuda" and cuda_problem():
-                return SetParametersResult(successful=False, reason=f"device=cuda rejected: {cuda_problem()}")
+            problem = device_rejected(prm.name, prm.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
             if prm.name == "fallback_configuration":
                 try:
                     fallback_configuration(
@@ -196,8 +191,9 @@ class PerceptionNode(Node):
             elif self.remote.set_param(name, value):
                 pass
             elif name == "threads":
-                torch.set_num_threads(int(value))
-                rt.busy_clock = busy_clock(int(value))
+                rt.busy_clock = set_threads(int(value))
+            elif name == "power_counts_processes":
+                self._process_cpu = ProcessCpu() if value else None
             elif name in ("pace_to_target", "max_fps"):
                 self._update_pacing()
             else:
@@ -286,6 +282,12 @@ class PerceptionNode(Node):
         if msg is not None:
             self._process(msg)
 
+    def _sample_process_cpu(self) -> None:
+        """The graph's CPU over the last window into the power model (power_counts_processes)."""
+        if self.runtime.energy is not None:
+            meter = self._process_cpu
+            self.runtime.energy.process_cpu_s_per_s = meter.sample() if meter is not None else None
+
     def _check_fallback(self) -> None:
         if self.runtime.check_fallback() == CommandWatchdog.ENTERED:
             self.get_logger().warning(
@@ -357,7 +359,7 @@ class PerceptionNode(Node):
             feedback_to_msg(
                 res,
                 msg.header,
-                rt.energy.source if rt.energy else "none",
+                rt.energy.power_source if rt.energy else "none",
                 decision=self._command.decision if commanded else 0,
                 fallback=rt.in_fallback,
                 command_header=self._command.header if commanded else None,

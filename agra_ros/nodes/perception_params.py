@@ -3,30 +3,11 @@ from them: agra_ros.ros.param_table)."""
 
 from __future__ import annotations
 
-from agra_ros.core.contract import SCORE_THRESHOLD
-from agra_ros.detectors import registry
+from agra_ros.nodes.detector_params import detector_specs
 from agra_ros.ros import params as ros_params
 
 SPECS = [
-    ros_params.ParamSpec(
-        "device", "cpu", "Where the detector runs (cuda only where a CUDA GPU is usable).", choices=("cpu", "cuda")
-    ),
-    ros_params.ParamSpec(
-        "detector",
-        registry.DEFAULT_DETECTOR,
-        "Detector: ssd (real SSD-MobileNetV2, 23 Open Images classes) or synthetic (test double of synthetic shapes).",
-        choices=tuple(registry.DETECTORS),
-        read_only=True,
-    ),
-    ros_params.ParamSpec(
-        "weights",
-        "",
-        "Detector weights file; empty: the detector's weights shipped in the package.",
-        read_only=True,
-    ),
-    ros_params.ParamSpec(
-        "score_threshold", SCORE_THRESHOLD, "Detections below this score are dropped.", range=(0.0, 1.0, 0.0)
-    ),
+    *detector_specs(),
     ros_params.ParamSpec(
         "shadow_share",
         0.1,
@@ -50,7 +31,6 @@ SPECS = [
         "x86_generic",
         "Device profile of the power model behind detector_energy_per_frame_j and power_w.",
     ),
-    ros_params.ParamSpec("threads", 1, "torch intra-op threads of the detector.", range=(1, 64, 1)),
     ros_params.ParamSpec(
         "pace_to_target",
         True,
@@ -97,6 +77,14 @@ SPECS = [
         "Radio model of the energy of frames sent to a perception server (Huang et al., MobiSys 2012).",
         choices=("wifi", "lte"),
         read_only=True,
+    ),
+    ros_params.ParamSpec(
+        "power_counts_processes",
+        False,
+        "Count the CPU time of this machine's perception and policy processes (the learner included; psutil, "
+        "1 s windows) as busy time in power_w and the system energy per frame, so what offloading saves of "
+        "everything the robot runs shows (energy source model:<profile>+process_cpu); off: the frames' own busy "
+        "time and the radio.",
     ),
     ros_params.ParamSpec(
         "reliability",

@@ -44,6 +44,9 @@ class EnergyMeter:
     """(MACs, bytes) of a configuration, from a cost table; None: busy time only."""
     radio: RadioLike | None = None
     """The radio that sends frames to a perception server (agra_ros.device.radio: Huang et al., MobiSys 2012)."""
+    process_cpu_s_per_s: float | None = None
+    """CPU seconds per second the robot's graph processes used over the last window (agra_ros.device.process_cpu),
+    set by whoever measures it; None: not measured, the power counts the frames' own busy time only."""
 
     def radio_energy_j(self, tx_bytes: float, rx_bytes: float, active_s: float) -> float:
         """The radio's joules for one request to a perception server (0 without a radio model)."""
@@ -55,8 +58,20 @@ class EnergyMeter:
         macs, nbytes = self.cost_of(config.detector_config()) if use_table else (0.0, 0.0)
         return float(self.model.detector_energy_per_frame_j(busy_s, macs=macs, bytes=nbytes))
 
-    def power_w(self, detector_energy_j: float, fps: float) -> float:
+    def power_w(self, detector_energy_j: float, fps: float, busy_s: float = 0.0) -> float:
+        """The robot's power at ``fps`` frames of ``detector_energy_j`` each. With the graph's process CPU measured,
+        the CPU it used per frame beyond the frame's own ``busy_s`` (conversions, DDS, the policy and its learner)
+        is charged as busy time too: offloading then shows what it saves of everything the robot runs."""
+        rate = self.process_cpu_s_per_s
+        if rate is not None and fps > 0:
+            beyond_s = max(0.0, rate / fps - busy_s)
+            detector_energy_j += float(self.model.detector_energy_per_frame_j(beyond_s))
         return float(self.model.power_w(detector_energy_j, fps))
+
+    @property
+    def power_source(self) -> str:
+        """``source``, with ``+process_cpu`` while the graph's process CPU is part of the power."""
+        return self.source + ("+process_cpu" if self.process_cpu_s_per_s is not None else "")
 
 
 class EnergyModelError(ValueError):

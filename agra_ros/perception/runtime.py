@@ -356,7 +356,7 @@ class PerceptionRuntime:
     def _finish(self, shape, dets, config, wall_s, busy_s, detector_j, fps, accuracy, shadow_ms, tracked, motion,
                 remote) -> FrameResult:  # fmt: skip
         energy = self.energy
-        power_w = energy.power_w(detector_j, fps) if energy is not None else math.nan
+        power_w = energy.power_w(detector_j, fps, busy_s) if energy is not None else math.nan
         self.stats.frames += 1
         self.stats.busy_s_total += busy_s
         self.stats.latencies_ms.append(wall_s * 1e3)
