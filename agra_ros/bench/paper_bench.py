@@ -80,6 +80,7 @@ def run_live_algorithm(
         f"measure={duration:g}",
         f"trace={camera['trace']}",
         f"source={camera['source']}",
+        f"video={camera.get('path', '')}",
         f"seed={seed}",
         f"learning={learning}",
         f"device_profile={device_profile or 'config'}",
@@ -105,6 +106,13 @@ def live_main(argv: Sequence[str]) -> int:
     ap.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS, help="in run order")
     ap.add_argument("--trace", default=None, help="workload trace (default: video; default with --source synthetic)")
     ap.add_argument("--source", choices=("video", "synthetic"), default="video", help="camera source")
+    ap.add_argument(
+        "--video",
+        type=Path,
+        default=None,
+        help="play this video file instead of the trace's clips (the trace still sets the targets and sizes): the "
+        "table on footage the policy never saw",
+    )
     ap.add_argument("--device-profile", default=None, help="device profile for modelled power (default: from config)")
     ap.add_argument("--seed", type=int, default=0, help="policy seed (the camera trace is deterministic)")
     ap.add_argument("--image-rate", type=float, default=1.0, help="annotated images recorded per second")
@@ -130,6 +138,12 @@ def live_main(argv: Sequence[str]) -> int:
 
     out = args.out or run_dir("paper") / time.strftime("%Y%m%d_%H%M%S")
     camera = camera_settings(args.source, args.trace)
+    if args.video is not None:
+        if args.source != "video":
+            ap.error("--video needs --source video")
+        if not args.video.is_file():
+            ap.error(f"--video {args.video}: no such file")
+        camera = {**camera, "source": "video", "path": str(args.video.resolve())}
     log.info(
         "bench paper: %s, %.0f s each (+ warm-up), camera %s, trace %r; runs in %s",
         ", ".join(args.algorithms),
@@ -174,7 +188,7 @@ def live_main(argv: Sequence[str]) -> int:
         log.error("%s; no table written", exc)
         return 1
     pre = [
-        f"Live on this machine: camera {camera['source']} (trace {camera['trace']}), seed {args.seed}, "
+        f"Live on this machine: camera {camera['source']} {camera.get('path', '')} (trace {camera['trace']}), seed {args.seed}, "
         f"{args.duration:g} s measured per algorithm after a {args.warmup:g} s warm-up; perception annotates every "
         f"{ANNOTATE_EVERY}th frame; every algorithm starts from its simulator pretraining and "
         + ("learns online as on the robot." if args.learning else "does not learn (--no-learning)."),
