@@ -221,9 +221,13 @@ def test_a_keyframe_interval_buys_rate_and_energy_for_the_tracker_s_accuracy():
         env.reset(seed=1)
         action = np.zeros(env.n_layers + 3, dtype=np.int64)
         action[-1] = k_index
-        motion = env.ctx["motion"]
+        motion, tracker_s = env.ctx["motion"], env.ctx["tracker_s"]
         outs[k_index] = env.step(action)[-1]
     one, three = outs[0], outs[KEYFRAME_INTERVALS.index(3)]
-    assert three["fps"] > 1.3 * one["fps"] and three["keyframe_interval"] == 3  # the tracker costs too
+    # two of three frames cost the tracker (the cost table's measured line for this phase's objects, on the
+    # device's clock) instead of the detector
+    assert tracker_s > 0 and three["keyframe_interval"] == 3
+    assert three["fps"] == pytest.approx(3.0 / (1.0 / one["fps"] + 2.0 * tracker_s), rel=0.02)
+    assert three["fps"] > one["fps"]
     assert three["system_energy_per_frame_j"] < one["system_energy_per_frame_j"]
     assert three["accuracy_ratio"] == pytest.approx(one["accuracy_ratio"] * keyframe_retention(3, motion))
