@@ -177,3 +177,29 @@ def test_agent_fills_p_link_entries_from_feedback(tables):
     off.set_workload(w)
     off.set_link(8.0, 25.0, 0.0)
     assert p_after(off, 0.0)[LINK_P["server"]] == 0.0
+
+
+@pytest.mark.parametrize("device", ["x86_generic", "jetson_nano_5w"])
+def test_the_shipped_policy_offloads_on_a_good_link_and_stays_local_on_a_poor_one(device):
+    """AutoScale's choice, learned: on the held-out relative trace the shipped policy sends (nearly) every frame to
+    the server over good Wi-Fi, and keeps (nearly) every frame local over poor Wi-Fi, LTE and with no server."""
+    from agra_ros.granularity.levels import EXECUTION_TARGETS
+    from agra_ros.policy.registry import load_policy, shipped_policy_path
+    from agra_ros.sim.env import AgraEnv
+
+    policy = load_policy(shipped_policy_path("agra"))
+    remote = EXECUTION_TARGETS.index("remote")
+    share = {}
+    for link in ("good_wifi", "poor_wifi", "lte", "none"):
+        env = AgraEnv(trace="heldout_rel", device=device, link_profiles=(link,), server_share=float(link != "none"))
+        obs, _ = env.reset(seed=0)
+        chosen = []
+        for _ in range(48):
+            action = policy.act(obs)
+            chosen.append(int(action[env.n_layers + 1]) == remote)
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        share[link] = float(np.mean(chosen))
+    assert share["good_wifi"] >= 0.9, share
+    assert max(share["poor_wifi"], share["lte"], share["none"]) <= 0.1, share
