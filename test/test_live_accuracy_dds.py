@@ -19,7 +19,9 @@ from agra_ros.workload.real_media import media_available
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-FLOOR = 0.9
+FLOOR = 0.97
+"""Above what the shipped policy's own choices keep on these photos (0.90-0.91 measured with the re-distilled slim
+levels, whose table rates them higher), so the mask must act for the floor to hold."""
 TARGET_FPS = 60.0
 """Beyond what full gives here: the shipped policy trades accuracy for rate, by a table that over-rates the slim
 levels on these photos. With live_accuracy floor the floor holds on the measured scene."""
@@ -63,16 +65,17 @@ def test_the_live_accuracy_proxy_rises_to_the_floor_within_60_s(tmp_path):
         t0 = shadows[0][0]
         time.sleep(max(0.0, t0 + 60.0 - time.monotonic()))
         with lock:
-            late = [r for t, r in shadows if t >= t0 + 40.0]
+            late = [r for t, r in shadows if t >= t0 + 30.0]
             early = [r for t, r in shadows if t < t0 + 10.0]
         assert all(p.poll() is None for p in procs), logs()
         summary = (
-            f"accuracy ratio: first 10 s {np.mean(early):.2f} ({len(early)} shadows), 40-60 s {np.mean(late):.2f} "
-            f"({len(late)}); masked decisions {diag.get('live_accuracy.masked', '?')}"
+            f"accuracy ratio: first 10 s {np.mean(early):.2f} ({len(early)} shadows), 30-60 s {np.mean(late):.2f} "
+            f"({len(late)}); masked decisions {diag.get('live_accuracy.masked', '?')}, live observations "
+            f"{diag.get('live_accuracy.observations', '?')}, last configuration {diag.get('configuration', '?')}"
         )
         print(summary)
-        assert len(late) >= 5, summary
-        # measured here: 0.87 and 0.92 in two runs (floor 0.9); without the mask 0.29. The margin keeps a loaded
-        # machine's fewer shadow measurements from failing it.
+        assert len(late) >= 3, summary  # few once the mask settles on full: nothing left to measure there
+        # measured here: 1.00 (floor 0.97, the mask at work), 0.91 without it; earlier slim levels 0.87 and 0.92
+        # (floor 0.9), 0.29 without the mask. The margin keeps a loaded machine's fewer shadows from failing it.
         assert np.mean(late) >= FLOOR - 0.1, summary
         assert int(diag.get("live_accuracy.masked", "0")) > 0, summary

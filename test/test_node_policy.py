@@ -184,7 +184,7 @@ def test_bad_inputs_on_every_topic_are_rejected_counted_and_the_node_keeps_decid
 
 
 def test_learner_killed_node_acts_on_and_learner_restarts_then_checkpoints_survive_sigkill(tmp_path):
-    params = _params(tmp_path, rollout_steps=8, checkpoint_period_s=0.2)
+    params = _params(tmp_path, rollout_steps=8, checkpoint_period_s=0.2, explore_share=1.0)  # every decision learns
     ckpt = tmp_path / "ckpt" / "policy_agra.pt"
     with node_process("policy", params, tmp_path) as proc, probe("policy_learn") as pr:
         watch = PolicyWatch(pr.node)

@@ -147,7 +147,7 @@ def test_safety_forces_the_safety_override_configuration_with_hysteresis():
 
 
 def test_learning_collects_experience_the_learner_accepts():
-    agent = _agent(batch_steps=8)
+    agent = _agent(batch_steps=8, explore_share=1.0, stick_margin=0.0)  # every decision samples; the plain mode
     agent.set_learning(True)
     agent.set_workload(_workload(0))
     t = 0.0
@@ -177,6 +177,45 @@ def test_learning_collects_experience_the_learner_accepts():
         chosen = agent.decide(t + k).config.to_action()
         act = agent.gpn.act(agent._pending.obs, deterministic=True)
         assert chosen[:-2] == list(act[:-2]) and chosen[-1] == act[-1]  # all but the target (local here)
+
+
+def test_only_the_explored_share_of_decisions_samples_and_becomes_experience():
+    """explore_share: while learning, that share of decisions sample the policy and are the learner's experience;
+    the others are the sticky mode, which keeps a near-tied head where it is (online.hold.sticky_mode)."""
+    agent = _agent(batch_steps=1000, explore_share=0.25)
+    agent.set_learning(True)
+    agent.set_workload(_workload(0))
+    t, learnable = 0.0, 0
+    for i in range(400):
+        agent.add_feedback(_fb(20.0 + i % 5), t)
+        agent.decide(t)
+        learnable += agent._pending.learnable
+        t += 0.2
+    assert 0.15 < learnable / 400 < 0.35, learnable
+    agent.set_learning(False)  # hands the open segments over: only the sampled decisions, each with its log-prob
+    batches = agent.take_experience()
+    assert learnable - 1 <= sum(len(b) for b in batches) <= learnable  # the one in flight may not be filed yet
+    assert all(np.all(b.logprobs < 0) for b in batches)
+    # not learning: no decision samples; a wide margin keeps the first mode's configuration, 0 is the plain mode
+    sticky = _agent(stick_margin=20.0)
+    sticky.set_workload(_workload(0))
+    seen = set()
+    for k in range(30):
+        sticky.set_workload(_workload(k))
+        sticky.add_feedback(_fb(20.0 + k % 7), k * 0.2)
+        seen.add(sticky.decide(k * 0.2).config.short())
+        assert not sticky._pending.learnable
+    assert len(seen) == 1, seen
+
+
+def test_sticky_mode_keeps_a_near_tie_and_follows_a_clear_preference():
+    from agra_ros.online.hold import sticky_mode
+
+    logits = [np.array([0.0, 0.5, 3.0]), np.array([2.0, 1.2])]
+    assert list(sticky_mode(logits, None, 1.0)) == [2, 0]  # no base: the mode
+    assert list(sticky_mode(logits, np.array([1, 1]), 1.0)) == [2, 1]  # head 0: 2.5 nats behind, head 1: 0.8
+    assert list(sticky_mode(logits, np.array([1, 1]), 0.0)) == [2, 0]  # margin 0: the plain mode
+    assert list(sticky_mode(logits, np.array([7, -1]), 5.0)) == [2, 0]  # a base outside the head: the mode
 
 
 def test_checkpoint_payload_roundtrip(tmp_path):
@@ -227,7 +266,8 @@ def test_learning_baselines_start_from_their_shipped_pretraining(algorithm):
         d = agent.decide(0.2 * i)
         assert d.source == "policy" and d.config.n_layers == agent.n_layers
         assert all(lv in LEVELS for lv in d.config.levels) and d.config.execution_target == "local"
-    # and it learns on from there, as the node's learner would
+    # and it learns on from there, as the node's learner would (every decision a sample, to fill a rollout here)
+    agent.s.explore_share = 1.0
     agent.set_learning(True)
     trained = agent.policy.counts.sum() if algorithm == "bandit" else None
     for i in range(3, 21):

@@ -72,7 +72,7 @@ def test_nan_is_not_clipped_into_a_plausible_reward_and_is_still_rejected():
 
 
 def test_a_decision_without_a_measured_frame_is_skipped_and_counted():
-    agent = _agent(batch_steps=1)
+    agent = _agent(batch_steps=1, explore_share=1.0)  # every decision a sample: experience
     agent.set_learning(True)
     _ready(agent)
     agent.add_feedback(_fb(0.0), 0.0)  # perception's first frame: no rate measured yet
@@ -96,7 +96,7 @@ def test_a_decision_without_a_measured_frame_is_skipped_and_counted():
 def _learner_after(fps: float, decisions: int = 20):
     """The agent's experience over ``decisions`` intervals whose feedback ran at ``fps``, handed to a learner as
     the node hands it; returns the agent and the learner."""
-    agent = _agent(batch_steps=4)
+    agent = _agent(batch_steps=4, explore_share=1.0)
     agent.set_learning(True)
     _ready(agent)
     learner = OnlineLearner(

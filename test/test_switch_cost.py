@@ -67,7 +67,7 @@ def test_the_simulator_charges_a_switch_against_the_previous_step_and_not_the_fi
 
 def _live_churn(configs: list[np.ndarray]) -> list[float]:
     """The agent's churn term for a run of configurations that ran (the node held its decisions to them)."""
-    agent = _agent(batch_steps=1)
+    agent = _agent(batch_steps=1, explore_share=1.0)  # every decision a sample: experience
     agent.set_learning(True)
     _ready(agent)
     out = []
@@ -94,7 +94,7 @@ def test_live_and_simulated_churn_are_the_same_number_for_the_same_configuration
 
 
 def test_live_churn_reaches_the_experience_and_a_gap_resets_it():
-    agent = _agent(batch_steps=8)
+    agent = _agent(batch_steps=8, explore_share=1.0)
     agent.set_learning(True)
     _ready(agent)
     for i, action in enumerate([A, B, A]):

@@ -87,6 +87,8 @@ class PolicyNode(Node):
                 seed=p["seed"],
                 live_accuracy=p["live_accuracy"],
                 calibrate_speed=p["calibrate_speed"],
+                explore_share=p["explore_share"],
+                stick_margin=p["stick_margin"],
             )
         )
         self.agent.set_target(p["target_fps"])
@@ -185,8 +187,8 @@ class PolicyNode(Node):
                 if self.get_parameter("publish_target_fps").value:
                     self._publish_target()
                 self.get_logger().info(f"target FPS set to {prm.value:.2f} ({source})")
-            elif prm.name == "calibrate_speed":
-                self.agent.s.calibrate_speed = bool(prm.value)
+            elif prm.name in ("calibrate_speed", "explore_share", "stick_margin"):
+                setattr(self.agent.s, prm.name, type(getattr(self.agent.s, prm.name))(prm.value))
             elif prm.name == "follow_trace":
                 if prm.value and self.target.trace_target is not None:
                     self._set_target_from_trace(self.target.trace_target)
@@ -266,7 +268,7 @@ class PolicyNode(Node):
             config = command_from_msg(msg.configuration, self.agent.n_layers)
         except GranularityCommandError:
             config = None  # a feedback without a readable configuration still scores the decision
-        self.agent.add_feedback(fb, time.monotonic(), config)
+        self.agent.add_feedback(fb, time.monotonic(), config, tracked=bool(msg.tracked))
         self.agent.set_link(float(msg.link_rtt_ms), float(msg.link_uplink_mbps), float(msg.link_loss))
         self.attainment.add(fb.fps, self.agent.target_fps)
         self._fallback = bool(msg.fallback)

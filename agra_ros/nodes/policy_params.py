@@ -14,7 +14,12 @@ from agra_ros.limits import (
 )
 from agra_ros.online.agent import ALGORITHMS
 from agra_ros.online.budget import CPU_BUDGET_RANGE
-from agra_ros.online.hold import MIN_HOLD_RANGE_S, MISSED_BADLY_SHARE
+from agra_ros.online.hold import (
+    EXPLORE_SHARE_RANGE,
+    MIN_HOLD_RANGE_S,
+    MISSED_BADLY_SHARE,
+    STICK_MARGIN_RANGE,
+)
 from agra_ros.online.learner_settings import LearnerSettings
 from agra_ros.ros import params as ros_params
 
@@ -124,6 +129,21 @@ SPECS = [
         "the safety override, a perception on its fallback configuration and a target missed badly (FPS under "
         f"{MISSED_BADLY_SHARE:.0%} of it) change it at once. /diagnostics counts the decisions held back.",
         range=(*MIN_HOLD_RANGE_S, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "explore_share",
+        0.05,
+        "While learning, the share of decisions that sample the policy (the learner's experience); the others take "
+        "its mode, keeping a head's current choice within stick_margin of the best. 1: every decision samples "
+        "(plain on-policy PPO: a new configuration almost every decision).",
+        range=(*EXPLORE_SHARE_RANGE, 0.0),
+    ),
+    ros_params.ParamSpec(
+        "stick_margin",
+        1.0,
+        "Nats of logit within which a head of the policy keeps its current choice over the best one (0: the plain "
+        "mode), so near-tied choices do not flip the configuration from one decision to the next.",
+        range=(*STICK_MARGIN_RANGE, 0.0),
     ),
     ros_params.ParamSpec(
         "publish_target_fps",

@@ -42,6 +42,7 @@ from agra_ros.online.agent_settings import (  # noqa: F401  (re-exported: nodes 
 )
 from agra_ros.online.checkpoint import CorruptCheckpointError
 from agra_ros.online.experience import ExperienceBatch
+from agra_ros.online.hold import sticky_mode
 from agra_ros.online.inputs import Feedback, parse_link
 from agra_ros.online.learner_settings import LearnerState
 from agra_ros.online.live_accuracy import LiveAccuracy
@@ -94,6 +95,8 @@ class OnlineAgent:
         self.layout = self.ref.layout
         torch.manual_seed(settings.seed)
         self.rng = np.random.default_rng(settings.seed)
+        self._mode_base: np.ndarray | None = None
+        """The last mode decision's action: the choices sticky_mode keeps near a tie."""
         self.shipped = ""
         name = settings.algorithm
         shipped = shipped_policy_path(name)
@@ -187,15 +190,19 @@ class OnlineAgent:
             return LinkObservation(rtt_s=self._default_rtt_s)
         return self._link
 
-    def add_feedback(self, fb: Feedback, now: float, config: GranularityConfig | None = None) -> None:
+    def add_feedback(
+        self, fb: Feedback, now: float, config: GranularityConfig | None = None, tracked: bool | None = None
+    ) -> None:
         """One frame's feedback; ``config`` (the configuration that produced it) teaches the live accuracy model
-        when the frame had a shadow measurement."""
+        when the frame had a shadow measurement of the detector alone: interval 1, or a keyframe (``tracked``
+        False) of a longer interval."""
         self._interval.append(fb)
         self._last_fb, self._last_fb_t = fb, now
         if fb.has_accuracy:
             self._last_accuracy = calibrated_accuracy_ratio(fb.accuracy_proxy)
-            # the live model learns the detector's agreement: frames of a keyframe interval > 1 mix in the tracker's
-            if config is not None and config.n_layers == self.n_layers and config.keyframe_interval == 1:
+            # the live model learns the detector's agreement: a tracked frame's mixes in the tracker's
+            detector_only = config is not None and (config.keyframe_interval == 1 or tracked is False)
+            if detector_only and config.n_layers == self.n_layers:
                 self.live.observe(config, self._last_accuracy)
 
     def set_learning(self, on: bool) -> None:
@@ -279,7 +286,7 @@ class OnlineAgent:
         else:
             action, logprob, bandit = self._act(obs)
             config = GranularityConfig.from_action(action, self.n_layers)
-            learnable, source = self.learning, "policy"
+            learnable, source = self.learning and not (self.gpn is not None and math.isnan(logprob)), "policy"
             if self.s.live_accuracy != "none":
                 floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
                 config, replaced = self.live.guard(config, floor, self.s.live_accuracy)
@@ -300,17 +307,21 @@ class OnlineAgent:
         local = EXECUTION_TARGETS.index("local")
         if self.gpn is not None:
             x = torch.as_tensor(obs, dtype=torch.float32)[None]
+            explore = self.learning and self.rng.random() < self.s.explore_share  # else the sticky mode (hold.py)
             with torch.no_grad():
-                if self.learning:
+                if explore:
                     a, _, _, _ = self.gpn.get_action_and_value(x)
                 else:
-                    a = torch.stack([lg.argmax(-1) for lg in self.gpn.logits(x)], dim=-1)
+                    logits = [lg[0].numpy() for lg in self.gpn.logits(x)]
+                    a = torch.as_tensor(sticky_mode(logits, self._mode_base, self.s.stick_margin))[None]
                 if not self.s.allow_remote:
                     a[..., self.n_layers + 1] = local  # the target head (the interval head follows it)
-                logprob = 0.0
-                if self.learning:  # log-prob of the action that actually runs (PPO's old log-prob)
+                logprob = math.nan  # NaN: not a sample, not experience
+                if explore:  # log-prob of the action that actually runs (PPO's old log-prob)
                     _, lp, _, _ = self.gpn.get_action_and_value(x, a)
                     logprob = float(lp[0])
+                else:
+                    self._mode_base = a[0].numpy().copy()
             return a[0].numpy().astype(np.int64), logprob, None
         if self.s.algorithm == "bandit" and self.learning:
             ctx, arm = self.policy.select(obs)

@@ -37,6 +37,12 @@ class AgentSettings:
     """Mask decisions by the live accuracy model (the shipped table corrected by this scene's shadow measurements,
     :class:`~agra_ros.online.live_accuracy.LiveAccuracy`): ``table`` keeps the accuracy the table promised for
     the decision (capped at the floor), ``floor`` keeps the floor itself, ``none`` masks nothing."""
+    explore_share: float = 0.05
+    """While learning, the share of decisions that sample the policy (exploration: the learner's experience); the
+    others take its mode with ``stick_margin`` (:func:`agra_ros.online.hold.sticky_mode`). 1: every decision
+    samples (plain on-policy PPO, a new configuration almost every decision)."""
+    stick_margin: float = 1.0
+    """Nats within which a head keeps its current choice over the mode's (0: the plain mode)."""
     calibrate_speed: bool = True
     """The state's slowdown (P) is this robot's calibrated estimate (:class:`~agra_ros.online.live_latency.
     LiveLatency`, from every decision's measured latency) instead of the last decision's one measurement."""

@@ -99,6 +99,8 @@ def policy_status(
         ("live_accuracy.masked", a.masked),
         ("live_accuracy.observations", a.live.observations),
         ("calibrate_speed", a.s.calibrate_speed),
+        ("explore_share", a.s.explore_share),
+        ("stick_margin", a.s.stick_margin),
         ("live_latency.slowdown", round(2.0**a.live_latency.device_slowdown_log2, 3)),
         ("live_latency.configurations", a.live_latency.configurations),
         ("unmeasured_decisions", a.unmeasured),
