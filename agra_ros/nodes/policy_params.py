@@ -132,10 +132,10 @@ SPECS = [
     ),
     ros_params.ParamSpec(
         "explore_share",
-        0.05,
+        1.0,
         "While learning, the share of decisions that sample the policy (the learner's experience); the others take "
         "its mode, keeping a head's current choice within stick_margin of the best. 1: every decision samples "
-        "(plain on-policy PPO: a new configuration almost every decision).",
+        "(plain on-policy PPO); lower: fewer distinct configurations and less experience.",
         range=(*EXPLORE_SHARE_RANGE, 0.0),
     ),
     ros_params.ParamSpec(

@@ -11,9 +11,10 @@ Changes the safety logic needs always go through (:func:`force_reason`): the saf
 perception that reports running its fallback configuration (commands lost, rejected as bad, or not yet heard),
 and a target missed badly (measured FPS below :data:`MISSED_BADLY_SHARE` of the target).
 
-While learning, the policy samples (explores) on ``explore_share`` of the decisions only; the others take its mode
-with a margin that keeps near-tied choices where they are (:func:`sticky_mode`), so exploration, not flicker
-between near-equal configurations, is what changes the configuration; only the sampled decisions are experience.
+Decisions that do not sample the policy (all of them without learning; while learning, all but ``explore_share``
+of them, default none) take its mode with a margin that keeps near-tied choices where they are
+(:func:`sticky_mode`), so flicker between near-equal configurations does not change the configuration; only the
+sampled decisions are experience.
 
 The agent still learns from its own decision (a held decision is the environment's delay, not another action);
 the state it observes next measures the configuration that ran (:meth:`OnlineAgent.ran_instead`).
