@@ -89,6 +89,7 @@ class RemoteProbe(Node):
         row = {"t": time.monotonic(), "target": int(msg.configuration.execution_target)}
         row["decision"] = int(msg.configuration.decision)
         row["levels"] = list(msg.configuration.levels)
+        row["energy_source"] = str(msg.energy_source)
         row.update({f: _num(getattr(msg, f)) for f in FIELDS})
         self.out.write(json.dumps(row) + "\n")
 
