@@ -257,6 +257,25 @@ def test_misses_in_a_row_take_the_link_down_then_a_probe_after_retry():
     assert c.plan() == ("s1", "")
 
 
+def test_answers_later_than_the_frame_budget_take_a_too_slow_link_down():
+    """A reply inside the deadline but past the frame budget is published, yet the target cannot be met that way:
+    miss_limit of them in a row leave the link as misses do; one in time resets the count."""
+    c, clock = client(miss_limit=2, retry_s=2.0)
+    announce(c)
+    slow = c.sent("", 1000, 64, 48, 0.3, slow_s=0.2)
+    clock.t += 0.25
+    assert c.accept(reply(slow.request_id)) is not None  # published: inside the deadline
+    fast = c.sent("", 1000, 64, 48, 0.3, slow_s=0.2)
+    clock.t += 0.05
+    c.accept(reply(fast.request_id))
+    assert c.plan() == ("s1", "")  # one slow answer, then one in time: still remote
+    for _ in range(2):
+        rec = c.sent("", 1000, 64, 48, 0.3, slow_s=0.2)
+        clock.t += 0.25
+        c.accept(reply(rec.request_id))
+    assert c.plan() == (None, "link_down") and c.link.slow == 3 and not c.link.misses
+
+
 def test_a_silent_server_is_forgotten():
     c, clock = client(server_timeout_s=3.0)
     announce(c)

@@ -11,6 +11,7 @@ deadline (the frame then runs here in the fallback configuration, a counted ``ti
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,7 +137,10 @@ class RemoteExecution:
         encode_busy = time.thread_time() - c0
         deadline = self.deadline_s()
         tx = len(jpeg) + MESSAGE_OVERHEAD_BYTES
-        rec = self.client.sent(server, tx, image.shape[1], image.shape[0], deadline)
+        budget = self._budget_s()
+        rec = self.client.sent(
+            server, tx, image.shape[1], image.shape[0], deadline, slow_s=budget if budget else math.inf
+        )
         config = rt.requested_config()
         self._pub.publish(
             request_to_msg(
@@ -251,4 +255,5 @@ class RemoteExecution:
         ]
         values += [(f"remote.miss.{cause}", n) for cause, n in sorted(link.misses.items())]
         values += [(f"remote.rejected.{kind}", n) for kind, n in sorted(link.rejected.items())]
+        values.append(("remote.slow_replies", link.slow))
         return values

@@ -11,6 +11,11 @@ out or whose reply does not come in time runs locally in the fallback configurat
   probe frame is (answered: back to remote; not: another ``retry_s``);
 - ``timeout``: the reply did not arrive within the deadline (lost on the link, or late).
 
+A reply that comes within the deadline but later than the frame budget (``slow_s`` of the request) is published,
+but the target cannot be met that way (perception waits for it before the next frame): it counts toward
+``link_down`` as a miss does (``link.slow``), so a link that has become too slow for the target is left within
+``miss_limit`` frames, not only one that loses every request.
+
 Servers: the robot keeps one. While it has none it addresses its request to any server; the first reply that comes
 back (the fastest server: the round trip of that race is the measurement that decides) makes that server the chosen
 one, and later requests name it. A reply from another server to the same request is a counted ``duplicate`` and
@@ -93,6 +98,8 @@ class InFlight:
     tx_bytes: int
     width: int
     height: int
+    slow_s: float = math.inf
+    """An answer later than this (the frame budget) counts toward ``link_down`` though it is published."""
 
 
 @dataclass
@@ -108,6 +115,8 @@ class LinkStats:
     """Frames commanded remote that ran here, by cause (MISS_CAUSES)."""
     rejected: Counter = field(default_factory=Counter)
     """Replies dropped, by kind."""
+    slow: int = 0
+    """Replies published that came later than the frame budget."""
 
     @property
     def loss(self) -> float:
@@ -185,11 +194,21 @@ class OffloadClient:
 
     # ------------------------------------------------------------------ requests
     def sent(
-        self, server_id: str, tx_bytes: int, width: int, height: int, deadline_s: float, now: float | None = None
+        self,
+        server_id: str,
+        tx_bytes: int,
+        width: int,
+        height: int,
+        deadline_s: float,
+        now: float | None = None,
+        slow_s: float = math.inf,
     ) -> InFlight:
-        """Record a request just published; its id is the returned record's ``request_id``."""
+        """Record a request just published; its id is the returned record's ``request_id``. ``slow_s``: the frame
+        budget (an answer later than it counts toward ``link_down``)."""
         now = self.clock() if now is None else now
-        rec = InFlight(self._next_id, server_id, now, float(deadline_s), int(tx_bytes), int(width), int(height))
+        rec = InFlight(
+            self._next_id, server_id, now, float(deadline_s), int(tx_bytes), int(width), int(height), float(slow_s)
+        )
         self._next_id += 1
         self.in_flight[rec.request_id] = rec
         self.link.sent += 1
@@ -207,17 +226,22 @@ class OffloadClient:
             self._expired.append(r.request_id)
             self.link.outcomes.append(False)
             self.miss("timeout")
-            self._misses_in_row += 1
-            if self._misses_in_row >= self.miss_limit:
-                failed, self.chosen = self.chosen, ""
-                if failed and any(s != failed for s in self.live_servers(now)):
-                    # another server still announces itself: the next frame goes to whichever answers first,
-                    # at once (the link itself is down only when that one is unanswered too)
-                    self._misses_in_row = 0
-                    continue
-                self._down_until = now + self.retry_s
-                self._misses_in_row = self.miss_limit - 1  # the probe after retry_s: one more miss closes it again
+            self._count_toward_down(now)
         return out
+
+    def _count_toward_down(self, now: float) -> None:
+        """One more request in a row that did not keep the target (unanswered, or answered too late)."""
+        self._misses_in_row += 1
+        if self._misses_in_row < self.miss_limit:
+            return
+        failed, self.chosen = self.chosen, ""
+        if failed and any(s != failed for s in self.live_servers(now)):
+            # another server still announces itself: the next frame goes to whichever answers first, at once
+            # (the link itself is down only when that one fails too)
+            self._misses_in_row = 0
+            return
+        self._down_until = now + self.retry_s
+        self._misses_in_row = self.miss_limit - 1  # the probe after retry_s: one more miss closes it again
 
     def accept(self, reply: Reply, now: float | None = None) -> tuple[InFlight, float] | None:
         """The request a valid reply answers and its round trip in seconds; None for another robot's reply;
@@ -236,10 +260,14 @@ class OffloadClient:
         rtt = now - rec.sent_at
         self.link.answered += 1
         self.link.outcomes.append(True)
-        self._misses_in_row = 0
-        self._down_until = -math.inf
         if not self.chosen:
             self.chosen = reply.server_id  # the first to answer: the fastest server
+        if rtt > rec.slow_s:  # published, but too late for the target: the link may have become too slow
+            self.link.slow += 1
+            self._count_toward_down(now)
+        else:
+            self._misses_in_row = 0
+            self._down_until = -math.inf
         self.link.server_queue = int(reply.queue_length)
         self.link.rtt_ms = _smooth(self.link.rtt_ms, rtt * 1e3)
         server_s = reply.server_ms / 1e3 if math.isfinite(reply.server_ms) and reply.server_ms >= 0 else 0.0
