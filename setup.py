@@ -33,7 +33,10 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (
             f"share/{PACKAGE}/config",
-            glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz") + glob("config/*.json")
+            glob("config/*.yaml")
+            + glob("config/*.xml")
+            + glob("config/*.rviz")
+            + glob("config/*.json")
             + glob("config/*.perspective"),
         ),
         (f"share/{PACKAGE}/config/traces", glob("config/traces/*.yaml")),
