@@ -286,7 +286,7 @@ class OnlineAgent:
         else:
             action, logprob, bandit = self._act(obs)
             config = GranularityConfig.from_action(action, self.n_layers)
-            learnable, source = self.learning and not (self.gpn is not None and math.isnan(logprob)), "policy"
+            learnable, source = self.learning and not math.isnan(logprob), "policy"  # NaN: the mode
             if self.s.live_accuracy != "none":
                 floor = self.ref.accuracy_floor if self.s.accuracy_floor is None else self.s.accuracy_floor
                 config, replaced = self.live.guard(config, floor, self.s.live_accuracy)
