@@ -20,8 +20,10 @@ from agra_ros.workload.real_media import media_available
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 FLOOR = 0.97
-"""Above what the shipped policy's own choices keep on these photos (0.90-0.91 measured with the re-distilled slim
-levels, whose table rates them higher), so the mask must act for the floor to hold."""
+"""Above what the shipped policy's own choices kept on these photos with earlier shipped policies (0.90-0.91), so the
+mask had to act for the floor to hold. The policy retrained for the link in P picks configurations that keep 1.00 on
+them from the start (a CI run: 6 early shadows at 1.00, 0 masked decisions): then there is nothing to raise, and the
+mask is required to have acted only when the first 10 s fall under the floor."""
 TARGET_FPS = 60.0
 """Beyond what full gives here: the shipped policy trades accuracy for rate, by a table that over-rates the slim
 levels on these photos. With live_accuracy floor the floor holds on the measured scene."""
@@ -78,4 +80,5 @@ def test_the_live_accuracy_proxy_rises_to_the_floor_within_60_s(tmp_path):
         # measured here: 1.00 (floor 0.97, the mask at work), 0.91 without it; earlier slim levels 0.87 and 0.92
         # (floor 0.9), 0.29 without the mask. The margin keeps a loaded machine's fewer shadows from failing it.
         assert np.mean(late) >= FLOOR - 0.1, summary
-        assert int(diag.get("live_accuracy.masked", "0")) > 0, summary
+        if np.mean(early) < FLOOR:  # the rise is the mask's doing
+            assert int(diag.get("live_accuracy.masked", "0")) > 0, summary

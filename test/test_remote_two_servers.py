@@ -1,6 +1,8 @@
 """Two perception servers answering one robot, over real DDS on this machine's loopback (no namespaces needed):
 the robot keeps one (the first to answer: the faster), says which (every remote frame's feedback names it, and a
-log line when it changes), and moves to the other when the kept one is killed, without waiting out the link-down
+log line when it changes), leaves it while both run only when the kept one stopped keeping the frame budget (its
+last ``remote_miss_limit`` requests slower than the budget or unanswered: on a loaded machine both servers may be
+slow), and moves to the other when the kept one is killed, without waiting out the link-down
 retry; no node dies. The measured figures are printed (pytest -s shows them)."""
 
 from __future__ import annotations
@@ -14,8 +16,28 @@ from test_remote_netns import DETECTOR, HEIGHT, ROOT, TARGET_FPS, WIDTH, Graph, 
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
+MISS_LIMIT = 2
+"""perception's ``remote_miss_limit`` default: requests in a row that missed the budget before the kept server is left."""
 SWITCH_S = 3.0
 """The other server takes over within this long of the kept one dying (two deadlines of 0.3 s, then the race)."""
+
+
+def unexplained_switches(frames: list[dict], budget_ms: float) -> list[int]:
+    """Indices of remote frames answered by another server than the kept one's, although the kept one's last
+    MISS_LIMIT frames kept the budget (answered in time): a switch no counted miss or slow reply explains."""
+    out, kept = [], ""
+    for i, x in enumerate(frames):
+        if x["target"] != 1:
+            continue
+        if kept and x["remote_server"] != kept:
+            before = frames[max(0, i - MISS_LIMIT) : i]
+            missed = [
+                y["remote_miss"] or (y["target"] == 1 and (y["remote_rtt_ms"] or 0.0) > budget_ms) for y in before
+            ]
+            if len(before) < MISS_LIMIT or not all(missed):
+                out.append(i)
+        kept = x["remote_server"]
+    return out
 
 
 def test_the_robot_keeps_the_faster_of_two_servers_and_switches_when_it_dies(tmp_path):
@@ -40,12 +62,16 @@ def test_the_robot_keeps_the_faster_of_two_servers_and_switches_when_it_dies(tmp
         got = wait_rows(out, lambda r: sum(x["target"] == 1 for x in r) >= 15, 120)
         remote = [x for x in got if x["target"] == 1]
         assert len(remote) >= 15, "no frame ran on a server\n" + g.tail()
-        kept = remote[0]["remote_server"]
-        assert kept in ("edge_a", "edge_b")
-        assert all(x["remote_server"] == kept for x in remote), {x["remote_server"] for x in remote}
+        first, kept = remote[0]["remote_server"], remote[-1]["remote_server"]
+        assert first in ("edge_a", "edge_b") and kept in ("edge_a", "edge_b"), (first, kept)
+        switches = sum(a["remote_server"] != b["remote_server"] for a, b in zip(remote, remote[1:]))
+        report.update(switches_while_both_ran=switches)
+        assert not unexplained_switches(got, 1e3 / TARGET_FPS), [
+            (x["remote_server"], x["remote_rtt_ms"], x["remote_miss"]) for x in got
+        ]
         other = "edge_b" if kept == "edge_a" else "edge_a"
         log = (tmp_path / "perception.log").read_text()
-        assert f"keeping perception server '{kept}'" in log, g.tail()
+        assert f"keeping perception server '{first}'" in log and f"keeping perception server '{kept}'" in log, g.tail()
         report.update(kept=kept, remote_frames=len(remote), rtt_ms=remote[-1]["remote_rtt_ms"])
 
         g.procs[kept].kill()  # the kept server dies: no reply, no announcement
