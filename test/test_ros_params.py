@@ -104,3 +104,27 @@ def test_an_integer_for_a_float_parameter_at_runtime_is_that_number():
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+def test_a_node_own_pre_set_rewrite_composes_with_the_integer_conversion():
+    """policy_node rewrites a set request too (an outside target_fps turns follow_trace off). rclpy concatenates what
+    its pre-set callbacks return, so a second rclpy callback set every parameter twice (each change logged twice) and
+    handed the integer back unconverted (``ros2 param set /policy target_fps 20`` was refused by type): the rewrites
+    run composed, in one callback."""
+    node, ctx = _node()
+    applied: list[list[str]] = []
+    try:
+        specs = ros_params.declare(node, SPECS)
+        ros_params.on_set(node, specs)
+        ros_params.add_pre_set(
+            node, lambda ps: [*ps, Parameter("learning", Parameter.Type.BOOL, False)] if len(ps) == 1 else ps
+        )
+        node.add_post_set_parameters_callback(lambda ps: applied.append(sorted(p.name for p in ps)))
+        res = node.set_parameters([Parameter("target_fps", Parameter.Type.INTEGER, 20)])[0]
+        assert res.successful, res.reason
+        assert node.get_parameter("target_fps").value == 20.0
+        assert node.get_parameter("learning").value is False
+        assert applied == [["learning", "target_fps"]]
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

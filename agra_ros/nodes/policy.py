@@ -143,7 +143,7 @@ class PolicyNode(Node):
         self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
         self.create_subscription(GranularityCatalogue, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
         ros_params.on_set(self, self._specs)
-        self.add_pre_set_parameters_callback(self._outside_target_stops_trace)
+        ros_params.add_pre_set(self, self._outside_target_stops_trace)
         self.add_post_set_parameters_callback(self._apply)
         self._decision_timer = self.create_timer(1.0 / p["decision_rate_hz"], self._decide)
         self._learner_timer = self.create_timer(0.2, self._service_learner)

@@ -120,19 +120,40 @@ def _accept_integers_for_floats(node: Node, specs: dict[str, ParamSpec]) -> None
     floats = {name for name, s in specs.items() if isinstance(s.default, float) and not s.dynamic_typing}
     if not floats:
         return
-    if not hasattr(node, "_agra_float_params"):
+    first = not hasattr(node, "_agra_float_params")
+    if first:
         node._agra_float_params = set()
-
-        def _pre(params: list[Parameter]) -> list[Parameter]:
-            return [
+    node._agra_float_params |= floats
+    if first:
+        add_pre_set(
+            node,
+            lambda params: [
                 Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
                 if p.name in node._agra_float_params and p.type_ == Parameter.Type.INTEGER
                 else p
                 for p in params
-            ]
+            ],
+        )
 
-        node.add_pre_set_parameters_callback(_pre)
-    node._agra_float_params |= floats
+
+def add_pre_set(node: Node, rewrite: Callable[[list[Parameter]], list[Parameter]]) -> None:
+    """Add a rewrite of the parameters a set request carries, run before validation, after the earlier ones.
+
+    rclpy concatenates what its pre-set callbacks return (each one is given the original list), so two of them
+    set every parameter twice, and one's rewrite does not reach the other: an integer ``target_fps`` converted by
+    one came back unconverted from the next, and the set was refused. A node therefore gets one rclpy callback
+    that composes the rewrites in order."""
+    chain: list[Callable[[list[Parameter]], list[Parameter]]] | None = getattr(node, "_agra_pre_set", None)
+    if chain is None:
+        chain = node._agra_pre_set = []
+
+        def _composed(params: list[Parameter]) -> list[Parameter]:
+            for fn in chain:
+                params = fn(params)
+            return params
+
+        node.add_pre_set_parameters_callback(_composed)
+    chain.append(rewrite)
 
 
 def check(specs: dict[str, ParamSpec], params: list[Parameter]) -> SetParametersResult:
