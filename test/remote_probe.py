@@ -6,7 +6,8 @@ namespace).
 python test/remote_probe.py OUT.jsonl TARGET_FPS CONTROL_FILE
 
 The control file holds <level>-<target>, e.g. full-local or full-remote: every layer at that level, resolution 1.0,
-commanded at 5 Hz (as the policy does); read again before every command.
+commanded at 5 Hz (as the policy does); read again before every command. Anything else (e.g. listen) commands
+nothing: the policy node does.
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ class RemoteProbe(Node):
             return
         try:
             with open(self.control) as f:
-                level, target = f.read().strip().rsplit("-", 1)
+                text = f.read().strip()
+            level, target = text.rsplit("-", 1)
         except (OSError, ValueError):
-            return
+            return  # e.g. "listen": another node (the policy) commands
         self.decision += 1
         config = GranularityConfig((level,) * self.n_layers, 1.0, target)
         self.cmd.publish(command_to_msg(config, self.decision))

@@ -307,3 +307,16 @@ def test_the_state_carries_the_calibrated_slowdown_not_one_measurement():
     agent.add_feedback(_fb(20.0, latency_ms=table_s * 4e3), t + 0.1)
     agent.decide(t + 0.2)
     assert agent._pending.obs[-len(P_FIELDS) + slow_i] == pytest.approx(2.0, abs=0.05)  # raw: log2(4)
+
+
+def test_remote_is_masked_until_a_server_answers_as_in_the_simulator():
+    """allow_remote on, but no link measured (no server answered yet): P shows "no server" and the target head is
+    masked to local, as the simulator masks it in episodes without a server; with a measured link remote is open."""
+    agent = _agent(allow_remote=True)
+    agent.set_workload(_workload(0))
+    agent.learning = True  # sample the heads (explore_share 1.0): a random policy picks remote about half the time
+    assert {agent.decide(0.2 * i).config.execution_target for i in range(40)} == {"local"}
+    agent.set_link(30.0, 80.0, 0.0)
+    assert "remote" in {agent.decide(10.0 + 0.2 * i).config.execution_target for i in range(40)}
+    agent.set_link(math.nan, math.nan, 1.0)  # every recent request lost: no server again
+    assert {agent.decide(20.0 + 0.2 * i).config.execution_target for i in range(40)} == {"local"}

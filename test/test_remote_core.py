@@ -100,6 +100,13 @@ def test_server_runs_a_request_and_reports_its_cost():
     assert core.stats.served == 1
 
 
+def test_server_warms_up_on_full_before_any_request():
+    core, _ = make_server()
+    ms = core.warm_up(64, 48)
+    assert math.isfinite(ms) and ms >= 0 and core._loaded == core.full_config.detector_config()
+    assert core.stats.served == 0 and not core.stats.compute_ms  # warm-up is not served work
+
+
 def test_server_runs_full_when_told_and_measures_agreement_of_a_requested_configuration():
     core, _ = make_server(run="full")
     core.offer(request(config=GranularityConfig(("neuron-25",) * N, 1.0, "remote")))
@@ -192,8 +199,8 @@ def test_no_server_no_remote_then_the_first_answer_chooses_the_server():
     with pytest.raises(ResultRejected) as exc:  # the slower server answers the same request
         c.accept(reply(rec.request_id, "s1"))
     assert exc.value.kind == "duplicate"
-    # link measurements: RTT, uplink over the round trip less the server's 10 ms
-    assert c.link.rtt_ms == pytest.approx(50.0)
+    # link measurements: the round trip less the server's 10 ms, uplink over that time
+    assert c.link.rtt_ms == pytest.approx(40.0)
     assert c.link.uplink_mbps == pytest.approx(8 * 50_000 / 0.04 / 1e6)
     assert c.link.loss == 0.0 and c.link.server_queue == 1
 
@@ -336,3 +343,39 @@ def test_the_kept_server_falling_silent_hands_the_next_frame_to_another_at_once(
         clock.t += 0.3
         c.expire()
     assert c.plan() == (None, "link_down")
+
+
+def test_link_probes_keep_the_link_measured_while_frames_run_here():
+    """Every probe_period_s without a request, a frame that ran here goes out as a probe: its reply measures the
+    link like a remote frame's; an unanswered one counts toward link_down but is no frame's miss."""
+    c, clock = client(miss_limit=2, retry_s=2.0)
+    assert c.probe_due(1.0) is None  # no server heard
+    announce(c)
+    assert c.probe_due(0.0) is None  # probes off
+    assert c.probe_due(1.0) == ""  # none sent yet: any server may answer
+    rec = c.sent("", 20_000, 64, 48, 0.3, probe=True)
+    assert c.probe_due(1.0) is None  # in flight
+    clock.t += 0.04
+    c.accept(reply(rec.request_id))
+    assert c.link.rtt_ms == pytest.approx(30.0) and c.link.loss == 0.0 and c.chosen == "s1"  # 40 less 10 ms
+    assert c.link.probes == 1 and c.probe_due(1.0) is None  # sent 0.04 s ago
+    clock.t += 1.0
+    assert c.probe_due(1.0) == "s1"
+    for _ in range(2):  # the link goes silent: two probes unanswered take it down, no frame missed
+        announce(c)
+        c.sent(c.probe_due(0.1), 20_000, 64, 48, 0.3, probe=True)
+        clock.t += 0.35
+        assert [r.probe for r in c.expire()] == [True]
+    assert not c.link.misses and c.link.loss == pytest.approx(2 / 3)
+    announce(c)
+    assert c.plan() == (None, "link_down") and c.probe_due(0.1) is None
+
+
+def test_runtime_charges_a_probe_to_the_next_frame():
+    energy = EnergyMeter(LinearPower(), "model:test", radio=radio_model("wifi"))
+    rt = PerceptionRuntime(FakeDetector(), GranularityConfig.uniform("neuron-50", N), clock=Clock(), energy=energy)
+    plain = rt.process(IMG).detector_energy_per_frame_j
+    rt.add_overhead(0.002, 0.05)
+    charged = rt.process(IMG).detector_energy_per_frame_j
+    assert charged == pytest.approx(plain + 0.05 + 2.0 * 0.002, abs=1e-3)  # the fake detector's own joules ~3e-5
+    assert rt.process(IMG).detector_energy_per_frame_j == pytest.approx(plain, abs=1e-3)  # charged once

@@ -162,6 +162,20 @@ class Graph:
         )
 
 
+def assert_alive(g: Graph, names) -> None:
+    for name in names:
+        assert g.procs[name].poll() is None, f"{name} died\n" + g.tail()
+
+
+def close(g: Graph, link: dict, title: str, report: dict) -> dict[str, int | None]:
+    """Print the figures, restore the link, stop every process; their exit codes."""
+    print(f"{title}:", json.dumps(report, default=str))
+    restore(link)
+    codes = g.stop()
+    print("exit codes:", codes)
+    return codes
+
+
 def rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -223,7 +237,7 @@ def test_remote_execution_over_a_degrading_link(link, tmp_path):
         )
         g.node(
             "perception", robot, "perception", detector=DETECTOR, reliability="reliable", shadow_share=0.2,
-            power_counts_processes=True,
+            power_counts_processes=True, remote_probe_period_s=0.0,  # the baseline is a robot without a server
         )  # fmt: skip
         g.start("probe", robot, [str(ROOT / "test" / "remote_probe.py"), str(out), str(TARGET_FPS), str(control)])
 
@@ -321,11 +335,7 @@ def test_remote_execution_over_a_degrading_link(link, tmp_path):
         report["catalogue_targets"] = [(round(c["t"] - t_local, 1), c["catalogue"]) for c in catalogues]
         assert any("remote" in c["catalogue"] for c in catalogues), "the catalogue never offered remote"
         assert catalogues[-1]["catalogue"] == ["local"], "remote still offered with the server dead"
-        for name in ("camera", "perception", "probe"):
-            assert g.procs[name].poll() is None, f"{name} died\n" + g.tail()
+        assert_alive(g, ("camera", "perception", "probe"))
     finally:
-        print("remote over veth:", json.dumps(report, default=str))
-        restore(link)
-        codes = g.stop()
-        print("exit codes:", codes)
+        codes = close(g, link, "remote over veth", report)
     assert codes["perception"] == 0 and codes["camera"] == 0, codes

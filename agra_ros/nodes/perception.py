@@ -305,8 +305,9 @@ class PerceptionNode(Node):
             self._bad_input(f"image_{error_kind(exc)}", str(exc))
             return
         self._check_fallback()
+        remote = self.runtime.wants_remote()
         try:
-            if self.runtime.wants_remote():
+            if remote:
                 res = self.remote.handle(msg, image)
                 if res is None:
                     return  # sent to the server: _remote_done publishes it when the reply or the deadline comes
@@ -318,6 +319,8 @@ class PerceptionNode(Node):
         self._last = res
         if self.context.ok():  # Ctrl-C during inference shuts the context down: nothing left to publish to
             self._publish(msg, image, res)
+            if not remote:
+                self.remote.probe(msg, image)  # keeps the link measured while frames run here
         # the node's own cost per frame beyond the detector: conversion, bookkeeping, publishing
         self.frames.overhead_ms.append((time.perf_counter() - t_start) * 1e3 - res.latency_ms - res.shadow_ms)
 

@@ -72,6 +72,14 @@ SPECS = [
         "remote_retry_s", 2.0, "How long the link stays down before a probe frame is sent.", range=(0.1, 600.0, 0.0)
     ),
     ros_params.ParamSpec(
+        "remote_probe_period_s",
+        2.0,
+        "While frames run here and a perception server announces itself, one frame in this period is also sent to it "
+        "as a link probe (its reply is measured, never published), so the policy sees the link it could offload to; "
+        "0: no probes.",
+        range=(0.0, 600.0, 0.0),
+    ),
+    ros_params.ParamSpec(
         "remote_radio",
         "wifi",
         "Radio model of the energy of frames sent to a perception server (Huang et al., MobiSys 2012).",

@@ -7,6 +7,10 @@ pending meanwhile (as it does while pacing). The frame is finished by whichever 
 ``/agra/remote/result`` (the server's detections, published as perception's own) or a one-shot timer at the
 deadline (the frame then runs here in the fallback configuration, a counted ``timeout``). A frame that cannot go out
 (no server heard, link down) runs here at once. Either way ``done(image_msg, image, result)`` publishes it.
+
+While frames run here, :meth:`RemoteExecution.probe` sends one of them every ``remote_probe_period_s`` as a link
+probe (see agra_ros.perception.offload): the link stays measured, so the policy sees a server it could offload to.
+A probe's encode and radio are charged to the next frame.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ class RemoteExecution:
         )
         self.quality = int(p["remote_jpeg_quality"])
         self.deadline_param_s = float(p["remote_deadline_s"])
+        self.probe_period_s = float(p["remote_probe_period_s"])
         self._done, self._budget_s, self._bad_input, self._changed = done, budget_s, bad_input, availability_changed
         self._waiting: _Waiting | None = None
         self.available = False
@@ -108,6 +113,8 @@ class RemoteExecution:
             c.miss_limit = int(value)
         elif name == "remote_retry_s":
             c.retry_s = float(value)
+        elif name == "remote_probe_period_s":
+            self.probe_period_s = float(value)
         else:
             return False
         return True
@@ -153,6 +160,38 @@ class RemoteExecution:
         self._deadline_timer.reset()
         return None
 
+    def probe(self, image_msg: Image, image: np.ndarray) -> None:
+        """A frame that ran here goes out as a link probe when one is due (its reply is measured, not published)."""
+        server = self.client.probe_due(self.probe_period_s)
+        if server is None:
+            return
+        c0 = time.thread_time()
+        jpeg = encode_jpeg(image, self.quality)
+        budget = self._budget_s()
+        deadline = self.deadline_s()
+        rec = self.client.sent(
+            server, len(jpeg) + MESSAGE_OVERHEAD_BYTES, image.shape[1], image.shape[0], deadline,
+            slow_s=budget if budget else math.inf, probe=True,
+        )  # fmt: skip
+        config = self.runtime.full_config
+        self._pub.publish(
+            request_to_msg(
+                image_msg.header, jpeg, self.robot_id, rec.request_id, server, self.detector_name,
+                GranularityConfig(config.levels, 1.0, "remote", 1), False, deadline,
+            )
+        )  # fmt: skip
+        self.runtime.add_overhead(time.thread_time() - c0, 0.0)
+
+    def _charge_probe(self, rec: InFlight, rx_bytes: int, seconds: float) -> None:
+        energy = self.runtime.energy
+        if energy is not None:
+            self.runtime.add_overhead(0.0, energy.radio_energy_j(rec.tx_bytes, rx_bytes, seconds))
+
+    def _expire(self) -> None:
+        for rec in self.client.expire():
+            if rec.probe:
+                self._charge_probe(rec, 0, rec.deadline_s)
+
     def _finish(self, res: FrameResult) -> None:
         w, self._waiting = self._waiting, None
         self._deadline_timer.cancel()
@@ -173,6 +212,9 @@ class RemoteExecution:
             return  # another robot's
         rec, rtt = accepted
         self._say_server(rtt)
+        if rec.probe:
+            self._charge_probe(rec, MESSAGE_OVERHEAD_BYTES + 22 * len(msg.scores), rtt)
+            return
         w = self._waiting
         if w is None or w.rec.request_id != rec.request_id:
             return  # cannot happen with one request in flight; never publish a frame we no longer hold
@@ -193,7 +235,7 @@ class RemoteExecution:
 
     def _on_deadline(self) -> None:
         self._deadline_timer.cancel()
-        self.client.expire()
+        self._expire()
         self._say_server()
         w = self._waiting
         if w is None or w.rec.request_id in self.client.in_flight:
@@ -232,6 +274,7 @@ class RemoteExecution:
             )
 
     def _check_availability(self) -> None:
+        self._expire()  # link probes have no deadline timer of their own
         available = self.client.available()  # also drops a kept server that stopped announcing itself
         self._say_server()
         if available != self.available:
@@ -255,5 +298,5 @@ class RemoteExecution:
         ]
         values += [(f"remote.miss.{cause}", n) for cause, n in sorted(link.misses.items())]
         values += [(f"remote.rejected.{kind}", n) for kind, n in sorted(link.rejected.items())]
-        values.append(("remote.slow_replies", link.slow))
+        values += [("remote.slow_replies", link.slow), ("remote.probes", link.probes)]
         return values

@@ -73,6 +73,7 @@ class PerceptionServerNode(Node):
             energy=energy,
             busy_clock=hosted.busy_clock,
         )
+        warm_ms = self.core.warm_up()
         self.bad = BadInputCounter()
         self._pub_result = self.create_publisher(RemoteResult, RESULT_TOPIC, result_qos())
         self._pub_server = self.create_publisher(RemoteServer, SERVER_TOPIC, latched_qos())
@@ -88,7 +89,8 @@ class PerceptionServerNode(Node):
         self._announce()
         self.get_logger().info(
             f"perception server {self.server_id!r}: {self.detector_name} on {p['device']}, runs {p['run']}; "
-            f"listening on {REQUEST_TOPIC}, answering on {RESULT_TOPIC}, announcing on {SERVER_TOPIC}"
+            f"listening on {REQUEST_TOPIC}, answering on {RESULT_TOPIC}, announcing on {SERVER_TOPIC} "
+            f"(warmed up: full runs in {warm_ms:.0f} ms)"
         )
 
     @staticmethod

@@ -109,7 +109,10 @@ SPECS = [
         "measurement: a loaded or throttled robot reads as one steady device, not a different one each decision.",
     ),
     ros_params.ParamSpec(
-        "allow_remote", False, "Let the policy choose remote execution (a remote perception node exists)."
+        "allow_remote",
+        False,
+        "Let the policy choose remote execution. Even then it is masked to local until perception measures a "
+        "perception server's link (a request or link probe answered), as the simulator masks it without a server.",
     ),
     ros_params.ParamSpec(
         "rollout_steps", 64, "Decisions per PPO update of the learner.", range=(8, 4096, 1), read_only=True

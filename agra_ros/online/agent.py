@@ -314,7 +314,7 @@ class OnlineAgent:
                 else:
                     logits = [lg[0].numpy() for lg in self.gpn.logits(x)]
                     a = torch.as_tensor(sticky_mode(logits, self._mode_base, self.s.stick_margin))[None]
-                if not self.s.allow_remote:
+                if not self._link_observation().server:  # as the simulator masks it
                     a[..., self.n_layers + 1] = local  # the target head (the interval head follows it)
                 logprob = math.nan  # NaN: not a sample, not experience
                 if explore:  # log-prob of the action that actually runs (PPO's old log-prob)
@@ -329,7 +329,7 @@ class OnlineAgent:
             bandit = (ctx, arm)
         else:
             action, bandit = np.asarray(self.policy.act(obs), dtype=np.int64), None
-        if not self.s.allow_remote:
+        if not self._link_observation().server:  # as the simulator masks it
             action = action.copy()
             action[self.n_layers + 1] = local
         return action, 0.0, bandit

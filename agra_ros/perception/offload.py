@@ -28,9 +28,15 @@ in flight (``unknown``), already expired (``stale``) or already answered (``dupl
 outside the image (``bad_boxes``), class ids outside the catalogue (``bad_class``) or arrays of different lengths
 (``malformed``), it is counted by kind and dropped.
 
-The link measurements (for the policy's device state D): round-trip time and uplink throughput (request bytes over
-the round trip less the server's own time), both smoothed; the share of the last 20 requests left unanswered; the
-server's queue.
+Link probes: while frames run here, the link would go unmeasured, and the policy (which sees a server in P only
+once a request was answered, as the simulator shows the link of a server that is there) could never learn that
+offloading pays. So every ``probe_period_s`` without a request, one frame that already ran here is also sent as a
+probe (:meth:`OffloadClient.probe_due`): its reply is measured like any other and never published; a probe left
+unanswered counts toward ``link_down`` but is no frame's miss.
+
+The link measurements (for the policy's device state D): the link's round trip (the request's round trip less the
+server's own time) and uplink throughput (request bytes over that time), both smoothed; the share of the last 20
+requests left unanswered; the server's queue.
 """
 
 from __future__ import annotations
@@ -100,6 +106,8 @@ class InFlight:
     height: int
     slow_s: float = math.inf
     """An answer later than this (the frame budget) counts toward ``link_down`` though it is published."""
+    probe: bool = False
+    """A link probe: the frame ran here and its reply only measures the link."""
 
 
 @dataclass
@@ -117,6 +125,8 @@ class LinkStats:
     """Replies dropped, by kind."""
     slow: int = 0
     """Replies published that came later than the frame budget."""
+    probes: int = 0
+    """Link probes sent (counted in ``sent`` too)."""
 
     @property
     def loss(self) -> float:
@@ -151,6 +161,7 @@ class OffloadClient:
         self._next_id = 1
         self._misses_in_row = 0
         self._down_until = -math.inf
+        self._last_sent_at = -math.inf
         self._expired: deque[int] = deque(maxlen=64)
         self._answered: deque[int] = deque(maxlen=64)
         self.ignored_servers: Counter = Counter()
@@ -202,30 +213,45 @@ class OffloadClient:
         deadline_s: float,
         now: float | None = None,
         slow_s: float = math.inf,
+        probe: bool = False,
     ) -> InFlight:
         """Record a request just published; its id is the returned record's ``request_id``. ``slow_s``: the frame
-        budget (an answer later than it counts toward ``link_down``)."""
+        budget (an answer later than it counts toward ``link_down``); ``probe``: a link probe."""
         now = self.clock() if now is None else now
         rec = InFlight(
-            self._next_id, server_id, now, float(deadline_s), int(tx_bytes), int(width), int(height), float(slow_s)
-        )
+            self._next_id, server_id, now, float(deadline_s), int(tx_bytes), int(width), int(height), float(slow_s),
+            probe,
+        )  # fmt: skip
         self._next_id += 1
         self.in_flight[rec.request_id] = rec
         self.link.sent += 1
+        self.link.probes += probe
+        self._last_sent_at = now
         return rec
+
+    def probe_due(self, period_s: float, now: float | None = None) -> str | None:
+        """The server id to address a link probe to now ("" any), or None: probes off (``period_s`` <= 0), a
+        request still in flight, none sent for less than ``period_s``, or no server to reach (none heard, link
+        down: the retry after ``retry_s`` is itself a probe)."""
+        now = self.clock() if now is None else now
+        if period_s <= 0 or self.in_flight or now - self._last_sent_at < period_s:
+            return None
+        return self.plan(now)[0]
 
     def next_request_id(self) -> int:
         return self._next_id
 
     def expire(self, now: float | None = None) -> list[InFlight]:
-        """Requests whose deadline has passed: each is a ``timeout`` miss, and counts toward ``link_down``."""
+        """Requests whose deadline has passed: each is a ``timeout`` miss (a probe is no frame's miss), and counts
+        toward ``link_down``."""
         now = self.clock() if now is None else now
         out = [r for r in self.in_flight.values() if now - r.sent_at >= r.deadline_s]
         for r in out:
             del self.in_flight[r.request_id]
             self._expired.append(r.request_id)
             self.link.outcomes.append(False)
-            self.miss("timeout")
+            if not r.probe:
+                self.miss("timeout")
             self._count_toward_down(now)
         return out
 
@@ -269,9 +295,11 @@ class OffloadClient:
             self._misses_in_row = 0
             self._down_until = -math.inf
         self.link.server_queue = int(reply.queue_length)
-        self.link.rtt_ms = _smooth(self.link.rtt_ms, rtt * 1e3)
         server_s = reply.server_ms / 1e3 if math.isfinite(reply.server_ms) and reply.server_ms >= 0 else 0.0
         network_s = rtt - server_s
+        # the link's own round trip, without the server's time: what the simulator's link profiles give as RTT
+        # (a server busy 100 ms on a 5 ms Wi-Fi link is a good link with a slow server, not an LTE link)
+        self.link.rtt_ms = _smooth(self.link.rtt_ms, max(network_s, 1e-4) * 1e3)
         if network_s > 1e-4:
             self.link.uplink_mbps = _smooth(self.link.uplink_mbps, 8.0 * rec.tx_bytes / network_s / 1e6)
         return rec, rtt

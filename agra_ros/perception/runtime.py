@@ -181,6 +181,8 @@ class PerceptionRuntime:
         self.shadow = ShadowScheduler(shadow_share)
         self.fallback_config = self._check_layers(fallback_config)
         self.full_config = full_configuration(self.n_layers)
+        self._overhead = (0.0, 0.0)
+        """Busy seconds and joules waiting for the next frame (:meth:`add_overhead`)."""
         self.watchdog = CommandWatchdog(fallback_timeout_s, clock())
         self.commanded: GranularityConfig | None = None
         self.rate = SlidingRate()
@@ -353,9 +355,19 @@ class PerceptionRuntime:
         return self._finish(image.shape, dets, config, wall_s, busy_s, detector_j, fps, accuracy, shadow_ms,
                             not detector_ran, motion, remote)  # fmt: skip
 
+    def add_overhead(self, busy_s: float, energy_j: float) -> None:
+        """Work done for no frame of its own (a link probe's encode: ``busy_s`` of CPU; its radio: ``energy_j``):
+        charged to the next frame, as a remote frame's own encode and radio are charged to it."""
+        self._overhead = (self._overhead[0] + busy_s, self._overhead[1] + energy_j)
+
     def _finish(self, shape, dets, config, wall_s, busy_s, detector_j, fps, accuracy, shadow_ms, tracked, motion,
                 remote) -> FrameResult:  # fmt: skip
+        (extra_busy_s, extra_j), self._overhead = self._overhead, (0.0, 0.0)
         energy = self.energy
+        if extra_busy_s or extra_j:
+            busy_s += extra_busy_s
+            if energy is not None:
+                detector_j += energy.detector_energy_per_frame_j(extra_busy_s, config, False) + extra_j
         power_w = energy.power_w(detector_j, fps, busy_s) if energy is not None else math.nan
         self.stats.frames += 1
         self.stats.busy_s_total += busy_s
