@@ -366,7 +366,8 @@ class PerceptionNode(Node):
                 decision=self._command.decision if commanded else 0,
                 fallback=rt.in_fallback,
                 command_header=self._command.header if commanded else None,
-                link=self.remote.client.link,
+                # no server on offer (none announced, or the link down): P shows "no server", as the catalogue does
+                link=self.remote.client.link if self.remote.client.available() else None,
             )
         )
         now = time.monotonic()
