@@ -3,13 +3,15 @@ processes count, the rate over a window, and that the power is unchanged while n
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
-from agra_ros.device.process_cpu import ProcessCpu, runs_graph_node
+from agra_ros.device.process_cpu import ProcessCpu, graph_of, runs_graph_node, same_graph
 from agra_ros.perception.energy import make_energy_meter
 
 
@@ -57,3 +59,44 @@ def test_power_counts_the_graph_cpu_beyond_the_frames_own_busy_time():
     extra_w = meter.model.detector_energy_per_frame_j(0.05) * 10.0
     assert meter.power_w(0.05, 10.0, busy_s=0.02) == pytest.approx(min(base + extra_w, meter.model.profile.p_max_w))
     assert meter.power_source.endswith("+process_cpu")
+
+
+def test_only_this_robots_graph_counts_another_domain_or_network_namespace_does_not():
+    """A soak or a second robot on another ROS domain (or in another network namespace) is not this robot's power:
+    a soak's graph beside a netns test once made offloading read 1.1x local."""
+    import os
+
+    mine = graph_of("self", {"ROS_DOMAIN_ID": "7"})
+    assert mine[1].startswith("net:")
+    assert same_graph(mine, graph_of(os.getpid(), {"ROS_DOMAIN_ID": "7"}))
+    assert not same_graph(mine, graph_of(os.getpid(), {"ROS_DOMAIN_ID": "8"}))
+    assert not same_graph(mine, ("7", "net:[1]"))
+    assert same_graph(("0", "?"), graph_of("self", {}))  # no ROS_DOMAIN_ID is domain 0; unreadable matches
+    assert same_graph(mine, graph_of(os.getpid(), None))  # an environment it cannot read: counted
+    domain = os.environ.get("ROS_DOMAIN_ID", "0")
+    pids = {d: _orphan_graph_node(d) for d in (domain, str((int(domain) + 1) % 200))}  # not this test's children
+    try:
+        cpu = ProcessCpu()
+        cpu._scan()
+        assert pids[domain] in cpu._procs  # this robot's domain: counted
+        assert pids[str((int(domain) + 1) % 200)] not in cpu._procs  # another domain: another robot's
+    finally:
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)
+
+
+def _orphan_graph_node(domain: str) -> int:
+    """A process whose command line names agra_ros.nodes.policy, in ROS domain ``domain``, that is no child of
+    this one (children count whatever their domain, as the learner does)."""
+    line = f'ROS_DOMAIN_ID={domain} {sys.executable} -c "import time; time.sleep(30)" agra_ros.nodes.policy'
+    out = subprocess.run(["sh", "-c", f"{line} >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, timeout=10)
+    pid = int(out.stdout.strip())
+    end = time.monotonic() + 20.0
+    while time.monotonic() < end:  # until the shell's fork has become the python process
+        try:
+            if "agra_ros.nodes.policy" in psutil.Process(pid).cmdline():
+                return pid
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never ran python")

@@ -8,8 +8,10 @@ to a server really saves.
 
 Which processes: this process (perception) and its children, and every process on this machine that runs one of
 :data:`GRAPH_NODES` (``agra_ros.nodes.<name>`` or its ``<name>_node`` entry point), with their children (the
-policy's learner). Never a perception server: its energy is reported beside the robot's, never inside it. Several
-robots' graphs on one machine are counted together (one robot per machine is what this models). Needs psutil;
+policy's learner). Never a perception server: its energy is reported beside the robot's, never inside it. Only
+processes of this robot's graph: the same ``ROS_DOMAIN_ID`` and the same network namespace as this process (a
+process whose environment cannot be read counts). Several robots' graphs on one machine, in one domain and one
+network namespace, are counted together (one robot per machine is what this models). Needs psutil;
 :meth:`ProcessCpu.sample` returns None where it cannot measure.
 """
 
@@ -19,12 +21,26 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-__all__ = ["GRAPH_NODES", "ProcessCpu", "runs_graph_node"]
+__all__ = ["GRAPH_NODES", "ProcessCpu", "graph_of", "runs_graph_node", "same_graph"]
 
 GRAPH_NODES = ("perception", "policy")
 """The robot's graph processes besides this one (their children, e.g. the learner, come with them)."""
 RESCAN_S = 10.0
 """How often the process list is read again (a node started later is found within this long)."""
+
+
+def graph_of(pid: int | str, environ: dict[str, str] | None) -> tuple[str, str]:
+    """(ROS domain, network namespace) a process belongs to; "?" where it cannot be read (then it matches any)."""
+    domain = "?" if environ is None else environ.get("ROS_DOMAIN_ID", "").strip() or "0"
+    try:
+        netns = os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        netns = "?"
+    return domain, netns
+
+
+def same_graph(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return all(x == y or "?" in (x, y) for x, y in zip(a, b))
 
 
 def runs_graph_node(cmdline: Iterable[str], nodes: Iterable[str] = GRAPH_NODES) -> bool:
@@ -64,10 +80,17 @@ class ProcessCpu:
     def _scan(self) -> None:
         ps = self._psutil
         roots = [ps.Process()]
+        mine = graph_of("self", dict(os.environ))
         for proc in ps.process_iter(["pid", "cmdline"]):
             try:
                 cmd = proc.info.get("cmdline") or []
-                if proc.pid != roots[0].pid and runs_graph_node(cmd, self.nodes):
+                if proc.pid == roots[0].pid or not runs_graph_node(cmd, self.nodes):
+                    continue
+                try:
+                    environ = proc.environ()
+                except ps.AccessDenied:
+                    environ = None
+                if same_graph(graph_of(proc.pid, environ), mine):  # another robot's graph is not this one's
                     roots.append(proc)
             except ps.Error:
                 continue
