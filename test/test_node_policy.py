@@ -437,10 +437,18 @@ def test_raising_target_fps_makes_configurations_cheaper_and_fps_follow_lowering
 
 
 def _graph_run(
-    tmp_path, algorithm: str, target: float, floor: float = 0.9, settle_s: float = 12.0, measure_s: float = 12.0
+    tmp_path,
+    algorithm: str,
+    target: float,
+    floor: float = 0.9,
+    settle_s: float = 12.0,
+    measure_s: float = 12.0,
+    camera_fps: float | None = None,
 ) -> dict:
-    """The demo's graph on real video (vtest at 320x240, 30 Hz: above any rate perception reaches here, and a 60 Hz
-    camera's decoding took enough of a loaded 2-core machine to cap agra and rule alike near 1.2x full), with the device monitor's own backends (measured
+    """The demo's graph on real video (vtest at 320x240; the camera at ``camera_fps``, by default 1.5x the target
+    within 30-60 Hz: above what perception is asked for, and no faster, since a 60 Hz camera's decoding took enough of
+    a loaded 2-core machine to cap agra and rule alike near 1.2x full, while a 30 Hz one capped agra at 23 FPS of a
+    26 FPS target where full ran 20 FPS), with the device monitor's own backends (measured
     CPU utilisation, modelled power), the real detector on 1 thread and the policy running ``algorithm`` (shipped
     checkpoint, no learning) at a fixed ``target`` and accuracy ``floor``: after ``settle_s``, the median achieved
     FPS, the mean modelled energy per frame perception reports, and the mean cost-table latency of the
@@ -450,7 +458,8 @@ def _graph_run(
         "name: hall\nphases:\n  - {name: hall, clip: vtest, duration_s: 600, density: [3, 10], resolution: [320, 240], "
         f"target_fps: {target}}}\n"
     )
-    cam = {"source": "video", "trace": str(trace), "fps": 30.0, "reliability": "reliable"}
+    cam_fps = camera_fps if camera_fps is not None else min(60.0, max(30.0, 1.5 * target))
+    cam = {"source": "video", "trace": str(trace), "fps": cam_fps, "reliability": "reliable"}
     pol = _params(
         tmp_path,
         learning=False,
@@ -508,7 +517,7 @@ def test_agra_meets_a_target_full_cannot_reach_at_less_energy_per_frame_than_rul
     reward then rightly keeps accuracy instead.)"""
     if not media_available():
         pytest.skip("the real clips are not fetched (agra-ros fetch-media; the README's set-up fetches them)")
-    full = _graph_run(tmp_path, "static", 60.0)
+    full = _graph_run(tmp_path, "static", 60.0, camera_fps=30.0)  # full runs well under 30 FPS here
     target = round(1.3 * full["fps"], 1)
     runs = {alg: _graph_run(tmp_path, alg, target, floor=0.6) for alg in ("rule", "agra")}
     summary = f"full {full['fps']:.1f} FPS here, target {target:g}: " + ", ".join(
