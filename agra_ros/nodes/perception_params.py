@@ -90,9 +90,9 @@ SPECS = [
         "power_counts_processes",
         False,
         "Count the CPU time of this robot's perception and policy processes on this machine (same ROS_DOMAIN_ID "
-        "and network namespace; the learner included; psutil, 1 s windows) as busy time in power_w and the system energy per frame, so what offloading saves of "
-        "everything the robot runs shows (energy source model:<profile>+process_cpu); off: the frames' own busy "
-        "time and the radio.",
+        "and network namespace; the learner included; psutil, 1 s windows) as busy time in power_w and the system "
+        "energy per frame, so what offloading saves of everything the robot runs shows (energy source "
+        "model:<profile>+process_cpu); off: the frames' own busy time and the radio.",
     ),
     ros_params.ParamSpec(
         "reliability",

@@ -139,24 +139,10 @@ class RemoteExecution:
         if server is None:
             self.client.miss(cause)
             return rt.process(image, RemoteCost(miss=cause))
-        c0 = time.thread_time()
-        jpeg = encode_jpeg(image, self.quality)
-        encode_busy = time.thread_time() - c0
-        deadline = self.deadline_s()
-        tx = len(jpeg) + MESSAGE_OVERHEAD_BYTES
-        budget = self._budget_s()
-        rec = self.client.sent(
-            server, tx, image.shape[1], image.shape[0], deadline, slow_s=budget if budget else math.inf
-        )
         config = rt.requested_config()
-        self._pub.publish(
-            request_to_msg(
-                image_msg.header, jpeg, self.robot_id, rec.request_id, server, self.detector_name, config,
-                rt.shadow.next(), deadline,
-            )
-        )  # fmt: skip
+        rec, encode_busy = self._send(image_msg, image, server, config, rt.shadow.next())
         self._waiting = _Waiting(image_msg, image, rec, encode_busy, config)
-        self._deadline_timer.timer_period_ns = max(int(deadline * 1e9), 1_000_000)
+        self._deadline_timer.timer_period_ns = max(int(rec.deadline_s * 1e9), 1_000_000)
         self._deadline_timer.reset()
         return None
 
@@ -166,21 +152,32 @@ class RemoteExecution:
         if server is None:
             return
         c0 = time.thread_time()
+        full = GranularityConfig(self.runtime.full_config.levels, 1.0, "remote", 1)
+        self._send(image_msg, image, server, full, False, probe=True)
+        self.runtime.add_overhead(time.thread_time() - c0, 0.0)
+
+    def _send(
+        self, image_msg: Image, image: np.ndarray, server: str, config: GranularityConfig, shadow: bool,
+        probe: bool = False,
+    ) -> tuple[InFlight, float]:  # fmt: skip
+        """JPEG-encode a frame, record it in flight and publish the request; the record and the encode's busy
+        seconds."""
+        c0 = time.thread_time()
         jpeg = encode_jpeg(image, self.quality)
-        budget = self._budget_s()
+        encode_busy = time.thread_time() - c0
         deadline = self.deadline_s()
+        budget = self._budget_s()
         rec = self.client.sent(
             server, len(jpeg) + MESSAGE_OVERHEAD_BYTES, image.shape[1], image.shape[0], deadline,
-            slow_s=budget if budget else math.inf, probe=True,
+            slow_s=budget if budget else math.inf, probe=probe,
         )  # fmt: skip
-        config = self.runtime.full_config
         self._pub.publish(
             request_to_msg(
-                image_msg.header, jpeg, self.robot_id, rec.request_id, server, self.detector_name,
-                GranularityConfig(config.levels, 1.0, "remote", 1), False, deadline,
+                image_msg.header, jpeg, self.robot_id, rec.request_id, server, self.detector_name, config, shadow,
+                deadline,
             )
         )  # fmt: skip
-        self.runtime.add_overhead(time.thread_time() - c0, 0.0)
+        return rec, encode_busy
 
     def _charge_probe(self, rec: InFlight, rx_bytes: int, seconds: float) -> None:
         energy = self.runtime.energy

@@ -120,12 +120,9 @@ def _accept_integers_for_floats(node: Node, specs: dict[str, ParamSpec]) -> None
     floats = {name for name, s in specs.items() if isinstance(s.default, float) and not s.dynamic_typing}
     if not floats:
         return
-    first = not hasattr(node, "_agra_float_params")
-    if first:
+    if not hasattr(node, "_agra_float_params"):
         node._agra_float_params = set()
-    node._agra_float_params |= floats
-    if first:
-        add_pre_set(
+        add_pre_set(  # reads the set at call time: the names added below count too
             node,
             lambda params: [
                 Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
@@ -134,6 +131,7 @@ def _accept_integers_for_floats(node: Node, specs: dict[str, ParamSpec]) -> None
                 for p in params
             ],
         )
+    node._agra_float_params |= floats
 
 
 def add_pre_set(node: Node, rewrite: Callable[[list[Parameter]], list[Parameter]]) -> None:
