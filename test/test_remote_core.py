@@ -242,7 +242,9 @@ def test_replies_with_bad_boxes_are_dropped_and_the_request_stays_in_flight(kw, 
     assert rec.request_id in c.in_flight  # a good reply may still come
 
 
-def test_misses_in_a_row_take_the_link_down_then_a_probe_after_retry():
+def test_misses_in_a_row_take_the_link_down_until_a_probe_is_answered_in_time():
+    """No frame goes out on a link that is down: after retry_s a probe does (even with probes off), and only its
+    answer within the frame budget brings remote back; each unanswered retry stretches the next wait."""
     c, clock = client(miss_limit=2, retry_s=2.0)
     announce(c)
     for _ in range(2):
@@ -250,18 +252,29 @@ def test_misses_in_a_row_take_the_link_down_then_a_probe_after_retry():
         clock.t += 0.15
         c.expire()
     assert c.plan() == (None, "link_down") and not c.available()
+    assert c.probe_due(0.0) is None  # not before retry_s
     clock.t += 2.0
     announce(c)
-    assert c.plan() == ("", "")  # the probe
-    c.sent("", 1000, 64, 48, 0.1)
+    assert c.plan() == (None, "link_down") and c.probe_due(0.0) == ""  # frames stay here; the retry is a probe
+    c.sent("", 1000, 64, 48, 0.1, probe=True)
     clock.t += 0.15
     c.expire()
-    assert c.plan() == (None, "link_down")  # one more miss closes it again
+    assert c.plan() == (None, "link_down") and c.link.misses["timeout"] == 2  # the probe is no frame's miss
     clock.t += 2.0
     announce(c)
-    rec = c.sent("", 1000, 64, 48, 0.1)
+    assert c.probe_due(0.0) is None  # one unanswered retry: the next waits 2 x retry_s
+    clock.t += 2.0
+    announce(c)
+    slow = c.sent(c.probe_due(0.0), 1000, 64, 48, 0.3, slow_s=0.2, probe=True)
+    clock.t += 0.25
+    c.accept(reply(slow.request_id))
+    assert c.plan() == (None, "link_down")  # answered, but too late for the frame budget
+    clock.t += 2.0
+    announce(c)
+    rec = c.sent(c.probe_due(0.0), 1000, 64, 48, 0.3, slow_s=0.2, probe=True)
+    clock.t += 0.05
     c.accept(reply(rec.request_id))
-    assert c.plan() == ("s1", "")
+    assert c.plan() == ("s1", "") and c.available()
 
 
 def test_answers_later_than_the_frame_budget_take_a_too_slow_link_down():
@@ -369,6 +382,30 @@ def test_link_probes_keep_the_link_measured_while_frames_run_here():
     assert not c.link.misses and c.link.loss == pytest.approx(2 / 3)
     announce(c)
     assert c.plan() == (None, "link_down") and c.probe_due(0.1) is None
+
+
+def test_unanswered_probes_stretch_the_probe_period_and_an_answer_restores_it():
+    """A lost probe costs its encode and the radio for its whole deadline: on a lossy link each one doubles the
+    period, up to PROBE_BACKOFF_MAX times, and the first answer brings the period back."""
+    c, clock = client(miss_limit=100, retry_s=2.0)
+    waits = []
+    for _ in range(5):
+        announce(c)
+        sent_at = clock.t
+        c.sent(c.probe_due(1.0), 20_000, 64, 48, 0.3, probe=True)
+        clock.t += 0.35
+        c.expire()
+        while c.probe_due(1.0) is None:
+            clock.t += 0.05
+            announce(c)
+        waits.append(round(clock.t - sent_at, 1))
+    assert waits == [2.0, 4.0, 4.0, 4.0, 4.0]  # 1 s, 2 s, then PROBE_BACKOFF_MAX (4) x 1 s
+    rec = c.sent(c.probe_due(1.0), 20_000, 64, 48, 0.3, probe=True)
+    clock.t += 0.04
+    c.accept(reply(rec.request_id))
+    clock.t += 1.0
+    announce(c)
+    assert c.probe_due(1.0) is not None
 
 
 def test_runtime_charges_a_probe_to_the_next_frame():

@@ -319,8 +319,9 @@ class PerceptionNode(Node):
         self._last = res
         if self.context.ok():  # Ctrl-C during inference shuts the context down: nothing left to publish to
             self._publish(msg, image, res)
-            if not remote:
-                self.remote.probe(msg, image)  # keeps the link measured while frames run here
+            # the frame ran here (a frame sent to a server returned above): it may go out as a link probe, which
+            # keeps the link measured and is the only way back from a link that is down
+            self.remote.probe(msg, image)
         # the node's own cost per frame beyond the detector: conversion, bookkeeping, publishing
         self.frames.overhead_ms.append((time.perf_counter() - t_start) * 1e3 - res.latency_ms - res.shadow_ms)
 

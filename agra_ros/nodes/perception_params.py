@@ -64,19 +64,24 @@ SPECS = [
     ros_params.ParamSpec(
         "remote_miss_limit",
         2,
-        "After this many unanswered requests in a row the link counts as down: frames run here for remote_retry_s, "
-        "then one probe frame is sent.",
+        "After this many requests in a row unanswered (or answered later than the frame budget) the link counts as "
+        "down: frames run here until a link probe, sent remote_retry_s later, is answered in time.",
         range=(1, 1000, 1),
     ),
     ros_params.ParamSpec(
-        "remote_retry_s", 2.0, "How long the link stays down before a probe frame is sent.", range=(0.1, 600.0, 0.0)
+        "remote_retry_s",
+        2.0,
+        "While the link is down, a link probe goes out this long after the last failure (doubling, up to 4x, while "
+        "they go unanswered); frames stay here until one is answered in time.",
+        range=(0.1, 600.0, 0.0),
     ),
     ros_params.ParamSpec(
         "remote_probe_period_s",
         2.0,
         "While frames run here and a perception server announces itself, one frame in this period is also sent to it "
         "as a link probe (its reply is measured, never published), so the policy sees the link it could offload to; "
-        "0: no probes.",
+        "the period doubles, up to 4x, while probes go unanswered. 0: no probes (a link that is down is still "
+        "probed after remote_retry_s).",
         range=(0.0, 600.0, 0.0),
     ),
     ros_params.ParamSpec(

@@ -7,8 +7,11 @@ commanded ``remote`` can go out now, records it with :meth:`OffloadClient.sent`,
 out or whose reply does not come in time runs locally in the fallback configuration, and the reason is counted:
 
 - ``no_server``: no server running this detector announced itself within ``server_timeout_s``;
-- ``link_down``: ``miss_limit`` requests in a row went unanswered; for ``retry_s`` no frame is sent, then one
-  probe frame is (answered: back to remote; not: another ``retry_s``);
+- ``link_down``: ``miss_limit`` requests in a row went unanswered (or answered too late); no frame is sent until
+  a link probe (a frame that already ran here, sent ``retry_s`` later) is answered within its frame budget; while
+  none is, the link stays down and the next probe follows another ``retry_s`` (stretched as below). Frames never
+  wait on a link that just failed: a retry sent as a real frame would cost that frame its whole deadline each
+  time, and on a lossy link that repeats every ``retry_s``;
 - ``timeout``: the reply did not arrive within the deadline (lost on the link, or late).
 
 A reply that comes within the deadline but later than the frame budget (``slow_s`` of the request) is published,
@@ -32,7 +35,9 @@ Link probes: while frames run here, the link would go unmeasured, and the policy
 once a request was answered, as the simulator shows the link of a server that is there) could never learn that
 offloading pays. So every ``probe_period_s`` without a request, one frame that already ran here is also sent as a
 probe (:meth:`OffloadClient.probe_due`): its reply is measured like any other and never published; a probe left
-unanswered counts toward ``link_down`` but is no frame's miss.
+unanswered counts toward ``link_down`` but is no frame's miss. On a lossy link each unanswered probe doubles the
+period (up to :data:`PROBE_BACKOFF_MAX` times), since a lost probe costs its encode and the radio for its whole
+deadline; any answer restores it. The same holds for the retries of a link that is down.
 
 The link measurements (for the policy's device state D): the link's round trip (the request's round trip less the
 server's own time) and uplink throughput (request bytes over that time), both smoothed; the share of the last 20
@@ -54,6 +59,9 @@ __all__ = ["Announcement", "InFlight", "LinkStats", "OffloadClient", "Reply", "R
 MISS_CAUSES = ("timeout", "no_server", "link_down")
 EWMA = 0.2
 """Weight of the newest sample in the smoothed round trip and throughput."""
+PROBE_BACKOFF_MAX = 4
+"""The longest probe period, as a multiple of ``probe_period_s`` (or of ``retry_s`` while the link is down), after
+unanswered probes in a row: a link that comes back is still seen within 4 periods."""
 
 
 class ResultRejected(ValueError):
@@ -160,8 +168,13 @@ class OffloadClient:
         self.in_flight: dict[int, InFlight] = {}
         self._next_id = 1
         self._misses_in_row = 0
-        self._down_until = -math.inf
+        self._down = False
+        """``miss_limit`` requests in a row failed: no frame goes out until a probe is answered in time."""
+        self._retry_at = -math.inf
+        """While down: when the next link probe may go out."""
         self._last_sent_at = -math.inf
+        self._probe_backoff = 1
+        """The probe period's multiple now: doubled by each unanswered probe, 1 again at any answer."""
         self._expired: deque[int] = deque(maxlen=64)
         self._answered: deque[int] = deque(maxlen=64)
         self.ignored_servers: Counter = Counter()
@@ -191,7 +204,7 @@ class OffloadClient:
             self.chosen = ""
         if not live:
             return None, "no_server"
-        if now < self._down_until:
+        if self._down:
             return None, "link_down"
         return self.chosen, ""
 
@@ -231,10 +244,18 @@ class OffloadClient:
 
     def probe_due(self, period_s: float, now: float | None = None) -> str | None:
         """The server id to address a link probe to now ("" any), or None: probes off (``period_s`` <= 0), a
-        request still in flight, none sent for less than ``period_s``, or no server to reach (none heard, link
-        down: the retry after ``retry_s`` is itself a probe)."""
+        request still in flight, none sent for less than ``period_s``, or no server heard. While the link is down
+        a probe is due ``retry_s`` after the last failure, even with ``period_s`` 0 (it is the only way back). The
+        period stretches after unanswered probes (see the module docstring)."""
         now = self.clock() if now is None else now
-        if period_s <= 0 or self.in_flight or now - self._last_sent_at < period_s:
+        if self.in_flight:
+            return None
+        if self._down:  # the retry of a link that is down is a probe, whatever probe_period_s says
+            live = self.live_servers(now)
+            if not live or now < self._retry_at:
+                return None
+            return self.chosen if self.chosen in live else ""
+        if period_s <= 0 or now - self._last_sent_at < period_s * self._probe_backoff:
             return None
         return self.plan(now)[0]
 
@@ -250,7 +271,9 @@ class OffloadClient:
             del self.in_flight[r.request_id]
             self._expired.append(r.request_id)
             self.link.outcomes.append(False)
-            if not r.probe:
+            if r.probe:
+                self._probe_backoff = min(2 * self._probe_backoff, PROBE_BACKOFF_MAX)
+            else:
                 self.miss("timeout")
             self._count_toward_down(now)
         return out
@@ -261,13 +284,13 @@ class OffloadClient:
         if self._misses_in_row < self.miss_limit:
             return
         failed, self.chosen = self.chosen, ""
-        if failed and any(s != failed for s in self.live_servers(now)):
+        if not self._down and failed and any(s != failed for s in self.live_servers(now)):
             # another server still announces itself: the next frame goes to whichever answers first, at once
             # (the link itself is down only when that one fails too)
             self._misses_in_row = 0
             return
-        self._down_until = now + self.retry_s
-        self._misses_in_row = self.miss_limit - 1  # the probe after retry_s: one more miss closes it again
+        self._down = True
+        self._retry_at = now + self.retry_s * self._probe_backoff
 
     def accept(self, reply: Reply, now: float | None = None) -> tuple[InFlight, float] | None:
         """The request a valid reply answers and its round trip in seconds; None for another robot's reply;
@@ -286,6 +309,7 @@ class OffloadClient:
         rtt = now - rec.sent_at
         self.link.answered += 1
         self.link.outcomes.append(True)
+        self._probe_backoff = 1
         if not self.chosen:
             self.chosen = reply.server_id  # the first to answer: the fastest server
         if rtt > rec.slow_s:  # published, but too late for the target: the link may have become too slow
@@ -293,7 +317,7 @@ class OffloadClient:
             self._count_toward_down(now)
         else:
             self._misses_in_row = 0
-            self._down_until = -math.inf
+            self._down = False
         self.link.server_queue = int(reply.queue_length)
         server_s = reply.server_ms / 1e3 if math.isfinite(reply.server_ms) and reply.server_ms >= 0 else 0.0
         network_s = rtt - server_s
