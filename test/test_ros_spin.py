@@ -102,3 +102,24 @@ def test_sigint_stops_the_node_with_its_context_valid_and_later_signals_are_igno
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_nodes_spin_in_the_events_executor_unless_asked_for_the_classic_one(monkeypatch):
+    """The EventsExecutor is what keeps the graph's own CPU low (see make_executor); AGRA_EXECUTOR=single is the
+    way back to rclpy's SingleThreadedExecutor."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    from agra_ros.ros.spin import EXECUTOR_ENV, make_executor
+
+    rclpy.init(args=[])
+    try:
+        monkeypatch.delenv(EXECUTOR_ENV, raising=False)
+        events = make_executor()
+        assert not isinstance(events, SingleThreadedExecutor) and type(events).__name__ == "EventsExecutor"
+        events.shutdown(timeout_sec=0.1)
+        monkeypatch.setenv(EXECUTOR_ENV, "single")
+        classic = make_executor()
+        assert isinstance(classic, SingleThreadedExecutor)
+        classic.shutdown(timeout_sec=0.1)
+    finally:
+        rclpy.try_shutdown()
