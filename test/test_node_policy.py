@@ -313,12 +313,16 @@ def test_read_only_checkpoint_folder_runs_from_the_shipped_policy_and_says_learn
 
 
 def test_a_neighbour_flooding_diagnostics_does_not_starve_decisions(tmp_path):
-    """Issue 11: 200 statuses of 10,000 key-values at up to 50 Hz cut decisions from 5 to 3.4 per second. The policy
-    reads a status's keys only when its name can carry device state, so decisions keep their rate."""
+    """Issue 11: 200 statuses of 10,000 key-values at up to 50 Hz cut decisions from 5 to 3.4 per second; with the
+    EventsExecutor and one core busy, to 4.8 of 10. The policy reads /diagnostics serialized and a large message at
+    most once a second (DiagnosticsGate), so decisions keep >= 90 % of the rate measured just before the flood."""
     with node_process("policy", _params(tmp_path, learning=False), tmp_path) as proc, probe("policy_flood") as pr:
         watch = PolicyWatch(pr.node)
         graph = FakeGraph(pr.node)
         assert wait_for(lambda: watch.commands_since(0) >= 5, 60), "no commands:\n" + read_log(proc)
+        t_normal = time.monotonic()
+        time.sleep(6.0)
+        normal_hz = watch.commands_since(t_normal) / (time.monotonic() - t_normal)
         heavy = DiagnosticArray(
             status=[
                 DiagnosticStatus(
@@ -332,9 +336,9 @@ def test_a_neighbour_flooding_diagnostics_does_not_starve_decisions(tmp_path):
             time.sleep(0.02)
         graph.device_status(temp_c="55.0", power_w="6.5")  # the device status still gets through after the flood
         flood_s = time.monotonic() - t0
-        decided = watch.commands_since(t0)
-        # 10 Hz asked; a loaded 2-core machine and this process's own publishing leave room, a starved node does not
-        assert decided >= 0.5 * 10.0 * flood_s, f"{decided} decisions in {flood_s:.1f} s of flood"
+        flood_hz = watch.commands_since(t0) / flood_s
+        print(f"flood: {flood_hz:.1f} decisions/s in {flood_s:.1f} s of flood, {normal_hz:.1f} before (10 asked)")
+        assert flood_hz >= 0.9 * normal_hz, f"{flood_hz:.1f} decisions/s in the flood, {normal_hz:.1f} before"
         assert wait_for(lambda: watch.get("device_state_seen") == "1", 15), watch.status
         assert proc.poll() is None and "Traceback" not in read_log(proc)
 

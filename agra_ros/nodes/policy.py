@@ -1,10 +1,10 @@
 """policy_node: picks the detector's granularity configuration for every decision period and learns on the robot.
 
-Listens to ``agra/feedback`` (PerceptionFeedback: the reward of each decision, and the workload profile W: the
-embedding perception takes from its own detector's backbone, with motion and detections; this node never sees a raw
-image and runs no network of its own for W), ``/diagnostics`` (device state D, from device_monitor or a jtop
-node), ``agra/trace_target_fps`` (a camera trace's target, the lower-priority input of the ``target_fps``
-parameter, see below) and the latched ``agra/granularity_catalogue`` (GranularityCatalogue). Publishes ``agra/granularity`` (GranularityCommand) at
+Listens to ``agra/feedback`` (PerceptionFeedback: each decision's reward, and W: the embedding perception takes from
+its own detector's backbone, with motion and detections; no raw image, no network of its own), ``/diagnostics``
+(device state D from device_monitor or a jtop node; read serialized, a large message at most once a second:
+:class:`agra_ros.online.diagnostics_gate.DiagnosticsGate`), ``agra/trace_target_fps`` (a camera trace's target, see
+below) and the latched ``agra/granularity_catalogue``. Publishes ``agra/granularity`` (GranularityCommand) at
 ``decision_rate_hz`` plus reward, Lagrange weights, target attainment and learner updates for rqt_plot, and its
 status on ``/diagnostics``. The package's messages are converted in agra_ros.ros.interfaces.
 
@@ -34,6 +34,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.serialization import deserialize_message
 from std_msgs.msg import Float32, Header, UInt32
 
 from agra_ros.bad_inputs import BadInputCounter
@@ -45,6 +46,7 @@ from agra_ros.nodes.policy_params import SPECS
 from agra_ros.online.agent import LEARNER_ALGORITHMS, AgentSettings, OnlineAgent, learner_settings_for
 from agra_ros.online.checkpoint import CheckpointSpec
 from agra_ros.online.device_input import DeviceInputError, DeviceInputs, is_device_input_status, parse_device_status
+from agra_ros.online.diagnostics_gate import DiagnosticsGate
 from agra_ros.online.hold import DecisionHold, force_reason
 from agra_ros.online.learner_process import LearnerSupervisor
 from agra_ros.online.lifecycle import CheckpointKeeper, TargetArbiter
@@ -138,7 +140,8 @@ class PolicyNode(Node):
         self._pub_gamma = self.create_publisher(Float32, "agra/lagrange/accuracy", q)
         self._pub_attain = self.create_publisher(Float32, "agra/target_attainment", q)
         self._pub_updates = self.create_publisher(UInt32, "agra/learner_updates", q)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 20)
+        self._diagnostics_gate = DiagnosticsGate()  # serialized: a flood of large statuses is never deserialised
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics_raw, 20, raw=True)
         self.create_subscription(Float32, "agra/trace_target_fps", self._on_trace_target, latched_qos())
         self.create_subscription(PerceptionFeedback, "agra/feedback", self._on_feedback, command_qos(50))
         self.create_subscription(GranularityCatalogue, "agra/granularity_catalogue", self._on_catalogue, latched_qos())
@@ -277,11 +280,18 @@ class PolicyNode(Node):
         except InputRejected as exc:  # the decision keeps the last good W; the message counts as bad
             self._reject(exc)
 
+    def _on_diagnostics_raw(self, data: bytes) -> None:
+        if not self._diagnostics_gate.admit(len(data), time.monotonic()):
+            return self._reject(ValueError(f"a {len(data)}-byte /diagnostics message not read"), "diagnostics_large")
+        try:
+            msg = deserialize_message(data, DiagnosticArray)
+        except Exception as exc:  # noqa: BLE001 - one undecodable message must not end the node
+            return self._reject(exc, "diagnostics")
+        self._on_diagnostics(msg)
+
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        # device_monitor's device status (other nodes' statuses may carry e.g. their own power_w), with a jtop
-        # node's measured power and temperature preferred over modelled values
-        # the name first: only the few statuses that carry D are parsed, so a neighbour that floods /diagnostics
-        # with thousands of keys costs a string comparison per status, not its keys
+        # device_monitor's status, a jtop node's measured values preferred; only statuses whose name can carry D
+        # are parsed (a neighbour's thousands of keys cost a string comparison per status)
         statuses = [
             (s.name, s.message, {v.key: v.value for v in s.values})
             for s in msg.status
