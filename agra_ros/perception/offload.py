@@ -250,11 +250,9 @@ class OffloadClient:
         now = self.clock() if now is None else now
         if self.in_flight:
             return None
-        if self._down:  # the retry of a link that is down is a probe, whatever probe_period_s says
-            live = self.live_servers(now)
-            if not live or now < self._retry_at:
-                return None
-            return self.chosen if self.chosen in live else ""
+        if self._down:  # the retry of a link that is down is a probe, whatever probe_period_s says; going down
+            # dropped the chosen server, so the retry races to whichever server answers first
+            return "" if self.live_servers(now) and now >= self._retry_at else None
         if period_s <= 0 or now - self._last_sent_at < period_s * self._probe_backoff:
             return None
         return self.plan(now)[0]
