@@ -65,14 +65,15 @@ SPECS = [
         "remote_miss_limit",
         2,
         "After this many requests in a row unanswered (or answered later than the frame budget) the link counts as "
-        "down: frames run here until a link probe, sent remote_retry_s later, is answered in time.",
+        "down, as it does when two of about four fail: frames run here until link probes, the first sent "
+        "remote_retry_s later, are answered in time about six in a row.",
         range=(1, 1000, 1),
     ),
     ros_params.ParamSpec(
         "remote_retry_s",
         2.0,
         "While the link is down, a link probe goes out this long after the last failure (doubling, up to 4x, while "
-        "they go unanswered); frames stay here until one is answered in time.",
+        "they go unanswered; after an answered one the next goes with the next frame).",
         range=(0.1, 600.0, 0.0),
     ),
     ros_params.ParamSpec(

@@ -7,11 +7,14 @@ commanded ``remote`` can go out now, records it with :meth:`OffloadClient.sent`,
 out or whose reply does not come in time runs locally in the fallback configuration, and the reason is counted:
 
 - ``no_server``: no server running this detector announced itself within ``server_timeout_s``;
-- ``link_down``: ``miss_limit`` requests in a row went unanswered (or answered too late); no frame is sent until
-  a link probe (a frame that already ran here, sent ``retry_s`` later) is answered within its frame budget; while
-  none is, the link stays down and the next probe follows another ``retry_s`` (stretched as below). Frames never
-  wait on a link that just failed: a retry sent as a real frame would cost that frame its whole deadline each
-  time, and on a lossy link that repeats every ``retry_s``;
+- ``link_down``: ``miss_limit`` requests in a row went unanswered (or answered too late), or the link's failure
+  rate (a smoothed share of requests and probes that failed so) rose above :data:`LOSS_DOWN`; no frame is sent
+  until link probes (frames that already ran here, the first sent ``retry_s`` later) answered within their frame
+  budget bring that rate under :data:`LOSS_UP`. After an answered probe the next goes with the next frame; after
+  an unanswered one, another ``retry_s`` later (stretched as below). Frames never wait on a link that just failed:
+  a retry sent as a real frame would cost that frame its whole deadline each time. The two thresholds keep a
+  lossy link (20 % loss each way drops a third of the round trips) from coming back on one lucky answer: each
+  timeout on it would cost a frame its deadline, and the target with it;
 - ``timeout``: the reply did not arrive within the deadline (lost on the link, or late).
 
 A reply that comes within the deadline but later than the frame budget (``slow_s`` of the request) is published,
@@ -58,7 +61,12 @@ __all__ = ["Announcement", "InFlight", "LinkStats", "OffloadClient", "Reply", "R
 
 MISS_CAUSES = ("timeout", "no_server", "link_down")
 EWMA = 0.2
-"""Weight of the newest sample in the smoothed round trip and throughput."""
+"""Weight of the newest sample in the smoothed round trip, throughput and failure rate."""
+LOSS_DOWN = 0.3
+"""The link goes down when its smoothed failure rate rises above this: two failures within four requests."""
+LOSS_UP = 0.1
+"""A link that is down comes back only when answered probes bring its failure rate under this: from just above
+LOSS_DOWN, six answers in a row (one in time per frame on a link that is back: about a second)."""
 PROBE_BACKOFF_MAX = 4
 """The longest probe period, as a multiple of ``probe_period_s`` (or of ``retry_s`` while the link is down), after
 unanswered probes in a row: a link that comes back is still seen within 4 periods."""
@@ -168,10 +176,12 @@ class OffloadClient:
         self.in_flight: dict[int, InFlight] = {}
         self._next_id = 1
         self._misses_in_row = 0
+        self._failure = 0.0
+        """Smoothed share of requests and probes left unanswered or answered too late (EWMA per outcome)."""
         self._down = False
-        """``miss_limit`` requests in a row failed: no frame goes out until a probe is answered in time."""
+        """The link failed (see the module docstring): no frame goes out until probes bring it back."""
         self._retry_at = -math.inf
-        """While down: when the next link probe may go out."""
+        """While down: when the next link probe may go out (at once after an answered one)."""
         self._last_sent_at = -math.inf
         self._probe_backoff = 1
         """The probe period's multiple now: doubled by each unanswered probe, 1 again at any answer."""
@@ -277,15 +287,17 @@ class OffloadClient:
         return out
 
     def _count_toward_down(self, now: float) -> None:
-        """One more request in a row that did not keep the target (unanswered, or answered too late)."""
+        """One more request that did not keep the target (unanswered, or answered too late)."""
         self._misses_in_row += 1
-        if self._misses_in_row < self.miss_limit:
+        self._failure = _smooth(self._failure, 1.0)
+        if self._misses_in_row < self.miss_limit and self._failure <= LOSS_DOWN and not self._down:
             return
         failed, self.chosen = self.chosen, ""
         if not self._down and failed and any(s != failed for s in self.live_servers(now)):
             # another server still announces itself: the next frame goes to whichever answers first, at once
-            # (the link itself is down only when that one fails too)
+            # (the link itself is down only when that one fails too); its path starts with a clean record
             self._misses_in_row = 0
+            self._failure = 0.0
             return
         self._down = True
         self._retry_at = now + self.retry_s * self._probe_backoff
@@ -315,7 +327,10 @@ class OffloadClient:
             self._count_toward_down(now)
         else:
             self._misses_in_row = 0
-            self._down = False
+            self._failure = _smooth(self._failure, 0.0)
+            if self._down:  # back once the failure rate is low again; meanwhile the next frame probes at once
+                self._down = self._failure > LOSS_UP
+                self._retry_at = now
         self.link.server_queue = int(reply.queue_length)
         server_s = reply.server_ms / 1e3 if math.isfinite(reply.server_ms) and reply.server_ms >= 0 else 0.0
         network_s = rtt - server_s
