@@ -17,13 +17,11 @@ class DiagnosticsGate:
     turn into Python objects, so 50 of them a second take more than a core before the policy can even read their
     names, and the decision timer starves (measured with the EventsExecutor and one core busy: 4.8 of 10 decisions
     a second). Small messages, which is what device statuses are, always go through; a large one at most once per
-    :data:`LARGE_DIAGNOSTICS_PERIOD_S`, and the others are counted, not read."""
+    :data:`LARGE_DIAGNOSTICS_PERIOD_S`; the others are not read (the node counts each as a rejected message)."""
 
     def __init__(self, large_bytes: int = LARGE_DIAGNOSTICS_BYTES, period_s: float = LARGE_DIAGNOSTICS_PERIOD_S):
         self.large_bytes = int(large_bytes)
         self.period_s = float(period_s)
-        self.skipped = 0
-        """Large messages not read."""
         self._last_large = -math.inf
 
     def admit(self, size: int, now: float) -> bool:
@@ -33,5 +31,4 @@ class DiagnosticsGate:
         if now - self._last_large >= self.period_s:
             self._last_large = now
             return True
-        self.skipped += 1
         return False
