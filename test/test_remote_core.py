@@ -297,18 +297,25 @@ def test_a_lossy_link_goes_down_and_one_lucky_answer_does_not_bring_it_back():
         clock.t += 0.05 if ok else 0.35
         c.accept(reply(rec.request_id)) if ok else c.expire()
     assert c.plan() == (None, "link_down") and sent_frames <= 9
-    ups = 0
-    for ok in pattern:  # probes on the same link: an answer is followed by another probe, a loss by retry_s
+    ups, outcomes, lost_at, waits = 0, iter(pattern), None, []
+    end = clock.t + 40.0
+    while clock.t < end:  # probes on the same link, a frame every 0.2 s: after an answer the next frame probes
         clock.t += 0.2
         announce(c)
         server = c.probe_due(0.0)
         if server is None:
             continue
+        if lost_at is not None:
+            waits.append(round(clock.t - lost_at, 1))
+        ok = next(outcomes)
         rec = c.sent(server, 1000, 64, 48, 0.3, slow_s=0.2, probe=True)
         clock.t += 0.05 if ok else 0.35
         c.accept(reply(rec.request_id)) if ok else c.expire()
+        lost_at = None if ok else clock.t
         ups += c.plan()[0] is not None
-    assert ups == 0 and c.link.probes > 5
+    # never back up; after each lost probe the wait doubles up to 4 x retry_s, answers in between or not
+    assert ups == 0 and c.link.probes >= 10
+    assert waits[:2] == [2.0, 4.0] and all(4.0 <= w <= 4.2 for w in waits[2:]), waits  # 4.2: the next frame
     for _ in range(40):  # the link is clean again
         clock.t += 0.2
         announce(c)

@@ -40,7 +40,8 @@ offloading pays. So every ``probe_period_s`` without a request, one frame that a
 probe (:meth:`OffloadClient.probe_due`): its reply is measured like any other and never published; a probe left
 unanswered counts toward ``link_down`` but is no frame's miss. On a lossy link each unanswered probe doubles the
 period (up to :data:`PROBE_BACKOFF_MAX` times), since a lost probe costs its encode and the radio for its whole
-deadline; any answer restores it. The same holds for the retries of a link that is down.
+deadline; any answer restores it. The same holds for the retries of a link that is down, except that there only
+the link coming back restores it: a lossy link answers some probes, and each lost one costs the most.
 
 The link measurements (for the policy's device state D): the link's round trip (the request's round trip less the
 server's own time) and uplink throughput (request bytes over that time), both smoothed; the share of the last 20
@@ -319,7 +320,6 @@ class OffloadClient:
         rtt = now - rec.sent_at
         self.link.answered += 1
         self.link.outcomes.append(True)
-        self._probe_backoff = 1
         if not self.chosen:
             self.chosen = reply.server_id  # the first to answer: the fastest server
         if rtt > rec.slow_s:  # published, but too late for the target: the link may have become too slow
@@ -331,6 +331,8 @@ class OffloadClient:
             if self._down:  # back once the failure rate is low again; meanwhile the next frame probes at once
                 self._down = self._failure > LOSS_UP
                 self._retry_at = now
+        if not self._down:  # while down, the wait after a lost probe keeps growing: a lossy link answers some
+            self._probe_backoff = 1
         self.link.server_queue = int(reply.queue_length)
         server_s = reply.server_ms / 1e3 if math.isfinite(reply.server_ms) and reply.server_ms >= 0 else 0.0
         network_s = rtt - server_s
