@@ -185,7 +185,8 @@ class OffloadClient:
         """While down: when the next link probe may go out (at once after an answered one)."""
         self._last_sent_at = -math.inf
         self._probe_backoff = 1
-        """The probe period's multiple now: doubled by each unanswered probe, 1 again at any answer."""
+        """The probe period's multiple now: doubled by each unanswered probe, 1 again at an answer while the link
+        is up (while it is down, only at its coming back)."""
         self._expired: deque[int] = deque(maxlen=64)
         self._answered: deque[int] = deque(maxlen=64)
         self.ignored_servers: Counter = Counter()
