@@ -64,3 +64,22 @@ def test_tracked_boxes_are_finite_non_empty_and_inside_the_frame():
             assert (b[:, [1, 3]] >= 0).all() and (b[:, [1, 3]] <= h).all()
         elif not res.ok:
             assert len(res) == 0 and res.reason
+
+
+def test_a_box_whose_content_is_replaced_is_dropped_not_moved_at_random():
+    """The forward-backward check: points over an occluder (new content, not the keyframe's moved) do not come
+    back to where they started, so the box they follow is dropped instead of drifting; without the check the
+    flow still "finds" a box there."""
+    frame = _texture()
+    boxes = np.array([[100, 100, 200, 220], [300, 250, 420, 330]], np.float32)
+    nxt = _shift(frame, 5.0, 3.0)
+    nxt[90:240, 90:215] = np.random.default_rng(7).integers(0, 255, (150, 125, 3), dtype=np.uint8)  # occluder
+    checked, unchecked = KeyframeTracker(), KeyframeTracker(fb_error=None)
+    for tr in (checked, unchecked):
+        tr.keyframe(frame, boxes, np.array([0.9, 0.6]), np.array([1, 2]))
+    res = checked.track(nxt)
+    assert res.ok and len(res) == 1 and res.labels.tolist() == [2]
+    assert np.abs(res.boxes[0] - (boxes[1] + [5, 3, 5, 3])).max() < 3.0
+    assert len(unchecked.track(nxt)) == 2  # what the check removes
+    with pytest.raises(ValueError):
+        KeyframeTracker(fb_error=0.0)
