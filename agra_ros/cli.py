@@ -44,6 +44,7 @@ PASSTHROUGH: dict[str, tuple[str, str]] = {
         "real detector: map the robot's shadow agreement onto the simulator's accuracy table",
     ),
     "train-policy": ("agra_ros.training.policy", "pretrain the AGRA policy in the simulator"),
+    "distil-policy": ("agra_ros.training.imitation", "distil the oracle into the pretrained policy's actor (DAgger)"),
     "report": ("agra_ros.record.report", "a run's table and plot from its MCAP recording(s) alone (no ROS needed)"),
 }
 

@@ -49,6 +49,7 @@ class OraclePolicy:
         self.weights = weights
         self._space = None
         self._cand: tuple = ()
+        self._keys = np.zeros((0, 0), dtype=np.int64)
 
     def bind(self, env: OutcomeModel) -> None:
         """Attach the (unwrapped) simulator whose state the oracle reads."""
@@ -56,6 +57,13 @@ class OraclePolicy:
 
     def act(self, obs: np.ndarray | None = None) -> np.ndarray:
         """Best action in the env's current state (``obs`` is not needed: the oracle sees the state itself)."""
+        actions, rewards = self.scored_actions()
+        return actions[int(np.argmax(rewards))]
+
+    def scored_actions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every candidate action in the env's current state (rows: the candidate configurations for each execution
+        target and keyframe interval) and its reward; :meth:`act` takes the first best. The distillation
+        (:mod:`agra_ros.training.imitation`) picks among the near-best."""
         if self.env is None:
             raise RuntimeError("the oracle needs a simulator: call bind(env) first")
         env = getattr(self.env, "unwrapped", self.env)
@@ -73,16 +81,18 @@ class OraclePolicy:
                 sp.accuracy[cand],
                 sp.scale_index[cand],
             )
+            self._keys = sp.keys[cand].astype(np.int64)
         cand, lat, macs, byt, acc, sc = self._cand
-        best_r, best, best_k = -np.inf, (0, 0), 0
         remote_ok = getattr(env, "remote_available", True)  # this episode has a perception server
+        blocks_a, blocks_r = [], []
         for target in (0, 1) if remote_ok else (0,):
             for k_index, interval in enumerate(KEYFRAME_INTERVALS):
-                r = env.evaluate(lat, macs, byt, acc, sc, target, self.weights, interval)["reward"]
-                j = int(np.argmax(r))
-                if r[j] > best_r:
-                    best_r, best, best_k = float(r[j]), (int(cand[j]), target), k_index
-        return np.concatenate([self._space.action(*best), [best_k]])
+                blocks_r.append(
+                    np.asarray(env.evaluate(lat, macs, byt, acc, sc, target, self.weights, interval)["reward"])
+                )
+                tail = np.broadcast_to(np.array([target, k_index], dtype=np.int64), (len(cand), 2))
+                blocks_a.append(np.concatenate([self._keys, tail], axis=1))
+        return np.concatenate(blocks_a), np.concatenate(blocks_r)
 
     def save(self, path: str | Path) -> None:
         """Nothing to learn: writes a marker so a saved set of policies stays complete."""
