@@ -180,26 +180,42 @@ def test_agent_fills_p_link_entries_from_feedback(tables):
 
 
 @pytest.mark.parametrize("device", ["x86_generic", "jetson_nano_5w"])
-def test_the_shipped_policy_offloads_on_a_good_link_and_stays_local_on_a_poor_one(device):
-    """AutoScale's choice, learned: on the held-out relative trace the shipped policy sends (nearly) every frame to
-    the server over good Wi-Fi, and keeps (nearly) every frame local over poor Wi-Fi, LTE and with no server."""
+def test_the_shipped_policy_offloads_where_the_oracle_does(device):
+    """On the held-out relative trace the shipped policy's share of frames sent to the server follows the oracle's
+    on every link (within 0.3), all or nothing where the oracle is (>= 0.9 where it offloads nearly always, <= 0.1
+    where it never does), and is 0 without a server.
+
+    What pays is the simulator's to say, not a rule of thumb: the oracle offloads every frame of a Nano in 5 W mode
+    over good Wi-Fi, a third to a half of them over poor Wi-Fi and LTE, and only a tenth of an x86's over good
+    Wi-Fi (a slimmed local configuration meets those targets for less than the radio costs). The PPO policy shipped
+    before offloaded all or nothing by link (x86 over good Wi-Fi: all of them) and fails this test."""
     from agra_ros.granularity.levels import EXECUTION_TARGETS
-    from agra_ros.policy.registry import load_policy, shipped_policy_path
+    from agra_ros.policy.registry import load_policy, make_policy, shipped_policy_path
     from agra_ros.sim.env import AgraEnv
 
     policy = load_policy(shipped_policy_path("agra"))
     remote = EXECUTION_TARGETS.index("remote")
-    share = {}
+    share: dict[str, tuple[float, float]] = {}
     for link in ("good_wifi", "poor_wifi", "lte", "none"):
         env = AgraEnv(trace="heldout_rel", device=device, link_profiles=(link,), server_share=float(link != "none"))
-        obs, _ = env.reset(seed=0)
-        chosen = []
-        for _ in range(48):
-            action = policy.act(obs)
-            chosen.append(int(action[env.n_layers + 1]) == remote)
-            obs, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                break
-        share[link] = float(np.mean(chosen))
-    assert share["good_wifi"] >= 0.9, share
-    assert max(share["poor_wifi"], share["lte"], share["none"]) <= 0.1, share
+        oracle = make_policy("oracle", env=env)
+        oracle.bind(env)
+        pair = []
+        for who in (policy, oracle):
+            obs, _ = env.reset(seed=0)
+            chosen = []
+            for _ in range(48):
+                action = who.act(obs)
+                chosen.append(int(action[env.n_layers + 1]) == remote)
+                obs, _, terminated, truncated, _ = env.step(action)
+                if terminated or truncated:
+                    break
+            pair.append(float(np.mean(chosen)))
+        share[link] = (pair[0], pair[1])
+    assert share["none"][0] == 0.0, share
+    for link, (own, best) in share.items():
+        assert abs(own - best) <= 0.3, (link, share)
+        if best >= 0.9:
+            assert own >= 0.9, (link, share)
+        if best <= 0.05:
+            assert own <= 0.1, (link, share)

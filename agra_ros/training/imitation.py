@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="agra-ros distil-policy", description=__doc__.splitlines()[0])
     ap.add_argument("--policy", default=None, help="policy to start from (default: the shipped agra policy)")
-    ap.add_argument("--rounds", type=int, default=10, help="DAgger rounds (default 10)")
+    ap.add_argument("--rounds", type=int, default=14, help="DAgger rounds (default 14)")
     ap.add_argument("--steps", type=int, default=20_000, help="states collected per round (default 20000)")
     ap.add_argument("--epochs", type=int, default=10, help="passes over the data set per round (default 10)")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam step size (default 1e-3)")
