@@ -78,3 +78,20 @@ def test_the_label_is_the_near_best_action_closest_to_the_policys_own():
     assert (imitation.near_best_label(oracle, runner_up, gap + 1e-9) == runner_up).all()
     far = imitation.near_best_label(oracle, runner_up, max(gap - 1e-9, 0.0))
     assert rewards[np.flatnonzero((actions == far).all(axis=1))[0]] > rewards[order[1]] or gap == 0.0
+
+
+def test_labels_for_a_slower_device_restore_the_simulator_afterwards():
+    env = AgraEnv(trace="default", **SIM)
+    oracle = make_policy("oracle", env=env)
+    oracle.bind(env)
+    env.reset(seed=4)
+    before = dict(env.ctx)
+    _, rewards = oracle.scored_actions()
+    with imitation.slower_device(env, 0.5):
+        assert env.ctx["local_mult"] == pytest.approx(1.5 * before["local_mult"])
+        _, slow = oracle.scored_actions()
+    assert env.ctx == before
+    assert slow.max() <= rewards.max()  # a slower device cannot do better
+    with pytest.raises(RuntimeError), imitation.slower_device(env, 0.5):
+        raise RuntimeError("restored even when the block fails")
+    assert env.ctx == before
