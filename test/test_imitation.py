@@ -95,3 +95,15 @@ def test_labels_for_a_slower_device_restore_the_simulator_afterwards():
     with pytest.raises(RuntimeError), imitation.slower_device(env, 0.5):
         raise RuntimeError("restored even when the block fails")
     assert env.ctx == before
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not a checkpoint"])
+def test_a_missing_empty_or_corrupt_start_policy_is_one_line_and_exit_2(tmp_path, capsys, content):
+    start = tmp_path / "policy.pt"
+    if content is not None:
+        start.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_info:
+        imitation.main(["--policy", str(start), "--run", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and str(start) in err, err
+    assert not (tmp_path / "run" / "policy_agra.pt").exists()

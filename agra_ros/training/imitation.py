@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--margin must be in [0, 1)")
     start = Path(args.policy) if args.policy else shipped_policy_path()
     if not start.is_file():
-        raise SystemExit(f"distil-policy: no policy at {start}")
+        ap.exit(2, f"distil-policy: no policy at {start}\n")
     run = Path(args.run) if args.run else run_dir("policy_distil")
     run.mkdir(parents=True, exist_ok=True)
     if args.fresh and (run / "distil.pt").is_file():
@@ -242,9 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         (run / "distil.pt").replace(stale)
         print(f"--fresh: kept the earlier run's checkpoint as {stale}")
     torch.set_num_threads(1)
-    policy = load_policy(start)
+    try:
+        policy = load_policy(start)
+    except Exception as exc:  # noqa: BLE001 - truncated, corrupt or foreign files all get one line
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        ap.exit(2, f"distil-policy: {start} is not a readable agra policy ({reason})\n")
     if not isinstance(policy, GPNPolicy) or policy.name != "agra":
-        raise SystemExit(f"distil-policy: {start} is not an agra policy")
+        ap.exit(2, f"distil-policy: {start} holds the {policy.name} policy, not agra's\n")
     validation = Validation(**SHIPPED_ENV)
     state = distil(
         policy,
