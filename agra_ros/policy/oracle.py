@@ -57,13 +57,24 @@ class OraclePolicy:
 
     def act(self, obs: np.ndarray | None = None) -> np.ndarray:
         """Best action in the env's current state (``obs`` is not needed: the oracle sees the state itself)."""
-        actions, rewards = self.scored_actions()
-        return actions[int(np.argmax(rewards))]
+        target, k_index, rewards = max(self._reward_blocks(), key=lambda b: float(b[2].max()))  # first best
+        j = int(np.argmax(rewards))
+        return np.concatenate([self._keys[j], [target, k_index]])
 
     def scored_actions(self) -> tuple[np.ndarray, np.ndarray]:
         """Every candidate action in the env's current state (rows: the candidate configurations for each execution
         target and keyframe interval) and its reward; :meth:`act` takes the first best. The distillation
         (:mod:`agra_ros.training.imitation`) picks among the near-best."""
+        blocks = self._reward_blocks()
+        n = len(self._keys)
+        actions = np.concatenate(
+            [np.concatenate([self._keys, np.tile([target, k], (n, 1))], axis=1) for target, k, _ in blocks]
+        )
+        return actions, np.concatenate([r for _, _, r in blocks])
+
+    def _reward_blocks(self) -> list[tuple[int, int, np.ndarray]]:
+        """(execution-target index, keyframe-interval index, reward of every candidate configuration) for each
+        target and interval, in that order."""
         if self.env is None:
             raise RuntimeError("the oracle needs a simulator: call bind(env) first")
         env = getattr(self.env, "unwrapped", self.env)
@@ -82,17 +93,17 @@ class OraclePolicy:
                 sp.scale_index[cand],
             )
             self._keys = sp.keys[cand].astype(np.int64)
-        cand, lat, macs, byt, acc, sc = self._cand
+        _, lat, macs, byt, acc, sc = self._cand
         remote_ok = getattr(env, "remote_available", True)  # this episode has a perception server
-        blocks_a, blocks_r = [], []
-        for target in (0, 1) if remote_ok else (0,):
-            for k_index, interval in enumerate(KEYFRAME_INTERVALS):
-                blocks_r.append(
-                    np.asarray(env.evaluate(lat, macs, byt, acc, sc, target, self.weights, interval)["reward"])
-                )
-                tail = np.broadcast_to(np.array([target, k_index], dtype=np.int64), (len(cand), 2))
-                blocks_a.append(np.concatenate([self._keys, tail], axis=1))
-        return np.concatenate(blocks_a), np.concatenate(blocks_r)
+        return [
+            (
+                target,
+                k_index,
+                np.asarray(env.evaluate(lat, macs, byt, acc, sc, target, self.weights, interval)["reward"]),
+            )
+            for target in ((0, 1) if remote_ok else (0,))
+            for k_index, interval in enumerate(KEYFRAME_INTERVALS)
+        ]
 
     def save(self, path: str | Path) -> None:
         """Nothing to learn: writes a marker so a saved set of policies stays complete."""

@@ -197,7 +197,7 @@ def distil(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agra_ros.training.policy import SHIPPED_ENV, TRAIN_TRACES, Validation
+    from agra_ros.training.policy import SHIPPED_ENV, TRAIN_TRACES, Validation, keep_aside
 
     ap = argparse.ArgumentParser(prog="agra-ros distil-policy", description=__doc__.splitlines()[0])
     ap.add_argument("--policy", default=None, help="policy to start from (default: the shipped agra policy)")
@@ -238,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run) if args.run else run_dir("policy_distil")
     run.mkdir(parents=True, exist_ok=True)
     if args.fresh and (run / "distil.pt").is_file():
-        stale = run / f"distil-{time.strftime('%Y%m%d-%H%M%S')}.pt.stale"
-        (run / "distil.pt").replace(stale)
-        print(f"--fresh: kept the earlier run's checkpoint as {stale}")
+        keep_aside(run / "distil.pt")
     torch.set_num_threads(1)
     try:
         policy = load_policy(start)

@@ -232,6 +232,15 @@ def training_inputs(trainer: PPOTrainer, seed: int, dual_ascent: bool, sim: dict
     }
 
 
+def keep_aside(ckpt: Path) -> Path:
+    """``--fresh``: rename a run's checkpoint to ``<stem>-<time><suffix>.stale`` (kept for a person to look at, never
+    resumed) and say so."""
+    stale = ckpt.with_name(f"{ckpt.stem}-{time.strftime('%Y%m%d-%H%M%S')}{ckpt.suffix}.stale")
+    ckpt.replace(stale)
+    print(f"--fresh: kept the earlier run's checkpoint as {stale}")
+    return stale
+
+
 def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: float) -> GPNPolicy:
     """The shipped AGRA policy: resumable PPO in chunks, then EWC consolidation on states from the memory."""
     anneal = steps if args.anneal_lr else None
@@ -240,9 +249,7 @@ def _train_agra(args: argparse.Namespace, run: Path, sim: dict, steps: int, t0: 
     inputs = training_inputs(trainer, args.seed, args.dual_ascent, sim)
     best: dict | None = None  # the best checkpoint by validation so far: score, step, weights
     if ckpt.is_file() and args.fresh:
-        stale = ckpt.with_name(f"trainer-{time.strftime('%Y%m%d-%H%M%S')}.pt.stale")
-        ckpt.replace(stale)
-        print(f"--fresh: kept the earlier run's checkpoint as {stale}")
+        keep_aside(ckpt)
     if ckpt.is_file():
         try:
             state = torch.load(ckpt, weights_only=False)
